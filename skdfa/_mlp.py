@@ -1,0 +1,989 @@
+"""Multi-layer perceptron estimators trained by DFA and the other rules.
+
+The estimators only declare and validate parameters, encode targets and expose
+fitted attributes; the network (``_network.py``), the rules (``_rules.py``) and
+the training loop (``_training.py``) do the work.
+"""
+
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._base import ACTIVATIONS
+from ._layers import DenseLayer
+from ._network import Network
+from ._optimizers import OPTIMIZERS, make_optimizer
+from ._rules import RULES
+from ._feedback import FEEDBACK_SAMPLERS
+from ._training import fit_stochastic
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+    """Parameters, validation and fit logic shared by every skdfa network.
+
+    Subclasses choose the layers (``_make_layers``), the output activation and
+    the target encoding; everything else is here or in the engine.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "rule": [StrOptions(set(RULES))],
+        "solver": [StrOptions(set(OPTIMIZERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "feedback_distribution": [StrOptions(set(FEEDBACK_SAMPLERS))],
+        "feedback_scale": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "feedback_random_state": ["random_state"],
+        "weight_init": [StrOptions({"glorot", "zeros", "normal"})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "track_alignment": ["boolean", Interval(Integral, 0, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        rule,
+        *,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        rho,
+        n_iter_no_change,
+        feedback_distribution,
+        feedback_scale,
+        feedback_random_state,
+        weight_init,
+        dropout,
+        track_alignment,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.rule = rule
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.rho = rho
+        self.n_iter_no_change = n_iter_no_change
+        self.feedback_distribution = feedback_distribution
+        self.feedback_scale = feedback_scale
+        self.feedback_random_state = feedback_random_state
+        self.weight_init = weight_init
+        self.dropout = dropout
+        self.track_alignment = track_alignment
+
+    _y_numeric = False
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def _make_layers(self, units):
+        """The layers for widths ``units`` = [n_features, hidden..., n_outputs]."""
+        return [DenseLayer(n_in, n_out) for n_in, n_out in zip(units[:-1], units[1:])]
+
+    def _expose_params(self):
+        """Publish the layers' parameter arrays as fitted attributes (shared,
+        not copied: training updates them in place)."""
+        self.coefs_ = [layer.coef for layer in self._network.layers]
+        self.intercepts_ = [layer.intercept for layer in self._network.layers]
+
+    @abstractmethod
+    def _encode_targets(self, y, incremental, first_pass):
+        """Validated y -> 2-D float targets (and set ``classes_`` if any)."""
+
+    @abstractmethod
+    def _output_activation(self):
+        """Output activation name for the encoded targets."""
+
+    @abstractmethod
+    def _validation_score(self, net, X, Y, sample_weight):
+        """Score of the network on an encoded validation split."""
+
+    def _stratify(self, Y):
+        return None
+
+    # -- parameter checks the declarative constraints cannot express ------------
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise InvalidParameterError(
+                "The 'hidden_layer_sizes' parameter of "
+                f"{type(self).__name__} must be positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return [int(s) for s in sizes]
+
+    def _dropout_rates(self):
+        """``(input_rate, hidden_rate)`` from ``dropout``."""
+        if isinstance(self.dropout, Real):
+            return (0.0, float(self.dropout))
+        rates = tuple(self.dropout)
+        if len(rates) != 2 or not all(isinstance(r, Real) and 0 <= r < 1 for r in rates):
+            raise InvalidParameterError(
+                "The 'dropout' parameter of "
+                f"{type(self).__name__} must be a float in [0, 1) or a pair "
+                f"(input_rate, hidden_rate) of such floats, got {self.dropout!r}."
+            )
+        return tuple(float(r) for r in rates)
+
+    # -- fitting --------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_sizes()
+        self._dropout_rates()
+        first_pass = not hasattr(self, "_network") or (
+            not self.warm_start and not incremental
+        )
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr"],
+            dtype=(np.float64, np.float32) if first_pass else self._network.dtype,
+            multi_output=True,
+            y_numeric=self._y_numeric,
+            reset=first_pass,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = self._encode_targets(y, incremental, first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        if first_pass:
+            self._initialize(X, Y, hidden)
+        Y = Y.astype(self._network.dtype, copy=False)
+        fit_stochastic(self, X, Y, sample_weight, incremental)
+        self.alignment_ = np.array(self._alignment, dtype=np.float64).reshape(
+            -1, self._network.n_layers - 1
+        )
+        self.alignment_steps_ = np.array(self._alignment_steps, dtype=np.int64)
+        return self
+
+    def _initialize(self, X, Y, hidden):
+        self.n_outputs_ = Y.shape[1]
+        units = [X.shape[1], *hidden, self.n_outputs_]
+        self.n_layers_ = len(units)
+        self.out_activation_ = self._output_activation()
+        net = Network(self._make_layers(units), self.activation, self.out_activation_, self.rule)
+        # One stream for the weights, the feedback seed, then shuffling and
+        # dropout; the feedback seed is always drawn so that setting
+        # feedback_random_state leaves every other draw unchanged.
+        rng = check_random_state(self.random_state)
+        net.initialize_weights(rng, self.weight_init, X.dtype)
+        derived_feedback_seed = rng.randint(_INT32_MAX)
+        feedback_rng = (
+            np.random.RandomState(derived_feedback_seed)
+            if self.feedback_random_state is None
+            else check_random_state(self.feedback_random_state)
+        )
+        net.initialize_feedback(
+            feedback_rng, self.feedback_distribution, self.feedback_scale, X.dtype
+        )
+        self._rng = rng
+        self._dropout_rng = np.random.default_rng(rng.randint(_INT32_MAX))
+        self._network = net
+        self._optimizer = make_optimizer(self, net.params)
+        self._expose_params()
+        self.feedback_ = net.feedback_matrices()
+        self.n_params_ = net.n_params
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._n_updates = 0
+        self._alignment = []
+        self._alignment_steps = []
+        self._best_params = None
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. Never modified; float32 input trains a float32
+            network.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets: class labels (classifier) or real values (regressor).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    # -- inference ------------------------------------------------------------
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=["csr"], dtype=(np.float64, np.float32), reset=False
+        )
+        return self._network.decision(X)
+
+    def transform(self, X):
+        """The output layer's linear outputs (pre-activations) for X.
+
+        These are the "linear outputs" that :class:`StackingDFA` stacks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_outputs_)
+            Output pre-activations, in the fitted network's dtype.
+        """
+        return self._decision(X)
+
+    @property
+    def _n_features_out(self):
+        return self.n_outputs_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class _ClassifierMixin:
+    """Target encoding and prediction of the classifiers (DFA and RD)."""
+
+    def _encode_targets(self, y, incremental, first_pass):
+        check_classification_targets(y)
+        if first_pass and not incremental:
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        elif self.warm_start and not incremental:
+            classes = unique_labels(y)
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {classes}"
+                )
+        else:
+            unknown = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`: {unknown.tolist()}. "
+                    f"`self.classes_` is {self.classes_.tolist()}."
+                )
+        return self._label_binarizer.transform(y)
+
+    def _output_activation(self):
+        if self._label_binarizer.y_type_ == "multiclass" and self.output_activation == "auto":
+            return "softmax"
+        return "logistic"
+
+    def _stratify(self, Y):
+        # Multilabel targets are not stratified (as MLPClassifier).
+        return Y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+
+    def _decode(self, scores):
+        """Labels from output pre-activations (or from encoded targets)."""
+        if scores.shape[1] == 1:
+            return self.classes_[(scores[:, 0] > 0).astype(np.intp)]
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return (scores > 0).astype(int)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _validation_score(self, net, X, Y, sample_weight):
+        # Encoded targets decode like scores: positive <-> 1, argmax unchanged.
+        return accuracy_score(
+            self._decode(Y - 0.5), self._decode(net.decision(X)), sample_weight=sample_weight
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over (X, y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels (or a label indicator matrix for multilabel).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+        classes : array-like of shape (n_classes,), default=None
+            Every class across all calls; required on the first call. A label
+            in y outside it raises a ValueError.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            if hasattr(self, "_network"):
+                del self._network
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def decision_function(self, X):
+        """Output pre-activations (the same as :meth:`transform`).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column (raveled) for binary problems.
+        """
+        scores = self._decision(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one, except for multilabel targets, whose columns are
+            independent probabilities.
+        """
+        proba = self._decision(X)
+        ACTIVATIONS[self.out_activation_](proba)
+        if proba.shape[1] == 1:
+            return np.hstack([1 - proba, proba])
+        if self._label_binarizer.y_type_ == "multiclass" and self.out_activation_ == "logistic":
+            # Independent sigmoid outputs, normalised into a distribution.
+            proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The log-probabilities.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Predicted labels (an indicator matrix for multilabel targets).
+        """
+        return self._decode(self._decision(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
+    """Multi-layer perceptron classifier trained by Direct Feedback Alignment.
+
+    Each hidden layer ``l`` learns from the output error ``e`` projected
+    through its own fixed random matrix: ``delta_l = (e @ B_l) * f'(a_l)``
+    (Nøkland, 2016). ``rule`` switches to feedback alignment, exact
+    back-propagation or direct random target projection in the same engine.
+    The API follows :class:`sklearn.neural_network.MLPClassifier`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,) or int, default=(100,)
+        Widths of the hidden layers.
+    activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
+        Hidden activation.
+    rule : {"dfa", "fa", "bp", "drtp"}, default="dfa"
+        Learning rule of the hidden layers: direct feedback alignment, feedback
+        alignment, back-propagation, or direct random target projection. The
+        output layer always gets its exact gradient.
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+        Optimizer.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule (applies to every solver).
+    learning_rate_init : float, default=1e-3
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Whether to shuffle samples at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, shuffling, dropout, the validation split and
+        (unless ``feedback_random_state`` is set) the feedback matrices.
+    tol : float, default=1e-4
+        Minimal improvement of the loss (or validation score) that resets the
+        ``n_iter_no_change`` counter.
+    verbose : bool or int, default=False
+        Print one line per epoch: epoch, loss, validation score, mean alignment
+        angle when tracked, seconds.
+    warm_start : bool, default=False
+        Continue from the previous fit: weights, feedback, optimizer state and
+        random streams are kept, so fitting twice for ``k`` epochs is the same
+        as fitting once for ``2k``.
+    momentum : float, default=0.9
+        Momentum of ``"sgd"``.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for ``"sgd"``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its score stops
+        improving and restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Adam's and RMSprop's numerical-stability term.
+    rho : float, default=0.9
+        RMSprop's decay rate.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping.
+    feedback_distribution : {"uniform", "gaussian"}, default="uniform"
+        Distribution of the feedback matrices' entries.
+    feedback_scale : float or "auto", default="auto"
+        Half-width (uniform) or standard deviation (gaussian) of the feedback
+        entries; ``"auto"`` is ``1 / sqrt(width)`` of the layer receiving the
+        feedback.
+    feedback_random_state : int, RandomState instance or None, default=None
+        Seeds the feedback matrices alone; ``None`` derives a seed from
+        ``random_state``. Vary it to change the feedback and keep the initial
+        weights.
+    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
+        Initial weights: Glorot uniform, zeros (DFA learns from zero weights,
+        back-propagation does not), or standard normal (the 2017 notebooks).
+    dropout : float or (float, float), default=0.0
+        Dropout rate of the hidden layers, or ``(input_rate, hidden_rate)``.
+    track_alignment : bool or int, default=False
+        Every ``track_alignment`` updates (10 for ``True``), record each hidden
+        layer's angle between the rule's delta and back-propagation's delta
+        for the same batch, in ``alignment_``. Never changes the training.
+    output_activation : {"auto", "sigmoid"}, default="auto"
+        ``"auto"``: softmax and log-loss for multiclass, logistic for binary and
+        multilabel targets. ``"sigmoid"``: independent logistic outputs with
+        binary cross-entropy on one-hot targets (the original 2017 setup).
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels.
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (n_units_i, n_units_{i+1}): the weights of layer i.
+    intercepts_ : list of ndarray
+        The biases of each layer.
+    feedback_ : list of ndarray
+        Fixed feedback matrices, one per hidden layer (empty for ``"bp"``):
+        ``B_l`` of shape (n_outputs, width_l) for ``"dfa"`` and ``"drtp"``,
+        shaped like ``coefs_[l + 1].T`` for ``"fa"``.
+    n_params_ : int
+        Number of trainable parameters.
+    loss_ : float
+        Loss at the last epoch.
+    loss_curve_ : list of float
+        Loss at each epoch.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch (early stopping only).
+    best_validation_score_ : float or None
+        Best validation accuracy (early stopping only).
+    alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Alignment angles in degrees (see ``track_alignment``); NaN where a
+        delta is zero.
+    alignment_steps_ : ndarray of shape (n_records,)
+        The update count at which each ``alignment_`` row was taken.
+    n_iter_ : int
+        Epochs run by the last call to fit.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Output activation (``"softmax"`` or ``"logistic"``).
+
+    See Also
+    --------
+    DFARegressor : The regressor.
+    RDClassifier : The same classifier with RD layers.
+    StackingDFA : Many DFA networks and a head on their linear outputs.
+
+    References
+    ----------
+    Nøkland, A. (2016). Direct Feedback Alignment Provides Learning in Deep
+    Neural Networks. NeurIPS.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from skdfa import DFAClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(
+    ...     X / 16, y, stratify=y, random_state=0)
+    >>> clf = DFAClassifier(hidden_layer_sizes=(128,), max_iter=30,
+    ...                     random_state=0).fit(X_train, y_train)
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    >>> clf.transform(X_test[:2]).shape
+    (2, 10)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDFA._parameter_constraints,
+        "output_activation": [StrOptions({"auto", "sigmoid"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        rule="dfa",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        rho=0.9,
+        n_iter_no_change=10,
+        feedback_distribution="uniform",
+        feedback_scale="auto",
+        feedback_random_state=None,
+        weight_init="glorot",
+        dropout=0.0,
+        track_alignment=False,
+        output_activation="auto",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            rule=rule,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            rho=rho,
+            n_iter_no_change=n_iter_no_change,
+            feedback_distribution=feedback_distribution,
+            feedback_scale=feedback_scale,
+            feedback_random_state=feedback_random_state,
+            weight_init=weight_init,
+            dropout=dropout,
+            track_alignment=track_alignment,
+        )
+        self.output_activation = output_activation
+
+
+
+
+class DFARegressor(RegressorMixin, BaseDFA):
+    """Multi-layer perceptron regressor trained by Direct Feedback Alignment.
+
+    Identity outputs and the squared error; every other parameter and fitted
+    attribute is that of :class:`DFAClassifier` (the API follows
+    :class:`sklearn.neural_network.MLPRegressor`).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,) or int, default=(100,)
+        Widths of the hidden layers.
+    activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
+        Hidden activation.
+    rule : {"dfa", "fa", "bp", "drtp"}, default="dfa"
+        Learning rule of the hidden layers (see :class:`DFAClassifier`).
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+        Optimizer.
+    alpha : float, default=1e-4
+        L2 penalty on the weights.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule.
+    learning_rate_init : float, default=1e-3
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Whether to shuffle samples at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, shuffling, dropout, validation split and (by
+        default) the feedback.
+    tol : float, default=1e-4
+        Tolerance of the stopping criterion.
+    verbose : bool or int, default=False
+        Print one line per epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit.
+    momentum : float, default=0.9
+        Momentum of ``"sgd"``.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for ``"sgd"``.
+    early_stopping : bool, default=False
+        Stop on a held-out validation score (R^2) and restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam and RMSprop.
+    rho : float, default=0.9
+        RMSprop's decay rate.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    feedback_distribution : {"uniform", "gaussian"}, default="uniform"
+        Distribution of the feedback entries.
+    feedback_scale : float or "auto", default="auto"
+        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``.
+    feedback_random_state : int, RandomState instance or None, default=None
+        Seeds the feedback alone.
+    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
+        Initial weights.
+    dropout : float or (float, float), default=0.0
+        Hidden dropout rate, or ``(input_rate, hidden_rate)``.
+    track_alignment : bool or int, default=False
+        Record alignment angles every ``track_alignment`` updates.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weights of each layer.
+    intercepts_ : list of ndarray
+        Biases of each layer.
+    feedback_ : list of ndarray
+        Fixed feedback matrices, one per hidden layer.
+    n_params_ : int
+        Number of trainable parameters.
+    loss_ : float
+        Loss (half squared error) at the last epoch.
+    loss_curve_ : list of float
+        Loss at each epoch.
+    best_loss_ : float or None
+        Lowest training loss.
+    validation_scores_ : list of float or None
+        Validation R^2 per epoch (early stopping only).
+    best_validation_score_ : float or None
+        Best validation R^2.
+    alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Alignment angles in degrees.
+    alignment_steps_ : ndarray of shape (n_records,)
+        Update count of each alignment record.
+    n_iter_ : int
+        Epochs run by the last fit.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+    n_layers_ : int
+        Number of layers.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        ``"identity"``.
+
+    See Also
+    --------
+    DFAClassifier : The classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdfa import DFARegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(500, 3))
+    >>> y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    >>> reg = DFARegressor(hidden_layer_sizes=(64,), max_iter=200,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _y_numeric = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        rule="dfa",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        rho=0.9,
+        n_iter_no_change=10,
+        feedback_distribution="uniform",
+        feedback_scale="auto",
+        feedback_random_state=None,
+        weight_init="glorot",
+        dropout=0.0,
+        track_alignment=False,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            rule=rule,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            rho=rho,
+            n_iter_no_change=n_iter_no_change,
+            feedback_distribution=feedback_distribution,
+            feedback_scale=feedback_scale,
+            feedback_random_state=feedback_random_state,
+            weight_init=weight_init,
+            dropout=dropout,
+            track_alignment=track_alignment,
+        )
+
+    def _encode_targets(self, y, incremental, first_pass):
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted "
+                f"with {self.n_outputs_}."
+            )
+        return Y
+
+    def _output_activation(self):
+        return "identity"
+
+    def _validation_score(self, net, X, Y, sample_weight):
+        return r2_score(Y, net.decision(X), sample_weight=sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over (X, y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict with the network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values.
+        """
+        y = self._decision(X)
+        return y.ravel() if y.shape[1] == 1 else y

@@ -1,0 +1,257 @@
+"""The network: a stack of layers, its forward pass and its gradients.
+
+Data flows one way: the layers compute the forward pass, the learning rule
+(``_rules.py``) turns the output error into hidden deltas, the layers turn
+deltas into gradients, and an optimizer (``_optimizers.py``) applies them.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
+from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
+from ._rules import RULES
+
+# Rows per chunk at inference, so that predict's memory does not grow with
+# n_samples times the hidden width (about 4M values per hidden buffer).
+_INFERENCE_CHUNK_VALUES = 1 << 22
+
+
+class Network:
+    """A feed-forward network trained by a pluggable learning rule.
+
+    Parameters
+    ----------
+    layers : list of layer objects
+        From input to output (see ``_layers.py`` for the interface).
+    activation : str
+        Hidden activation, a key of ``ACTIVATIONS``.
+    output : {"identity", "softmax", "logistic"}
+        Output activation; the loss is its canonical one (``OUTPUTS``).
+    rule : str
+        Learning rule, a key of ``RULES``.
+    """
+
+    def __init__(self, layers, activation, output, rule):
+        self.layers = layers
+        self.activation = activation
+        self.output = output
+        self.rule = rule
+
+    @property
+    def n_layers(self):
+        return len(self.layers)
+
+    @property
+    def units(self):
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def params(self):
+        return [p for layer in self.layers for p in layer.params]
+
+    @property
+    def regularized_params(self):
+        return [
+            p
+            for layer in self.layers
+            for p, reg in zip(layer.params, layer.regularized)
+            if reg
+        ]
+
+    @property
+    def n_params(self):
+        return sum(layer.n_params for layer in self.layers)
+
+    @property
+    def dtype(self):
+        return self.layers[0].params[0].dtype
+
+    def initialize_weights(self, rng, weight_init, dtype):
+        """Draw every layer's parameters from ``rng``."""
+        for l, layer in enumerate(self.layers):
+            activation = self.activation if l < self.n_layers - 1 else self.output
+            layer.initialize(rng, weight_init, activation, dtype)
+
+    def initialize_feedback(self, rng, distribution, scale, dtype):
+        """Draw the rule's fixed feedback matrices from ``rng``.
+
+        The stream is separate from the weights' so that the feedback can
+        change while the initial weights stay the same.
+        """
+        sampler = FEEDBACK_SAMPLERS[distribution]
+
+        def sample(shape, receiving_width):
+            return sampler(rng, shape, feedback_scale(scale, receiving_width), dtype)
+
+        self.feedback = RULES[self.rule].make_feedback(self.units, sample)
+
+    def feedback_matrices(self):
+        """The feedback matrices ``B_l``, one per hidden layer (empty for bp)."""
+        return RULES[self.rule].feedback_matrices(self.feedback, self.units)
+
+    def decision(self, X):
+        """Output pre-activations for X, computed in chunks of rows."""
+        n_samples = X.shape[0]
+        out = np.empty((n_samples, self.units[-1]), dtype=self.dtype)
+        chunk = max(1, min(n_samples, _INFERENCE_CHUNK_VALUES // max(self.units)))
+        buffers = [np.empty((chunk, layer.n_out), self.dtype) for layer in self.layers[:-1]]
+        activate = ACTIVATIONS[self.activation]
+        for start in range(0, n_samples, chunk):
+            stop = min(start + chunk, n_samples)
+            inputs = X[start:stop]
+            for layer, buffer in zip(self.layers[:-1], buffers):
+                hidden = buffer[: stop - start]
+                layer.forward(inputs, hidden)
+                activate(hidden)
+                inputs = hidden
+            self.layers[-1].forward(inputs, out[start:stop])
+        return out
+
+    def predict_output(self, X):
+        """Output activations (probabilities for classifiers)."""
+        out = self.decision(X)
+        ACTIVATIONS[self.output](out)
+        return out
+
+
+class Workspace:
+    """Buffers of one training batch, allocated once per fit and reused.
+
+    Parameters
+    ----------
+    net : Network
+    batch_size : int
+    dropout : tuple of float
+        ``(input_rate, hidden_rate)``.
+    dropout_rng : numpy.random.Generator
+        Draws the dropout masks.
+    """
+
+    def __init__(self, net, batch_size, dropout, dropout_rng):
+        dtype = net.dtype
+        hidden = [layer.n_out for layer in net.layers[:-1]]
+        self.hidden = [np.empty((batch_size, w), dtype) for w in hidden]
+        self.scratch = [np.empty((batch_size, w), dtype) for w in hidden]
+        self.output = np.empty((batch_size, net.units[-1]), dtype)
+        self.error = np.empty_like(self.output)
+        self.grads = [np.empty_like(p) for p in net.params]
+        self.input_rate, self.hidden_rate = dropout
+        self.dropout_rng = dropout_rng
+        if self.hidden_rate > 0:
+            self.masks = [np.empty((batch_size, w), dtype) for w in hidden]
+            self.dropped = [np.empty((batch_size, w), dtype) for w in hidden]
+
+    def _mask(self, out, rate):
+        """Inverted-dropout mask: 0 with probability ``rate``, else 1/(1-rate)."""
+        self.dropout_rng.random(out=out, dtype=out.dtype)
+        np.greater_equal(out, rate, out=out)
+        out *= 1.0 / (1.0 - rate)
+        return out
+
+
+def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
+    """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
+
+    Parameters
+    ----------
+    net : Network
+    ws : Workspace
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        The batch; never written to.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets (one-hot for classifiers), in the network's dtype.
+    sample_weight : ndarray of shape (n_samples,) or None
+    alpha : float
+        L2 penalty.
+    track_alignment : bool
+        Also compute each hidden layer's angle to back-propagation.
+
+    Returns
+    -------
+    loss : float
+        The batch's weighted mean loss plus the L2 penalty, or ``None`` when
+        the batch's weights sum to zero (nothing to learn from it).
+    angles : ndarray of shape (n_hidden_layers,) or None
+        Angles in degrees between the rule's and back-propagation's hidden
+        deltas for this batch, when ``track_alignment``.
+    """
+    n = X.shape[0]
+    if sample_weight is None:
+        weight_sum = n
+    else:
+        weight_sum = float(sample_weight.sum())
+        if weight_sum <= 0:
+            return None, None
+
+    # Forward pass; ``inputs[l]`` is what layer l saw (after dropout).
+    if ws.input_rate > 0:
+        mask = ws._mask(np.empty(X.shape, net.dtype), ws.input_rate)
+        X = X.multiply(mask).tocsr() if sp.issparse(X) else np.multiply(X, mask, out=mask)
+    inputs = [X]
+    activate = ACTIVATIONS[net.activation]
+    for l, layer in enumerate(net.layers[:-1]):
+        hidden = ws.hidden[l][:n]
+        layer.forward(inputs[-1], hidden, training=True)
+        activate(hidden)
+        if ws.hidden_rate > 0:
+            mask = ws._mask(ws.masks[l][:n], ws.hidden_rate)
+            hidden = np.multiply(hidden, mask, out=ws.dropped[l][:n])
+        inputs.append(hidden)
+    output = net.layers[-1].forward(inputs[-1], ws.output[:n], training=True)
+
+    # Loss and output error e = (P - Y) * w / sum(w): every output uses its
+    # canonical loss, so dLoss/dA is P - Y.
+    sample_loss = OUTPUTS[net.output](output, Y)
+    error = ws.error[:n]
+    np.copyto(error, output)
+    ACTIVATIONS[net.output](error)
+    error -= Y
+    # Unit weights take the same arithmetic as no weights, bit for bit.
+    if sample_weight is not None:
+        sample_loss *= sample_weight
+        error *= sample_weight[:, None]
+        Y = Y * sample_weight[:, None]
+    loss = float(sample_loss.sum()) / weight_sum
+    error /= weight_sum
+    target = Y / weight_sum
+    if alpha:
+        squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net.regularized_params)
+        loss += 0.5 * alpha * squares / weight_sum
+
+    derivative_fn = DERIVATIVES[net.activation]
+
+    def derivative(l, delta):
+        derivative_fn(ws.hidden[l][:n], delta, ws.scratch[l][:n])
+        if ws.hidden_rate > 0:
+            delta *= ws.masks[l][:n]
+
+    deltas = RULES[net.rule].hidden_deltas(net, error, target, derivative)
+    deltas.append(error)
+
+    angles = None
+    if track_alignment and net.n_layers > 1:
+        exact = RULES["bp"].hidden_deltas(net, error, target, derivative)
+        angles = np.array([_angle(a, b) for a, b in zip(deltas, exact)])
+
+    grads = iter(ws.grads)
+    for layer, layer_input, delta in zip(net.layers, inputs, deltas):
+        layer_grads = [next(grads) for _ in layer.params]
+        layer.gradients(layer_input, delta, layer_grads)
+        if alpha:
+            for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
+                if reg:
+                    grad += (alpha / weight_sum) * param
+    return loss, angles
+
+
+def _angle(a, b):
+    """Angle in degrees between two arrays seen as vectors (NaN if one is 0)."""
+    dot = np.einsum("ij,ij->", a, b, dtype=np.float64)
+    norms = np.sqrt(
+        np.einsum("ij,ij->", a, a, dtype=np.float64)
+        * np.einsum("ij,ij->", b, b, dtype=np.float64)
+    )
+    if norms == 0:
+        return np.nan
+    return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))

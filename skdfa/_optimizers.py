@@ -1,0 +1,226 @@
+"""Stochastic optimizers, in the shape of ``sklearn.neural_network._stochastic_optimizers``.
+
+Each optimizer is a small class whose ``update_params(params, grads)`` changes
+the parameter arrays *in place*: the network, the estimator's fitted attributes
+and the optimizer all share the same arrays, and updates allocate nothing but
+one scratch buffer per parameter. The training loop does not know which
+optimizer it drives. The optimizer holds no reference to the parameters, so it
+can be copied (snapshots, pickles) on its own.
+"""
+
+import numpy as np
+
+
+class BaseOptimizer:
+    """Learning-rate schedules shared by every optimizer.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The parameters, used for the shapes and dtypes of the state.
+    learning_rate_init : float
+        The initial learning rate.
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        ``"invscaling"`` divides the initial rate by ``t ** power_t`` after
+        each epoch, ``t`` counting samples seen; ``"adaptive"`` divides it by 5
+        when training stops improving, until it falls below 1e-6.
+    power_t : float
+        Exponent of ``"invscaling"``.
+    """
+
+    def __init__(self, params, learning_rate_init, learning_rate, power_t):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.schedule = learning_rate
+        self.power_t = power_t
+        self._scratch = [np.empty_like(p) for p in params]
+
+    def update_params(self, params, grads):
+        """Update every parameter in place from its gradient."""
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            self._update(i, param, grad, self._scratch[i])
+        self._step_done()
+
+    def _step_done(self):
+        """Per-step bookkeeping (Adam's bias-correction counter)."""
+
+    def iteration_ends(self, time_step):
+        """Apply the ``invscaling`` schedule at the end of an epoch."""
+        if self.schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (
+                (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg, verbose):
+        """Decide whether training stops once it no longer improves.
+
+        Returns ``True`` to stop; the ``"adaptive"`` schedule instead divides
+        the learning rate by 5 and goes on while it stays above 1e-6.
+        """
+        if self.schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def __getstate__(self):
+        # Scratch buffers are re-created on load rather than pickled.
+        state = self.__dict__.copy()
+        state["_scratch"] = [(s.shape, s.dtype) for s in self._scratch]
+        return state
+
+    def __setstate__(self, state):
+        state["_scratch"] = [np.empty(shape, dtype) for shape, dtype in state["_scratch"]]
+        self.__dict__.update(state)
+
+
+class SGDOptimizer(BaseOptimizer):
+    """Stochastic gradient descent with momentum and Nesterov's momentum.
+
+    Parameters
+    ----------
+    params, learning_rate_init, learning_rate, power_t
+        See :class:`BaseOptimizer`.
+    momentum : float
+        Momentum, in [0, 1].
+    nesterov : bool
+        Whether to use Nesterov's momentum.
+    """
+
+    hyperparameters = ("momentum", "nesterovs_momentum")
+
+    def __init__(
+        self, params, learning_rate_init, learning_rate, power_t, momentum, nesterov
+    ):
+        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocities = [np.zeros_like(p) for p in params]
+
+    def _update(self, i, param, grad, scratch):
+        velocity = self.velocities[i]
+        # v <- momentum * v - lr * g
+        velocity *= self.momentum
+        np.multiply(grad, self.learning_rate, out=scratch)
+        velocity -= scratch
+        if self.nesterov:
+            # param <- param + momentum * v - lr * g
+            param -= scratch
+            np.multiply(velocity, self.momentum, out=scratch)
+            param += scratch
+        else:
+            param += velocity
+
+
+class AdamOptimizer(BaseOptimizer):
+    """Adam (Kingma and Ba, 2014), with bias correction folded into the step.
+
+    Parameters
+    ----------
+    params, learning_rate_init, learning_rate, power_t
+        See :class:`BaseOptimizer`.
+    beta_1, beta_2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float
+        Value added to the denominator for numerical stability.
+    """
+
+    hyperparameters = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(
+        self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
+    ):
+        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p) for p in params]
+        self.vs = [np.zeros_like(p) for p in params]
+
+    def update_params(self, params, grads):
+        self.t += 1
+        self._step = (
+            self.learning_rate
+            * np.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+        super().update_params(params, grads)
+
+    def _update(self, i, param, grad, scratch):
+        m, v = self.ms[i], self.vs[i]
+        # m <- m + (1 - beta_1) (g - m)
+        np.subtract(grad, m, out=scratch)
+        scratch *= 1 - self.beta_1
+        m += scratch
+        # v <- v + (1 - beta_2) (g^2 - v)
+        np.multiply(grad, grad, out=scratch)
+        scratch -= v
+        scratch *= 1 - self.beta_2
+        v += scratch
+        # param <- param - step * m / (sqrt(v) + eps)
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        scratch *= self._step
+        param -= scratch
+
+
+class RMSpropOptimizer(BaseOptimizer):
+    """RMSprop (Tieleman and Hinton, 2012), the optimizer of the DFA paper.
+
+    Parameters
+    ----------
+    params, learning_rate_init, learning_rate, power_t
+        See :class:`BaseOptimizer`.
+    rho : float
+        Decay rate of the running mean of squared gradients, in [0, 1).
+    epsilon : float
+        Value added to the denominator for numerical stability.
+    """
+
+    hyperparameters = ("rho", "epsilon")
+
+    def __init__(
+        self, params, learning_rate_init, learning_rate, power_t, rho, epsilon
+    ):
+        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        self.rho = rho
+        self.epsilon = epsilon
+        self.squares = [np.zeros_like(p) for p in params]
+
+    def _update(self, i, param, grad, scratch):
+        square = self.squares[i]
+        # s <- s + (1 - rho) (g^2 - s)
+        np.multiply(grad, grad, out=scratch)
+        scratch -= square
+        scratch *= 1 - self.rho
+        square += scratch
+        # param <- param - lr * g / (sqrt(s) + eps)
+        np.sqrt(square, out=scratch)
+        scratch += self.epsilon
+        np.divide(grad, scratch, out=scratch)
+        scratch *= self.learning_rate
+        param -= scratch
+
+
+OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer, "rmsprop": RMSpropOptimizer}
+
+
+def make_optimizer(estimator, params):
+    """Build the optimizer named by ``estimator.solver`` from its parameters."""
+    optimizer = OPTIMIZERS[estimator.solver]
+    return optimizer(
+        params,
+        estimator.learning_rate_init,
+        estimator.learning_rate,
+        estimator.power_t,
+        *(getattr(estimator, name) for name in optimizer.hyperparameters),
+    )

@@ -1,0 +1,253 @@
+"""The stochastic training loop shared by every estimator.
+
+It follows ``MLPClassifier._fit_stochastic``: epochs of shuffled mini-batches,
+``tol`` / ``n_iter_no_change`` stopping, early stopping on a validation split
+that restores the best weights, and the same fitted attributes. It adds:
+a snapshot of the weights and optimizer at the end of each epoch, restored
+when training is interrupted (KeyboardInterrupt) or diverges, so a fitted
+model never holds non-finite weights; alignment tracking; and a per-epoch
+progress table.
+"""
+
+import copy
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import gen_batches
+
+from ._network import Workspace, train_batch
+
+# Updates between two alignment measurements when ``track_alignment=True``.
+DEFAULT_ALIGNMENT_INTERVAL = 10
+
+
+class _Snapshot:
+    """Copies of the parameters and the optimizer state, restored in place."""
+
+    def __init__(self, params, optimizer):
+        self.params = [p.copy() for p in params]
+        self.optimizer = copy.deepcopy(optimizer)
+
+    def restore(self, params, estimator):
+        for param, saved in zip(params, self.params):
+            np.copyto(param, saved)
+        estimator._optimizer = copy.deepcopy(self.optimizer)
+
+
+class TrainingDiverged(ValueError):
+    """Raised when the loss or the weights become non-finite."""
+
+
+def _all_finite(arrays):
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def _alignment_interval(track_alignment):
+    if track_alignment is True:
+        return DEFAULT_ALIGNMENT_INTERVAL
+    return int(track_alignment)
+
+
+def _print_header(early_stopping, alignment):
+    columns = ["epoch", "train loss"]
+    columns += ["valid score"] if early_stopping else []
+    columns += ["angle (deg)"] if alignment else []
+    columns += ["dur (s)"]
+    line = "  ".join(f"{c:>11}" for c in columns)
+    print(line)
+    print("-" * len(line))
+
+
+def fit_stochastic(est, X, Y, sample_weight, incremental):
+    """Train ``est._network`` on (X, Y) with ``est._optimizer``.
+
+    Parameters
+    ----------
+    est : BaseDFA
+        Supplies the hyper-parameters, the network, the optimizer, the random
+        streams, and receives the fitted attributes.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets, in the network's dtype.
+    sample_weight : ndarray of shape (n_samples,) or None
+    incremental : bool
+        ``partial_fit``: one epoch, no early stopping.
+    """
+    net = est._network
+    params = net.params
+    rng = est._rng
+
+    if est.early_stopping and incremental:
+        raise ValueError("partial_fit does not support early_stopping=True")
+    early_stopping = est.early_stopping
+    if early_stopping:
+        stratify = est._stratify(Y)
+        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+        split = train_test_split(
+            *arrays,
+            random_state=rng,
+            test_size=est.validation_fraction,
+            stratify=stratify,
+        )
+        X_train, X_val, Y_train, Y_val = split[:4]
+        sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+    else:
+        X_train, Y_train, sw_train = X, Y, sample_weight
+
+    n_samples = X_train.shape[0]
+    if est.batch_size == "auto":
+        batch_size = min(200, n_samples)
+    else:
+        if est.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is "
+                "going to be clipped"
+            )
+        batch_size = int(np.clip(est.batch_size, 1, n_samples))
+
+    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
+    interval = _alignment_interval(est.track_alignment)
+    dense_batch = (
+        None
+        if sp.issparse(X_train)
+        else np.empty((batch_size, X_train.shape[1]), X_train.dtype)
+    )
+    if est.verbose:
+        _print_header(early_stopping, interval > 0)
+
+    last_epoch = _Snapshot(params, est._optimizer)
+    est.n_iter_ = 0
+    try:
+        for _ in range(est.max_iter):
+            start_time = time.perf_counter()
+            order = rng.permutation(n_samples) if est.shuffle else None
+            accumulated_loss = 0.0
+            epoch_angles = []
+            for batch in gen_batches(n_samples, batch_size):
+                n_batch = batch.stop - batch.start
+                if order is None:
+                    X_batch = X_train[batch]
+                    index = batch
+                else:
+                    index = order[batch]
+                    if dense_batch is None:
+                        X_batch = X_train[index]
+                    else:
+                        X_batch = np.take(X_train, index, axis=0, out=dense_batch[:n_batch])
+                sw_batch = None if sw_train is None else sw_train[index]
+                track = interval > 0 and est._n_updates % interval == 0
+                loss, angles = train_batch(
+                    net, ws, X_batch, Y_train[index], sw_batch, est.alpha, track
+                )
+                if loss is None:
+                    continue
+                if not np.isfinite(loss):
+                    raise TrainingDiverged(loss)
+                accumulated_loss += loss * n_batch
+                est._optimizer.update_params(params, ws.grads)
+                if angles is not None:
+                    est._alignment.append(angles)
+                    est._alignment_steps.append(est._n_updates)
+                    epoch_angles.append(angles)
+                est._n_updates += 1
+
+            if not _all_finite(params):
+                raise TrainingDiverged(np.nan)
+            est.n_iter_ += 1
+            est.loss_ = accumulated_loss / n_samples
+            est.t_ += n_samples
+            est.loss_curve_.append(est.loss_)
+            if early_stopping:
+                _update_validation(est, net, params, X_val, Y_val, sw_val)
+            else:
+                _update_training_loss(est)
+            last_epoch = _Snapshot(params, est._optimizer)
+
+            if est.verbose:
+                row = [f"{est.n_iter_:>11d}", f"{est.loss_:>11.5f}"]
+                if early_stopping:
+                    row.append(f"{est.validation_scores_[-1]:>11.5f}")
+                if interval > 0:
+                    mean = np.nanmean(epoch_angles) if epoch_angles else np.nan
+                    row.append(f"{mean:>11.2f}")
+                row.append(f"{time.perf_counter() - start_time:>11.3f}")
+                print("  ".join(row))
+
+            est._optimizer.iteration_ends(est.t_)
+            if est._no_improvement_count > est.n_iter_no_change:
+                if early_stopping:
+                    msg = (
+                        "Validation score did not improve more than tol=%f for %d"
+                        " consecutive epochs." % (est.tol, est.n_iter_no_change)
+                    )
+                else:
+                    msg = (
+                        "Training loss did not improve more than tol=%f for %d"
+                        " consecutive epochs." % (est.tol, est.n_iter_no_change)
+                    )
+                if est._optimizer.trigger_stopping(msg, est.verbose):
+                    break
+                est._no_improvement_count = 0
+            if incremental:
+                break
+            if est.n_iter_ == est.max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                    "optimization hasn't converged yet." % est.max_iter,
+                    ConvergenceWarning,
+                )
+    except KeyboardInterrupt:
+        last_epoch.restore(params, est)
+        warnings.warn(
+            "Training interrupted by user: the model keeps the weights of the "
+            f"last completed epoch ({est.n_iter_})."
+        )
+    except TrainingDiverged as exc:
+        last_epoch.restore(params, est)
+        if not (early_stopping and est._best_params is not None):
+            raise ValueError(
+                f"Training diverged in epoch {est.n_iter_ + 1}: the loss became "
+                f"{exc.args[0]} (non-finite). Lower learning_rate_init (now "
+                f"{est.learning_rate_init}) or scale the input features; the "
+                f"model keeps the weights of the last finite epoch ({est.n_iter_})."
+            ) from None
+        warnings.warn(
+            f"Training diverged in epoch {est.n_iter_ + 1} (non-finite loss); "
+            "stopping early and keeping the best weights found. Lower "
+            "learning_rate_init to train further.",
+            ConvergenceWarning,
+        )
+
+    if early_stopping and est._best_params is not None:
+        for param, best in zip(params, est._best_params):
+            np.copyto(param, best)
+
+
+def _update_validation(est, net, params, X_val, Y_val, sw_val):
+    score = est._validation_score(net, X_val, Y_val, sw_val)
+    est.validation_scores_.append(score)
+    if score < est.best_validation_score_ + est.tol:
+        est._no_improvement_count += 1
+    else:
+        est._no_improvement_count = 0
+    if score > est.best_validation_score_:
+        est.best_validation_score_ = score
+        est._best_params = [p.copy() for p in params]
+
+
+def _update_training_loss(est):
+    if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+        est._no_improvement_count += 1
+    else:
+        est._no_improvement_count = 0
+    if est.loss_curve_[-1] < est.best_loss_:
+        est.best_loss_ = est.loss_curve_[-1]
