@@ -1,0 +1,313 @@
+"""DFAClassifier and DFARegressor: real-data accuracy and estimator behaviour."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_digits, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skdfa import DFAClassifier, DFARegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.25, stratify=y, random_state=0)
+
+
+# -- accuracy on real data ----------------------------------------------------
+
+
+def test_dfa_one_hidden_layer_reaches_96_percent_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = DFAClassifier((256,), learning_rate_init=3e-3, max_iter=60, random_state=0)
+    assert clf.fit(X_train, y_train).score(X_test, y_test) >= 0.96
+
+
+def test_dfa_trains_a_ten_layer_net_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = DFAClassifier((100,) * 10, max_iter=40, random_state=0)
+    assert clf.fit(X_train, y_train).score(X_test, y_test) >= 0.90
+
+
+def test_bp_is_within_one_point_of_mlpclassifier(digits):
+    X_train, X_test, y_train, y_test = digits
+    settings = dict(hidden_layer_sizes=(256,), activation="tanh", max_iter=60, random_state=0)
+    ours = DFAClassifier(rule="bp", **settings).fit(X_train, y_train).score(X_test, y_test)
+    ref = MLPClassifier(solver="adam", **settings).fit(X_train, y_train).score(X_test, y_test)
+    assert abs(ours - ref) <= 0.01
+
+
+def test_dfa_learns_from_zero_weights_and_bp_does_not(digits):
+    X_train, X_test, y_train, y_test = digits
+    scores = {
+        rule: DFAClassifier((64,), rule=rule, weight_init="zeros", max_iter=20, random_state=0)
+        .fit(X_train, y_train)
+        .score(X_test, y_test)
+        for rule in ["dfa", "bp"]
+    }
+    assert scores["dfa"] > 0.85
+    assert scores["bp"] < 0.3  # zero hidden weights get zero back-propagated error
+
+
+def test_regressor_fits_a_smooth_function():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (400, 2))
+    y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 0] * X[:, 1]])
+    reg = DFARegressor((64,), learning_rate_init=1e-2, max_iter=300, tol=0, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (400, 2)
+    assert reg.score(X, y) > 0.9
+
+
+# -- reproducibility and seeds --------------------------------------------------
+
+
+def _small_data(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, 5))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+
+
+@pytest.mark.parametrize("dropout", [0.0, (0.2, 0.3)])
+def test_same_seed_gives_bit_identical_models(dropout):
+    X, y = _small_data()
+    fits = [
+        DFAClassifier((8, 8), dropout=dropout, max_iter=5, random_state=3).fit(X, y)
+        for _ in range(2)
+    ]
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        assert_array_equal(a, b)
+
+
+def test_alignment_tracking_does_not_change_training():
+    X, y = _small_data()
+    plain = DFAClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
+    tracked = DFAClassifier((8, 8), max_iter=5, random_state=0, track_alignment=2).fit(X, y)
+    for a, b in zip(plain.coefs_, tracked.coefs_):
+        assert_array_equal(a, b)
+    n_updates = 5 * 1  # one batch of 120 samples per epoch
+    assert tracked.alignment_.shape == (len(range(0, n_updates, 2)), 2)
+    assert_array_equal(tracked.alignment_steps_, [0, 2, 4])
+    assert np.all((tracked.alignment_ >= 0) & (tracked.alignment_ <= 180))
+    assert plain.alignment_.shape == (0, 2)
+
+
+def test_feedback_seed_changes_feedback_but_not_initial_weights():
+    X, y = _small_data()
+    # A negligible learning rate leaves the initial weights visible after fit.
+    fits = [
+        DFAClassifier((8,), learning_rate_init=1e-12, max_iter=1, random_state=0,
+                      feedback_random_state=seed).fit(X, y)
+        for seed in [None, 1, 2]
+    ]
+    for other in fits[1:]:
+        np.testing.assert_allclose(other.coefs_[0], fits[0].coefs_[0], atol=1e-9)
+        assert not np.allclose(other.feedback_[0], fits[0].feedback_[0])
+    assert not np.allclose(fits[1].feedback_[0], fits[2].feedback_[0])
+    # The default feedback is derived from random_state, so it is reproducible.
+    again = DFAClassifier((8,), max_iter=1, random_state=0).fit(X, y)
+    assert_array_equal(again.feedback_[0], fits[0].feedback_[0])
+
+
+def test_feedback_scale_and_distribution():
+    X, y = _small_data()
+    uniform = DFAClassifier((400,), max_iter=1, random_state=0).fit(X, y).feedback_[0]
+    assert np.abs(uniform).max() <= 1 / np.sqrt(400)
+    assert np.abs(uniform).max() > 0.9 / np.sqrt(400)
+    gauss = DFAClassifier((400,), max_iter=1, random_state=0, feedback_distribution="gaussian",
+                          feedback_scale=0.5).fit(X, y).feedback_[0]
+    assert gauss.std() == pytest.approx(0.5, rel=0.1)
+
+
+# -- dtypes, input handling ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", [DFAClassifier, DFARegressor])
+def test_float32_is_kept_end_to_end_and_X_is_not_written(Estimator):
+    X, y = _small_data()
+    X = X.astype(np.float32)
+    X.setflags(write=False)
+    est = Estimator((8,), max_iter=3, random_state=0, dropout=(0.1, 0.1)).fit(X, y)
+    assert all(p.dtype == np.float32 for p in est.coefs_ + est.intercepts_ + est.feedback_)
+    assert est.transform(X).dtype == np.float32
+    if Estimator is DFAClassifier:
+        assert est.predict_proba(X).dtype == np.float32
+
+
+def test_sparse_csr_input_matches_dense():
+    X, y = _small_data()
+    X[X < 0.5] = 0
+    dense = DFAClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+    sparse = DFAClassifier((8,), max_iter=5, random_state=0).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coefs_[0], dense.coefs_[0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-8)
+
+
+def test_pickle_round_trip_keeps_predictions():
+    X, y = _small_data()
+    clf = DFAClassifier((8,), max_iter=5, random_state=0).fit(X.astype(np.float32), y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.coefs_[0].dtype == np.float32
+
+
+def test_pipeline_and_grid_search_over_rule_and_feedback_scale():
+    X, y = _small_data(200)
+    pipe = make_pipeline(StandardScaler(), DFAClassifier((16,), max_iter=30, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {"dfaclassifier__rule": ["dfa", "bp"], "dfaclassifier__feedback_scale": ["auto", 0.5]},
+        cv=3,
+        n_jobs=2,
+    ).fit(X, y)
+    assert len(grid.cv_results_["params"]) == 4
+    assert grid.best_score_ > 0.7
+    assert grid.predict(X).shape == (200,)
+
+
+# -- classifier outputs ---------------------------------------------------------------
+
+
+def test_output_activations_and_probabilities():
+    X, y = _small_data()
+    softmax = DFAClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+    sigmoid = DFAClassifier((8,), max_iter=5, random_state=0, output_activation="sigmoid").fit(X, y)
+    assert softmax.out_activation_ == "softmax"
+    assert sigmoid.out_activation_ == "logistic"
+    for clf in (softmax, sigmoid):
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+        assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+        np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+        assert_array_equal(clf.decision_function(X), clf.transform(X))
+
+
+def test_binary_and_multilabel_targets():
+    X, y = _small_data()
+    binary = DFAClassifier((8,), max_iter=5, random_state=0).fit(X, np.where(y > 0, "yes", "no"))
+    assert binary.n_outputs_ == 1 and binary.out_activation_ == "logistic"
+    assert binary.decision_function(X).shape == (120,)
+    assert set(binary.predict(X)) <= {"no", "yes"}
+    assert binary.predict_proba(X).shape == (120, 2)
+    X_ml, Y_ml = make_multilabel_classification(n_samples=100, n_classes=4, random_state=0)
+    X_ml = X_ml / X_ml.max()
+    multilabel = DFAClassifier((16,), learning_rate_init=1e-2, max_iter=200, random_state=0)
+    multilabel.fit(X_ml, Y_ml)
+    assert multilabel.out_activation_ == "logistic"
+    assert_array_equal(multilabel.predict(X_ml), multilabel.decision_function(X_ml) > 0)
+    assert multilabel.score(X_ml, Y_ml) > 0.6  # subset accuracy (MLPClassifier: 0.76)
+
+
+def test_n_params_formula():
+    X, y = _small_data()
+    clf = DFAClassifier((8, 4), max_iter=1, random_state=0).fit(X, y)
+    assert clf.n_params_ == (5 * 8 + 8) + (8 * 4 + 4) + (4 * 3 + 3)
+    assert clf.n_layers_ == 4
+
+
+# -- fitting protocol -----------------------------------------------------------------
+
+
+def test_partial_fit_needs_classes_and_names_unknown_labels():
+    X, y = _small_data()
+    clf = DFAClassifier((8,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 1 and clf.t_ == 120
+    with pytest.raises(ValueError, match=re.escape("not in `self.classes_`: [7]")):
+        clf.partial_fit(X, np.where(y == 2, 7, y))
+
+
+def test_partial_fit_epochs_equal_fit_epochs():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8,), random_state=0, tol=0, n_iter_no_change=100)
+    fitted = DFAClassifier(max_iter=3, **settings).fit(X, y)
+    partial = DFAClassifier(**settings)
+    for _ in range(3):
+        partial.partial_fit(X, y, classes=[0, 1, 2])
+    for a, b in zip(fitted.coefs_, partial.coefs_):
+        assert_array_equal(a, b)
+
+
+def test_warm_start_continues_like_one_fit():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8,), random_state=0, tol=0, n_iter_no_change=100)
+    once = DFAClassifier(max_iter=6, **settings).fit(X, y)
+    twice = DFAClassifier(max_iter=3, warm_start=True, **settings).fit(X, y).fit(X, y)
+    for a, b in zip(once.coefs_, twice.coefs_):
+        assert_array_equal(a, b)
+    assert twice.loss_curve_ == once.loss_curve_
+
+
+def test_early_stopping_keeps_the_best_validation_score():
+    X, y = _small_data(300)
+    clf = DFAClassifier((16,), early_stopping=True, max_iter=40, random_state=0,
+                        n_iter_no_change=3).fit(X, y)
+    assert clf.best_loss_ is None
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_verbose_prints_one_row_per_epoch(capsys):
+    X, y = _small_data()
+    DFAClassifier((8,), max_iter=3, random_state=0, verbose=True, track_alignment=True).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["epoch", "train", "loss", "angle", "(deg)", "dur", "(s)"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]
+
+
+# -- bad input and divergence ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"hidden_layer_sizes": (8, -1)}, "hidden_layer_sizes"),
+        ({"rule": "backprop"}, "rule"),
+        ({"dropout": (0.1, 0.2, 0.3)}, "dropout"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"feedback_scale": 0}, "feedback_scale"),
+        ({"weight_init": "he"}, "weight_init"),
+        ({"solver": "lbfgs"}, "solver"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(params, name):
+    X, y = _small_data()
+    with pytest.raises(InvalidParameterError, match=name):
+        DFAClassifier(**params).fit(X, y)
+
+
+def test_divergence_stops_with_a_clear_error_and_finite_weights():
+    X, _ = _small_data()
+    X = X.astype(np.float32)
+    reg = DFARegressor((8,), solver="sgd", learning_rate_init=10, max_iter=50,
+                       n_iter_no_change=50, random_state=0)
+    with pytest.raises(ValueError, match="diverged.*Lower learning_rate_init"):
+        reg.fit(X, X[:, 0] * 100)
+    assert all(np.isfinite(c).all() for c in reg.coefs_)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_divergence_with_early_stopping_keeps_best_weights():
+    X, y = _small_data(300)
+    clf = DFARegressor((8,), solver="sgd", learning_rate_init=0.2, momentum=0.99, max_iter=50,
+                       activation="relu", early_stopping=True, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, X[:, 0] * 1e3)
+    if any("diverged" in str(w.message) for w in caught):
+        assert all(np.isfinite(c).all() for c in clf.coefs_)
+        assert np.isfinite(clf.predict(X)).all()

@@ -1,0 +1,84 @@
+"""The optimizers against sklearn's reference implementations and their formulas."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer as SkAdam
+from sklearn.neural_network._stochastic_optimizers import SGDOptimizer as SkSGD
+
+from skdfa._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
+
+
+def _params(rng):
+    return [rng.standard_normal((4, 3)), rng.standard_normal(3)]
+
+
+def _run(optimizer, params, grads_seq):
+    for grads in grads_seq:
+        optimizer.update_params(params, grads)
+    return params
+
+
+@pytest.fixture
+def grads_seq():
+    rng = np.random.RandomState(1)
+    return [[rng.standard_normal((4, 3)), rng.standard_normal(3)] for _ in range(5)]
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_sgd_matches_sklearn(grads_seq, nesterov):
+    ours, ref = _params(np.random.RandomState(0)), _params(np.random.RandomState(0))
+    _run(SGDOptimizer(ours, 0.1, "constant", 0.5, 0.9, nesterov), ours, grads_seq)
+    _run(SkSGD(ref, 0.1, "constant", 0.9, nesterov, 0.5), ref, grads_seq)
+    for a, b in zip(ours, ref):
+        assert_allclose(a, b, rtol=1e-12)
+
+
+def test_adam_matches_sklearn(grads_seq):
+    ours, ref = _params(np.random.RandomState(0)), _params(np.random.RandomState(0))
+    _run(AdamOptimizer(ours, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8), ours, grads_seq)
+    _run(SkAdam(ref, 0.01, 0.9, 0.999, 1e-8), ref, grads_seq)
+    for a, b in zip(ours, ref):
+        assert_allclose(a, b, rtol=1e-12)
+
+
+def test_rmsprop_formula(grads_seq):
+    params = _params(np.random.RandomState(0))
+    expected = [p.copy() for p in params]
+    squares = [np.zeros_like(p) for p in params]
+    for grads in grads_seq:
+        for p, s, g in zip(expected, squares, grads):
+            s[...] = 0.9 * s + 0.1 * g**2
+            p -= 0.01 * g / (np.sqrt(s) + 1e-8)
+    _run(RMSpropOptimizer(params, 0.01, "constant", 0.5, 0.9, 1e-8), params, grads_seq)
+    for a, b in zip(params, expected):
+        assert_allclose(a, b, rtol=1e-12)
+
+
+def test_schedules():
+    opt = SGDOptimizer([np.zeros(2)], 0.1, "invscaling", 0.5, 0.0, False)
+    opt.iteration_ends(99)
+    assert opt.learning_rate == pytest.approx(0.1 / 100**0.5)
+    adaptive = SGDOptimizer([np.zeros(2)], 0.1, "adaptive", 0.5, 0.0, False)
+    assert adaptive.trigger_stopping("no improvement", verbose=False) is False
+    assert adaptive.learning_rate == pytest.approx(0.02)
+    assert SGDOptimizer([np.zeros(2)], 0.1, "constant", 0.5, 0, False).trigger_stopping("", False)
+
+
+def test_float32_state_and_pickle_round_trip(grads_seq):
+    params = [p.astype(np.float32) for p in _params(np.random.RandomState(0))]
+    grads32 = [[g.astype(np.float32) for g in grads] for grads in grads_seq]
+    opt = AdamOptimizer(params, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
+    _run(opt, params, grads32[:2])
+    assert all(m.dtype == np.float32 for m in opt.ms + opt.vs)
+    restored = pickle.loads(pickle.dumps(opt))
+    twin = [p.copy() for p in params]
+    _run(opt, params, grads32[2:])
+    _run(restored, twin, grads32[2:])
+    for a, b in zip(params, twin):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    assert copy.deepcopy(opt).t == opt.t

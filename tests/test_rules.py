@@ -1,0 +1,121 @@
+"""Each rule's deltas equal its formula; back-propagation equals finite differences."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.special import expit, softmax
+
+from skdfa._network import train_batch
+
+from ._engine_helpers import tiny_batch, tiny_network, workspace
+
+ACT = {
+    "identity": (lambda a: a, lambda h: np.ones_like(h)),
+    "tanh": (np.tanh, lambda h: 1 - h**2),
+    "logistic": (expit, lambda h: h * (1 - h)),
+    "relu": (lambda a: np.maximum(a, 0), lambda h: (h > 0).astype(float)),
+}
+OUT = {"identity": lambda a: a, "softmax": lambda a: softmax(a, axis=1), "logistic": expit}
+
+
+def _reference(net, X, Y, rule, activation, output):
+    """The deltas and weight gradients written out from the update equations."""
+    f, df = ACT[activation]
+    W = [layer.coef for layer in net.layers]
+    b = [layer.intercept for layer in net.layers]
+    H = [X]
+    for l in range(len(W) - 1):
+        H.append(f(H[-1] @ W[l] + b[l]))
+    A = H[-1] @ W[-1] + b[-1]
+    n = X.shape[0]
+    e = (OUT[output](A) - Y) / n
+    B = net.feedback_matrices()
+    L = len(W) - 1  # hidden layers
+    deltas = [None] * L
+    for l in reversed(range(L)):
+        if rule == "dfa":
+            signal = e @ B[l]
+        elif rule == "drtp":
+            signal = (Y / n) @ B[l]
+        else:
+            upstream = e if l == L - 1 else deltas[l + 1]
+            signal = upstream @ (W[l + 1].T if rule == "bp" else B[l])
+        deltas[l] = signal * df(H[l + 1])
+    deltas.append(e)
+    grads = []
+    for l in range(len(W)):
+        grads += [H[l].T @ deltas[l], deltas[l].sum(axis=0)]
+    return grads
+
+
+@pytest.mark.parametrize("rule", ["dfa", "fa", "bp", "drtp"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
+def test_rule_gradients_equal_their_formula(rule, activation, output):
+    net = tiny_network(rule, activation, output)
+    X, Y = tiny_batch(net)
+    ws = workspace(net, X.shape[0])
+    train_batch(net, ws, X, Y, None, alpha=0.0)
+    for got, expected in zip(ws.grads, _reference(net, X, Y, rule, activation, output)):
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_feedback_shapes_per_rule():
+    units = (3, 4, 5, 2)
+    shapes = {r: [B.shape for B in tiny_network(r, units=units).feedback_matrices()]
+              for r in ["dfa", "fa", "bp", "drtp"]}
+    assert shapes["dfa"] == shapes["drtp"] == [(2, 4), (2, 5)]
+    assert shapes["fa"] == [(5, 4), (2, 5)]  # like W_{l+1}.T
+    assert shapes["bp"] == []
+
+
+def _loss(net, X, Y, sample_weight, alpha):
+    return train_batch(net, workspace(net, X.shape[0]), X, Y, sample_weight, alpha)[0]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_backprop_matches_finite_differences(activation, output, weighted):
+    net = tiny_network("bp", activation, output)
+    X, Y = tiny_batch(net)
+    sample_weight = np.linspace(0.5, 2.0, X.shape[0]) if weighted else None
+    alpha = 0.1
+    ws = workspace(net, X.shape[0])
+    train_batch(net, ws, X, Y, sample_weight, alpha)
+    analytic = [g.copy() for g in ws.grads]
+    eps = 1e-6
+    for param, grad in zip(net.params, analytic):
+        numeric = np.empty_like(param)
+        for i in np.ndindex(param.shape):
+            saved = param[i]
+            param[i] = saved + eps
+            up = _loss(net, X, Y, sample_weight, alpha)
+            param[i] = saved - eps
+            down = _loss(net, X, Y, sample_weight, alpha)
+            param[i] = saved
+            numeric[i] = (up - down) / (2 * eps)
+        rel = np.linalg.norm(grad - numeric) / max(np.linalg.norm(numeric), 1e-12)
+        assert rel < 1e-6
+
+
+def test_alignment_angle_is_zero_for_bp_and_matches_formula_for_dfa():
+    for rule in ["bp", "dfa"]:
+        net = tiny_network(rule)
+        X, Y = tiny_batch(net)
+        _, angles = train_batch(net, workspace(net, 6), X, Y, None, 0.0, track_alignment=True)
+        if rule == "bp":
+            assert_allclose(angles, 0.0, atol=1e-5)
+    # DFA: the angle between (e @ B_l) * f' and the back-propagated delta.
+    f, df = ACT["tanh"]
+    W = [layer.coef for layer in net.layers]
+    b = [layer.intercept for layer in net.layers]
+    H1 = f(X @ W[0] + b[0])
+    H2 = f(H1 @ W[1] + b[1])
+    e = (softmax(H2 @ W[2] + b[2], axis=1) - Y) / 6
+    B = net.feedback_matrices()
+    bp2 = (e @ W[2].T) * df(H2)
+    bp1 = (bp2 @ W[1].T) * df(H1)
+    for angle, dfa_delta, bp_delta in zip(angles, [(e @ B[0]) * df(H1), (e @ B[1]) * df(H2)], [bp1, bp2]):
+        cos = np.sum(dfa_delta * bp_delta) / np.linalg.norm(dfa_delta) / np.linalg.norm(bp_delta)
+        assert angle == pytest.approx(np.degrees(np.arccos(cos)), abs=1e-9)
