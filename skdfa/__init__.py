@@ -2,13 +2,17 @@
 other learning rules that avoid back-propagation."""
 
 from ._mlp import DFAClassifier, DFARegressor
+from ._rd import RDClassifier
 from ._show_versions import show_versions
+from ._stacking import StackingDFA
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DFAClassifier",
     "DFARegressor",
+    "RDClassifier",
+    "StackingDFA",
     "show_versions",
     "__version__",
 ]

@@ -21,6 +21,7 @@ A new layer type is one class here.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.fft import dct, idct
 
 
 def _glorot_bound(fan_in, fan_out, activation):
@@ -95,4 +96,181 @@ class DenseLayer:
         np.sum(delta, axis=0, out=intercept_grad)
 
 
-LAYERS = {"dense": DenseLayer}
+# Largest dense R that rd_matrix="gaussian" builds (bytes): beyond it, "dct"
+# is the only sensible choice and the layer says so instead of exhausting memory.
+_MAX_DENSE_R_BYTES = 1 << 32
+
+
+class _GaussianMatrix:
+    """Dense ``R`` of shape (n_out, n_in) with N(0, 1 / n_in) entries.
+
+    Every row has unit expected norm, so ``R`` preserves the variance of its
+    input. It is stored transposed, ``(n_in, n_out)``, like a dense ``coef``.
+    """
+
+    def __init__(self, n_in, n_out, rng, dtype):
+        nbytes = n_in * n_out * np.dtype(dtype).itemsize
+        if nbytes > _MAX_DENSE_R_BYTES:
+            raise ValueError(
+                f"rd_matrix='gaussian' cannot serve a layer of shape ({n_in}, "
+                f"{n_out}): its dense R would take {nbytes / 2**30:.1f} GiB (limit "
+                f"{_MAX_DENSE_R_BYTES / 2**30:.0f} GiB). Use rd_matrix='dct', which "
+                "never forms R."
+            )
+        self.RT = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(
+            dtype, copy=False
+        )
+
+    def apply(self, U):
+        """``U @ R.T``; ``U`` may be sparse."""
+        return U @ self.RT
+
+    def apply_transpose(self, G):
+        """``G @ R``."""
+        return G @ self.RT.T
+
+
+class _DCTMatrix:
+    """Structured ``R = P C D`` applied in O(n log n), never formed (ACDC-like).
+
+    ``D``: random signs scaled by ``sqrt(m / n_in)``; ``C``: the orthonormal
+    DCT-II of size ``m = max(n_in, n_out)`` of the input zero-padded to ``m``;
+    ``P``: ``n_out`` of the ``m`` coefficients, chosen at random. The scale
+    gives every row of ``R`` unit expected norm (the padded input's energy
+    spreads over ``m`` coefficients, ``n_in`` of them per row), so the output
+    variance matches ``"gaussian"``. The transpose scatters into ``m``
+    coefficients, applies the inverse DCT (the transpose of an orthonormal
+    one), truncates to ``n_in`` and multiplies by the signs.
+    """
+
+    def __init__(self, n_in, n_out, rng, dtype):
+        self.n_in = n_in
+        self.m = max(n_in, n_out)
+        scale = np.sqrt(self.m / n_in)
+        self.signs = np.where(rng.randint(2, size=n_in), scale, -scale).astype(dtype)
+        self.rows = rng.permutation(self.m)[:n_out]
+
+    def apply(self, U):
+        """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows)."""
+        U = U.toarray() if sp.issparse(U) else U
+        coefficients = dct(U * self.signs, n=self.m, norm="ortho", axis=1, overwrite_x=True)
+        return coefficients[:, self.rows]
+
+    def apply_transpose(self, G):
+        """``G @ R``."""
+        coefficients = np.zeros((G.shape[0], self.m), dtype=G.dtype)
+        coefficients[:, self.rows] = G
+        V = idct(coefficients, norm="ortho", axis=1, overwrite_x=True)[:, : self.n_in]
+        V *= self.signs
+        return V
+
+
+RD_MATRICES = {"gaussian": _GaussianMatrix, "dct": _DCTMatrix}
+
+
+class RDLayer:
+    """Random-diagonal layer ``A = ((X * d1) @ R.T) * d2 + intercept``.
+
+    ``R`` is a fixed random (n_out, n_in) matrix; only the diagonals ``d1``
+    (n_in) and ``d2`` (n_out) and the bias train, so the layer has
+    ``n_in + 2 * n_out`` parameters. Whatever the learning rule, the delta it
+    receives at ``A`` becomes gradients by exact back-propagation through the
+    layer's own ``R``: the rule decides only how deltas travel between layers.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    matrix : {"gaussian", "dct"}, default="gaussian"
+        The kind of ``R`` (a key of ``RD_MATRICES``): dense gaussian, or a
+        DCT with random signs and coefficient selection, applied without
+        forming ``R``.
+    """
+
+    param_names = ("d1", "d2", "intercept")
+    regularized = (True, True, False)
+
+    def __init__(self, n_in, n_out, matrix="gaussian"):
+        self.n_in = n_in
+        self.n_out = n_out
+        self.matrix = matrix
+
+    @property
+    def params(self):
+        return [self.d1, self.d2, self.intercept]
+
+    @property
+    def n_params(self):
+        return self.n_in + 2 * self.n_out
+
+    def initialize(self, rng, weight_init, activation, dtype):
+        """Draw ``R``'s seed, then the diagonals and the bias, from ``rng``.
+
+        ``"glorot"``: ``d1 = 1`` and ``d2`` constant, chosen so that the
+        effective weights ``d2_i R_ij d1_j`` have the variance of Glorot's
+        uniform init; the bias uniform in +-bound (as ``DenseLayer``).
+        Constant diagonals lose nothing: ``R`` is already random, and random
+        signs on ``d1`` or ``d2`` would only give another draw of it.
+        ``"zeros"``: ``d1 = 1``, ``d2 = 0`` and a zero bias. The layer's map
+        starts at zero, like a dense layer's, yet ``d2``'s gradient
+        ``sum(delta * ((X * d1) @ R.T))`` is not zero, so a layer that gets
+        its delta from the output error (DFA, DRTP) learns; zero ``d1`` and
+        ``d2`` would be a saddle no rule leaves. Under ``"bp"`` (and ``"fa"``)
+        the hidden deltas pass through the next layer's ``d2 = 0`` and vanish,
+        as with zero dense weights. ``"normal"``: standard normal diagonals
+        and a zero bias.
+        """
+        self.seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.R = RD_MATRICES[self.matrix](
+            self.n_in, self.n_out, np.random.RandomState(self.seed), dtype
+        )
+        if weight_init == "glorot":
+            bound = _glorot_bound(self.n_in, self.n_out, activation)
+            # Var(d2 * R_ij) = gain^2 / n_in = bound^2 / 3, Glorot's variance.
+            gain = bound * np.sqrt(self.n_in / 3.0)
+            self.d1 = np.ones(self.n_in, dtype=dtype)
+            self.d2 = np.full(self.n_out, gain, dtype=dtype)
+            self.intercept = rng.uniform(-bound, bound, self.n_out).astype(
+                dtype, copy=False
+            )
+        elif weight_init == "normal":
+            self.d1 = rng.standard_normal(self.n_in).astype(dtype, copy=False)
+            self.d2 = rng.standard_normal(self.n_out).astype(dtype, copy=False)
+            self.intercept = np.zeros(self.n_out, dtype=dtype)
+        else:
+            self.d1 = np.ones(self.n_in, dtype=dtype)
+            self.d2 = np.zeros(self.n_out, dtype=dtype)
+            self.intercept = np.zeros(self.n_out, dtype=dtype)
+
+    def _project(self, X):
+        """``Z = (X * d1) @ R.T``; a sparse X stays sparse for the product."""
+        U = X.multiply(self.d1).tocsr() if sp.issparse(X) else X * self.d1
+        return self.R.apply(U)
+
+    def forward(self, X, out, training=False):
+        Z = self._project(X)
+        if training:
+            # gradients() needs Z for d2's gradient; it releases it.
+            self._Z = Z
+        np.multiply(Z, self.d2, out=out)
+        out += self.intercept
+        return out
+
+    def backward(self, delta):
+        dX = self.R.apply_transpose(delta * self.d2)
+        dX *= self.d1
+        return dX
+
+    def gradients(self, X, delta, grads):
+        d1_grad, d2_grad, intercept_grad = grads
+        Z, self._Z = self._Z, None
+        np.einsum("ij,ij->j", delta, Z, out=d2_grad)
+        G = self.R.apply_transpose(delta * self.d2)
+        if sp.issparse(X):
+            d1_grad[...] = np.asarray(X.multiply(G).sum(axis=0)).ravel()
+        else:
+            np.einsum("ij,ij->j", G, X, out=d1_grad)
+        np.sum(delta, axis=0, out=intercept_grad)
+
+
+LAYERS = {"dense": DenseLayer, "rd": RDLayer}

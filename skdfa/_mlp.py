@@ -243,8 +243,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             self._initialize(X, Y, hidden)
         Y = Y.astype(self._network.dtype, copy=False)
         fit_stochastic(self, X, Y, sample_weight, incremental)
+        # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = np.array(self._alignment, dtype=np.float64).reshape(
-            -1, self._network.n_layers - 1
+            len(self._alignment), self._network.n_layers - 1
         )
         self.alignment_steps_ = np.array(self._alignment_steps, dtype=np.int64)
         return self
@@ -374,6 +375,12 @@ class _ClassifierMixin:
                     f"`y` has classes not in `self.classes_`: {unknown.tolist()}. "
                     f"`self.classes_` is {self.classes_.tolist()}."
                 )
+        known = self._label_binarizer.classes_.tolist()
+        if len(known) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes, but "
+                f"the data contains only one class: {known[0]!r}."
+            )
         return self._label_binarizer.transform(y)
 
     def _output_activation(self):

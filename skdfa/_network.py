@@ -99,7 +99,8 @@ class Network:
         activate = ACTIVATIONS[self.activation]
         for start in range(0, n_samples, chunk):
             stop = min(start + chunk, n_samples)
-            inputs = X[start:stop]
+            # Chunks are cast to the network's dtype (not the weights to X's).
+            inputs = X[start:stop].astype(self.dtype, copy=False)
             for layer, buffer in zip(self.layers[:-1], buffers):
                 hidden = buffer[: stop - start]
                 layer.forward(inputs, hidden)

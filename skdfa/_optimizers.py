@@ -10,6 +10,8 @@ can be copied (snapshots, pickles) on its own.
 
 import numpy as np
 
+from ._threads import map_slices
+
 
 class BaseOptimizer:
     """Learning-rate schedules shared by every optimizer.
@@ -28,21 +30,30 @@ class BaseOptimizer:
         Exponent of ``"invscaling"``.
     """
 
+    # Names of the per-parameter state lists, passed to ``_update`` in order.
+    state_names = ()
+
     def __init__(self, params, learning_rate_init, learning_rate, power_t):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.schedule = learning_rate
         self.power_t = power_t
+        self.n_threads = 1
         self._scratch = [np.empty_like(p) for p in params]
 
     def update_params(self, params, grads):
-        """Update every parameter in place from its gradient."""
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            self._update(i, param, grad, self._scratch[i])
-        self._step_done()
+        """Update every parameter in place from its gradient.
 
-    def _step_done(self):
-        """Per-step bookkeeping (Adam's bias-correction counter)."""
+        The element-wise update runs on ``n_threads`` slices of each large
+        parameter at once (see ``_threads.py``); the result does not depend
+        on ``n_threads``.
+        """
+        states = [getattr(self, name) for name in self.state_names]
+        groups = [
+            [param, grad, self._scratch[i], *(state[i] for state in states)]
+            for i, (param, grad) in enumerate(zip(params, grads))
+        ]
+        map_slices(self._update, groups, self.n_threads)
 
     def iteration_ends(self, time_step):
         """Apply the ``invscaling`` schedule at the end of an epoch."""
@@ -71,9 +82,10 @@ class BaseOptimizer:
         return False
 
     def __getstate__(self):
-        # Scratch buffers are re-created on load rather than pickled.
+        # Scratch buffers are re-created on load rather than pickled; dtypes
+        # are kept as strings, which skops loads without trusting numpy.dtype.
         state = self.__dict__.copy()
-        state["_scratch"] = [(s.shape, s.dtype) for s in self._scratch]
+        state["_scratch"] = [(s.shape, s.dtype.str) for s in self._scratch]
         return state
 
     def __setstate__(self, state):
@@ -95,6 +107,7 @@ class SGDOptimizer(BaseOptimizer):
     """
 
     hyperparameters = ("momentum", "nesterovs_momentum")
+    state_names = ("velocities",)
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, momentum, nesterov
@@ -104,8 +117,7 @@ class SGDOptimizer(BaseOptimizer):
         self.nesterov = nesterov
         self.velocities = [np.zeros_like(p) for p in params]
 
-    def _update(self, i, param, grad, scratch):
-        velocity = self.velocities[i]
+    def _update(self, param, grad, scratch, velocity):
         # v <- momentum * v - lr * g
         velocity *= self.momentum
         np.multiply(grad, self.learning_rate, out=scratch)
@@ -133,6 +145,7 @@ class AdamOptimizer(BaseOptimizer):
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
+    state_names = ("ms", "vs")
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
@@ -154,8 +167,7 @@ class AdamOptimizer(BaseOptimizer):
         )
         super().update_params(params, grads)
 
-    def _update(self, i, param, grad, scratch):
-        m, v = self.ms[i], self.vs[i]
+    def _update(self, param, grad, scratch, m, v):
         # m <- m + (1 - beta_1) (g - m)
         np.subtract(grad, m, out=scratch)
         scratch *= 1 - self.beta_1
@@ -187,6 +199,7 @@ class RMSpropOptimizer(BaseOptimizer):
     """
 
     hyperparameters = ("rho", "epsilon")
+    state_names = ("squares",)
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, rho, epsilon
@@ -196,8 +209,7 @@ class RMSpropOptimizer(BaseOptimizer):
         self.epsilon = epsilon
         self.squares = [np.zeros_like(p) for p in params]
 
-    def _update(self, i, param, grad, scratch):
-        square = self.squares[i]
+    def _update(self, param, grad, scratch, square):
         # s <- s + (1 - rho) (g^2 - s)
         np.multiply(grad, grad, out=scratch)
         scratch -= square

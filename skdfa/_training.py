@@ -20,22 +20,37 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
 from ._network import Workspace, train_batch
+from ._threads import elementwise_threads
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
 
 
 class _Snapshot:
-    """Copies of the parameters and the optimizer state, restored in place."""
+    """The training state at the end of an epoch, restored in place.
 
-    def __init__(self, params, optimizer):
+    Parameters, optimizer, random streams and update counters are all kept,
+    so that a fit resumed (``warm_start``) after a restore trains exactly as
+    if the interrupted epoch had never started.
+    """
+
+    def __init__(self, params, estimator):
         self.params = [p.copy() for p in params]
-        self.optimizer = copy.deepcopy(optimizer)
+        self.optimizer = copy.deepcopy(estimator._optimizer)
+        self.rng_state = estimator._rng.get_state()
+        self.dropout_state = estimator._dropout_rng.bit_generator.state
+        self.n_updates = estimator._n_updates
+        self.n_alignment = len(estimator._alignment)
 
     def restore(self, params, estimator):
         for param, saved in zip(params, self.params):
             np.copyto(param, saved)
         estimator._optimizer = copy.deepcopy(self.optimizer)
+        estimator._rng.set_state(self.rng_state)
+        estimator._dropout_rng.bit_generator.state = self.dropout_state
+        estimator._n_updates = self.n_updates
+        del estimator._alignment[self.n_alignment :]
+        del estimator._alignment_steps[self.n_alignment :]
 
 
 class TrainingDiverged(ValueError):
@@ -84,26 +99,25 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
     early_stopping = est.early_stopping
+    # Training rows are addressed through an index rather than copied, so
+    # early stopping costs a copy of the validation rows only.
+    train_rows = None
     if early_stopping:
-        stratify = est._stratify(Y)
-        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
-        split = train_test_split(
-            *arrays,
+        train_rows, val_rows = train_test_split(
+            np.arange(X.shape[0]),
             random_state=rng,
             test_size=est.validation_fraction,
-            stratify=stratify,
+            stratify=est._stratify(Y),
         )
-        X_train, X_val, Y_train, Y_val = split[:4]
-        sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
-        if X_val.shape[0] < 2:
+        if val_rows.shape[0] < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-    else:
-        X_train, Y_train, sw_train = X, Y, sample_weight
+        X_val, Y_val = X[val_rows], Y[val_rows]
+        sw_val = None if sample_weight is None else sample_weight[val_rows]
 
-    n_samples = X_train.shape[0]
+    n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
     if est.batch_size == "auto":
         batch_size = min(200, n_samples)
     else:
@@ -115,16 +129,13 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
     ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
+    est._optimizer.n_threads = elementwise_threads()
     interval = _alignment_interval(est.track_alignment)
-    dense_batch = (
-        None
-        if sp.issparse(X_train)
-        else np.empty((batch_size, X_train.shape[1]), X_train.dtype)
-    )
+    dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
     if est.verbose:
         _print_header(early_stopping, interval > 0)
 
-    last_epoch = _Snapshot(params, est._optimizer)
+    last_epoch = _Snapshot(params, est)
     est.n_iter_ = 0
     try:
         for _ in range(est.max_iter):
@@ -134,19 +145,19 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             epoch_angles = []
             for batch in gen_batches(n_samples, batch_size):
                 n_batch = batch.stop - batch.start
-                if order is None:
-                    X_batch = X_train[batch]
-                    index = batch
+                index = batch if order is None else order[batch]
+                if train_rows is not None:
+                    index = train_rows[index]
+                if isinstance(index, slice):
+                    X_batch = X[index]  # a view, never written to
+                elif dense_batch is None:
+                    X_batch = X[index]
                 else:
-                    index = order[batch]
-                    if dense_batch is None:
-                        X_batch = X_train[index]
-                    else:
-                        X_batch = np.take(X_train, index, axis=0, out=dense_batch[:n_batch])
-                sw_batch = None if sw_train is None else sw_train[index]
+                    X_batch = np.take(X, index, axis=0, out=dense_batch[:n_batch])
+                sw_batch = None if sample_weight is None else sample_weight[index]
                 track = interval > 0 and est._n_updates % interval == 0
                 loss, angles = train_batch(
-                    net, ws, X_batch, Y_train[index], sw_batch, est.alpha, track
+                    net, ws, X_batch, Y[index], sw_batch, est.alpha, track
                 )
                 if loss is None:
                     continue
@@ -160,8 +171,11 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                     epoch_angles.append(angles)
                 est._n_updates += 1
 
-            if not _all_finite(params):
-                raise TrainingDiverged(np.nan)
+            # Each batch's loss checks the update before it; the epoch's last
+            # update is checked on its own batch, so that the state kept at
+            # the end of an epoch never predicts non-finite outputs.
+            if not (_all_finite(params) and np.isfinite(net.decision(X_batch)).all()):
+                raise TrainingDiverged(np.inf)
             est.n_iter_ += 1
             est.loss_ = accumulated_loss / n_samples
             est.t_ += n_samples
@@ -170,7 +184,6 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                 _update_validation(est, net, params, X_val, Y_val, sw_val)
             else:
                 _update_training_loss(est)
-            last_epoch = _Snapshot(params, est._optimizer)
 
             if est.verbose:
                 row = [f"{est.n_iter_:>11d}", f"{est.loss_:>11.5f}"]
@@ -197,6 +210,8 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                 if est._optimizer.trigger_stopping(msg, est.verbose):
                     break
                 est._no_improvement_count = 0
+            # After the schedule and stopping updates, which belong to this epoch.
+            last_epoch = _Snapshot(params, est)
             if incremental:
                 break
             if est.n_iter_ == est.max_iter:

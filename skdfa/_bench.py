@@ -1,0 +1,502 @@
+"""The speed benchmark: skdfa against scikit-learn's MLPClassifier.
+
+Both train the same architecture on the same float32 data with adam, batch
+200 and the same epochs. Each epoch is one ``partial_fit`` call, timed alone
+(no validation, no data loading); the first epoch, which allocates the
+network, is measured for memory (``tracemalloc``) instead of speed. The
+achieved training rate is compared with the float32 matrix-multiply rate of
+this machine, measured in the same run on the training's own matrix shapes.
+
+Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
+"""
+
+import argparse
+import contextlib
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+
+from ._mlp import DFAClassifier
+
+BATCH_SIZE = 200
+ARCHITECTURES = [(800,), (1000, 1000, 1000)]
+QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
+QUICK_SAMPLES = (600, 200)
+BENCH_RULES = ("dfa", "fa", "bp", "drtp")
+
+# Targets of the project (reported, never asserted).
+SPEEDUP_TARGETS = (2.5, 3.0)  # DFA vs MLPClassifier, shallow and deep net
+MATMUL_FRACTION_TARGET = 0.75
+ACCURACY_TARGET = 0.89
+BP_GAP_TARGET = 0.01
+
+FLOP_EXPLANATION = """\
+FLOPs per training sample = 2 x (multiply-adds of the matrix products):
+  forward        sum_l n_{l-1} * n_l              (X_l @ W_l)
+  weight grads   sum_l n_{l-1} * n_l              (X_l.T @ delta_l)
+  error signal   bp, fa:    sum_{l>=2} n_{l-1} * n_l   (delta_l @ W_l.T or B_l)
+                 dfa, drtp: n_out * sum(hidden widths) (e @ B, one product)
+Element-wise work (activations, loss, adam) is not counted. MLPClassifier
+counts as bp. GFLOP/s = FLOPs per epoch / seconds per epoch; "% matmul" divides
+it by the float32 np.matmul rate measured now on the same layer shapes
+(forward and weight-gradient products, batch 200), the rate an ideal
+implementation would reach."""
+
+
+def training_flops_per_sample(units, rule):
+    """Training FLOPs per sample of a dense network (see ``FLOP_EXPLANATION``).
+
+    Parameters
+    ----------
+    units : list of int
+        ``[n_features, hidden widths..., n_outputs]``.
+    rule : {"dfa", "drtp", "fa", "bp"}
+        The learning rule.
+
+    Returns
+    -------
+    flops : int
+
+    Examples
+    --------
+    >>> from skdfa._bench import training_flops_per_sample
+    >>> training_flops_per_sample([784, 800, 10], "dfa")  # 2*(2*635200 + 8000)
+    2556800
+    >>> training_flops_per_sample([784, 800, 10], "bp")  # 2*(2*635200 + 8000)
+    2556800
+    >>> training_flops_per_sample([4, 3, 2, 1], "bp")  # 2*(2*20 + 6 + 2)
+    96
+    >>> training_flops_per_sample([4, 3, 2, 1], "dfa")  # 2*(2*20 + 1*5)
+    90
+    """
+    layer_macs = [a * b for a, b in zip(units[:-1], units[1:])]
+    forward = sum(layer_macs)
+    if rule in ("bp", "fa"):
+        error_signal = sum(layer_macs[1:])
+    else:
+        error_signal = units[-1] * sum(units[1:-1])
+    return 2 * (2 * forward + error_signal)
+
+
+def _best_seconds(fn, min_time, repeats):
+    """Best time of one call of ``fn`` over ``repeats`` timed loops."""
+    fn()
+    best = np.inf
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        best = min(best, elapsed / n)
+    return best
+
+
+def matmul_rate(units, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0):
+    """float32 ``np.matmul`` rate on a network's training shapes, in GFLOP/s.
+
+    Times, for every layer, the forward product ``(batch, n_in) @ (n_in,
+    n_out)`` and the weight-gradient product ``(batch, n_in).T @ (batch,
+    n_out)`` (a transposed view, as the engine computes it), each the best of
+    ``repeats`` loops of at least ``min_time`` seconds, and returns their total
+    FLOPs over their total time.
+
+    Parameters
+    ----------
+    units : list of int
+        ``[n_features, hidden widths..., n_outputs]``.
+    batch_size : int, default=200
+    min_time : float, default=0.2
+        Seconds per timing loop.
+    repeats : int, default=3
+        Timing loops per product; the fastest counts.
+    seed : int, default=0
+
+    Returns
+    -------
+    rate : float
+        GFLOP/s.
+    """
+    rng = np.random.default_rng(seed)
+    flops = seconds = 0.0
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        X = rng.random((batch_size, n_in), dtype=np.float32)
+        W = rng.random((n_in, n_out), dtype=np.float32)
+        delta = rng.random((batch_size, n_out), dtype=np.float32)
+        A = np.empty((batch_size, n_out), np.float32)
+        G = np.empty((n_in, n_out), np.float32)
+        seconds += _best_seconds(lambda: np.matmul(X, W, out=A), min_time, repeats)
+        seconds += _best_seconds(lambda: np.matmul(X.T, delta, out=G), min_time, repeats)
+        flops += 2 * 2 * batch_size * n_in * n_out
+    return flops / seconds / 1e9
+
+
+def synthetic_data(n_train=60000, n_test=10000, n_features=784, n_classes=10, seed=0):
+    """A Fashion-MNIST-shaped stand-in: noisy copies of random class prototypes.
+
+    Returns ``X_train, X_test, y_train, y_test`` with float32 features in [0, 1].
+    """
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((n_classes, n_features), dtype=np.float32)
+    y = rng.integers(n_classes, size=n_train + n_test)
+    X = rng.standard_normal((n_train + n_test, n_features), dtype=np.float32)
+    X *= 0.5
+    X += prototypes[y]
+    np.clip(X, 0, 1, out=X)
+    return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
+
+
+class DataError(Exception):
+    """Missing or unreadable data; the command line reports it in one line."""
+
+
+@contextlib.contextmanager
+def data_errors():
+    """Turn the loaders' file and format errors into :class:`DataError`."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        raise DataError(str(exc)) from None
+
+
+def load_bench_data(data, quick):
+    """``(X_train, X_test, y_train, y_test), label`` for ``--data``.
+
+    ``"fashion-mnist"`` falls back to synthetic data (said in the label) when
+    the files are missing; a folder must hold MNIST-style IDX files.
+    """
+    from .datasets import load_fashion_mnist, load_idx_folder
+
+    sizes = QUICK_SAMPLES if quick else (60000, 10000)
+    if data == "synthetic":
+        arrays, label = synthetic_data(*sizes), "SYNTHETIC data (Fashion-MNIST shaped)"
+    elif data == "fashion-mnist":
+        try:
+            arrays = _train_test(load_fashion_mnist, return_X_y=True)
+            label = "Fashion-MNIST"
+        except FileNotFoundError:
+            arrays = synthetic_data(*sizes)
+            label = (
+                "SYNTHETIC data (Fashion-MNIST shaped): Fashion-MNIST not found, "
+                "get it with `apt-get install dataset-fashion-mnist`"
+            )
+    else:
+        with data_errors():
+            arrays, label = _train_test(load_idx_folder, data), f"IDX files in {data}"
+    if quick:
+        n_train, n_test = QUICK_SAMPLES
+        X_train, X_test, y_train, y_test = arrays
+        arrays = X_train[:n_train], X_test[:n_test], y_train[:n_train], y_test[:n_test]
+    return arrays, label
+
+
+def _train_test(loader, *args, **kwargs):
+    X_train, y_train = loader(*args, subset="train", **kwargs)
+    X_test, y_test = loader(*args, subset="test", **kwargs)
+    return X_train, X_test, y_train, y_test
+
+
+@dataclass
+class BenchResult:
+    """One learner on one architecture.
+
+    ``learner`` is ``"mlp"`` (scikit-learn's MLPClassifier) or an skdfa rule.
+    """
+
+    learner: str
+    units: list
+    epoch_seconds: list = field(default_factory=list)
+    peak_bytes: int = 0
+    accuracy: float = np.nan
+
+    @property
+    def name(self):
+        return "sklearn MLPClassifier" if self.learner == "mlp" else f"skdfa {self.learner}"
+
+    @property
+    def rule(self):
+        """The rule whose FLOPs the learner does (MLPClassifier back-propagates)."""
+        return "bp" if self.learner == "mlp" else self.learner
+
+    @property
+    def seconds_per_epoch(self):
+        """Median of the timed epochs (the first one is not timed)."""
+        return float(np.median(self.epoch_seconds))
+
+    def gflops(self, n_samples):
+        """Achieved training rate on ``n_samples`` per epoch."""
+        flops = training_flops_per_sample(self.units, self.rule) * n_samples
+        return flops / self.seconds_per_epoch / 1e9
+
+
+def _make_learner(rule, hidden, epochs, seed):
+    common = dict(
+        hidden_layer_sizes=hidden,
+        activation="tanh",
+        solver="adam",
+        alpha=1e-4,
+        batch_size=BATCH_SIZE,
+        learning_rate_init=1e-3,
+        max_iter=epochs,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        random_state=seed,
+    )
+    if rule == "mlp":
+        return MLPClassifier(**common)
+    return DFAClassifier(rule=rule, **common)
+
+
+def bench_learner(rule, hidden, data, epochs, seed=0, progress=None):
+    """Train one learner for ``epochs`` epochs of ``partial_fit`` and measure it.
+
+    Epoch 1 (allocations, first validation) runs under ``tracemalloc`` for
+    the peak memory; epochs 2.. are timed. With ``epochs=1`` the traced epoch
+    is timed too (slower than an untraced one).
+
+    Parameters
+    ----------
+    rule : {"mlp", "dfa", "fa", "bp", "drtp"}
+        ``"mlp"`` is scikit-learn's MLPClassifier; the others skdfa's rules.
+    hidden : tuple of int
+    data : tuple
+        ``X_train, X_test, y_train, y_test``, X float32.
+    epochs : int
+    seed : int, default=0
+    progress : callable, default=None
+        Called with a line of text after each epoch.
+
+    Returns
+    -------
+    result : BenchResult
+    """
+    X_train, X_test, y_train, y_test = data
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    est = _make_learner(rule, hidden, epochs, seed)
+    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)])
+    with warnings.catch_warnings():
+        # Epochs are fixed on purpose: "max_iter reached" is expected.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for epoch in range(epochs):
+            traced = epoch == 0
+            if traced:
+                tracemalloc.start()
+            start = time.perf_counter()
+            est.partial_fit(X_train, y_train, classes=classes)
+            seconds = time.perf_counter() - start
+            if traced:
+                result.peak_bytes = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+            if not traced or epochs == 1:
+                result.epoch_seconds.append(seconds)
+            if progress is not None:
+                note = "  (memory pass, not timed)" if traced and epochs > 1 else ""
+                progress(
+                    f"  {_arch(result.units)}  {result.name:<22} epoch "
+                    f"{epoch + 1}/{epochs}  {seconds:7.2f} s{note}"
+                )
+    result.accuracy = float(est.score(X_test, y_test))
+    return result
+
+
+def _arch(units):
+    return "-".join(str(u) for u in units)
+
+
+def run_benchmark(
+    *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
+    quick=False, seed=0, out=print, progress=True,
+):
+    """Run the benchmark and print its report.
+
+    Parameters
+    ----------
+    data : {"fashion-mnist", "synthetic"} or path, default="fashion-mnist"
+    epochs : int, default=5
+    rules : sequence of str, default=("dfa", "bp")
+        skdfa rules to time; MLPClassifier always runs as the reference.
+    architectures : list of tuple of int, default=None
+        Hidden widths; ``None`` is 784-800-10 and 784-1000-1000-1000-10
+        (tiny nets with ``quick``).
+    quick : bool, default=False
+        Tiny data and nets, for tests; the timings mean nothing.
+    seed : int, default=0
+    out : callable, default=print
+        Receives the report, line by line.
+    progress : bool, default=True
+        Report each epoch.
+
+    Returns
+    -------
+    report : dict
+        ``results`` (a dict of architecture -> list of BenchResult),
+        ``matmul_gflops`` (architecture -> rate) and ``targets`` (list of
+        ``(description, value, passed)``).
+    """
+    if architectures is None:
+        architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
+    arrays, label = load_bench_data(data, quick)
+    X_train, X_test = arrays[0], arrays[1]
+    n_classes = len(np.unique(arrays[2]))
+    out(
+        f"Benchmark on {label}: {len(X_train)} train / {len(X_test)} test samples, "
+        f"{X_train.shape[1]} features, float32, tanh, adam lr=0.001, alpha=1e-4, "
+        f"batch {BATCH_SIZE}, {epochs} epochs" + ("  [QUICK: timings mean nothing]" if quick else "")
+    )
+    results, rates = {}, {}
+    for hidden in architectures:
+        units = [X_train.shape[1], *hidden, n_classes]
+        arch = _arch(units)
+        rates[arch] = matmul_rate(
+            units, min_time=0.01 if quick else 0.2, repeats=1 if quick else 3
+        )
+        report_progress = out if progress else None
+        results[arch] = [
+            bench_learner(rule, hidden, arrays, epochs, seed, report_progress)
+            for rule in ("mlp", *rules)
+        ]
+    n_train = len(X_train)
+    for arch, rows in results.items():
+        _print_table(arch, rows, rates[arch], n_train, out)
+    out("")
+    out(FLOP_EXPLANATION)
+    targets = _targets(results, rates, n_train, real_data=label == "Fashion-MNIST")
+    out("")
+    out("Targets:")
+    for description, value, passed in targets:
+        verdict = "n/a " if passed is None else ("PASS" if passed else "MISS")
+        out(f"  {verdict}  {description}: {value}")
+    return {"results": results, "matmul_gflops": rates, "targets": targets}
+
+
+def _print_table(arch, rows, rate, n_train, out):
+    reference = rows[0].seconds_per_epoch
+    out("")
+    out(f"{arch} tanh    (float32 matmul rate on these shapes: {rate:.1f} GFLOP/s)")
+    header = (
+        f"{'learner':<22} {'s/epoch':>8} {'vs sklearn':>10} {'GFLOP/s':>8} "
+        f"{'% matmul':>8} {'peak MB':>8} {'test acc':>8}"
+    )
+    out(header)
+    out("-" * len(header))
+    for row in rows:
+        gflops = row.gflops(n_train)
+        out(
+            f"{row.name:<22} {row.seconds_per_epoch:>8.3f} "
+            f"{reference / row.seconds_per_epoch:>9.2f}x {gflops:>8.1f} "
+            f"{100 * gflops / rate:>7.0f}% {row.peak_bytes / 2**20:>8.1f} "
+            f"{row.accuracy:>8.4f}"
+        )
+
+
+def _targets(results, rates, n_train, real_data):
+    """``(description, value, passed)`` rows; ``passed`` is None where the
+    target does not apply (accuracy targets on other data than Fashion-MNIST)."""
+    targets = []
+    archs = list(results)
+    for arch, minimum in zip(archs, SPEEDUP_TARGETS):
+        rows = {row.learner: row for row in results[arch]}
+        if "dfa" not in rows:
+            continue
+        dfa, mlp = rows["dfa"], rows["mlp"]
+        speedup = mlp.seconds_per_epoch / dfa.seconds_per_epoch
+        targets.append((
+            f"DFA >= {minimum}x faster per epoch than MLPClassifier on {arch}",
+            f"{speedup:.2f}x",
+            speedup >= minimum,
+        ))
+        fraction = dfa.gflops(n_train) / rates[arch]
+        targets.append((
+            f"DFA reaches >= {MATMUL_FRACTION_TARGET:.0%} of the matmul rate on {arch}",
+            f"{fraction:.0%}",
+            fraction >= MATMUL_FRACTION_TARGET,
+        ))
+    rows = {row.learner: row for row in results[archs[0]]}
+    if "dfa" in rows:
+        dfa = rows["dfa"]
+        bp = rows.get("bp", rows["mlp"])
+        targets.append((
+            f"DFA test accuracy >= {ACCURACY_TARGET:.1%} on Fashion-MNIST {archs[0]}",
+            f"{dfa.accuracy:.2%}",
+            dfa.accuracy >= ACCURACY_TARGET if real_data else None,
+        ))
+        targets.append((
+            f"DFA within {100 * BP_GAP_TARGET:.0f} point of BP ({bp.name}) at equal "
+            f"settings on {archs[0]}",
+            f"{100 * (dfa.accuracy - bp.accuracy):+.2f} points",
+            dfa.accuracy >= bp.accuracy - BP_GAP_TARGET if real_data else None,
+        ))
+    return targets
+
+
+def _hidden_sizes(text):
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive widths such as 800 or 1000,1000,1000, got {text!r}"
+        )
+    return sizes
+
+
+def _rules(text):
+    rules = tuple(r.strip() for r in text.split(",") if r.strip())
+    unknown = sorted(set(rules) - set(BENCH_RULES))
+    if not rules or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown rule(s) {', '.join(unknown) or text!r}; choose from {', '.join(BENCH_RULES)}"
+        )
+    return rules
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser):
+    """The benchmark's command-line options (shared by ``skdfa bench`` and the script)."""
+    parser.add_argument(
+        "--data", default="fashion-mnist",
+        help="fashion-mnist (synthetic stand-in if absent), synthetic, or a folder "
+             "of MNIST-style IDX files (default: %(default)s)",
+    )
+    parser.add_argument("--epochs", type=_positive_int, default=5,
+                        help="epochs per learner; the first is not timed (default: %(default)s)")
+    parser.add_argument("--rules", type=_rules, default=("dfa", "bp"),
+                        help="skdfa rules to time, comma-separated, from "
+                             f"{','.join(BENCH_RULES)}; MLPClassifier always runs "
+                             "(default: dfa,bp)")
+    parser.add_argument("--hidden", type=_hidden_sizes, action="append", default=None,
+                        metavar="WIDTHS",
+                        help="hidden widths of an architecture, e.g. 800 or 1000,1000,1000; "
+                             "repeat for several (default: both of those)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"tiny nets on {QUICK_SAMPLES[0]} samples, for tests")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+
+def run(args):
+    """Run the benchmark from parsed ``args``; returns the exit status."""
+    run_benchmark(
+        data=args.data, epochs=args.epochs, rules=args.rules,
+        architectures=args.hidden, quick=args.quick, seed=args.seed,
+        progress=not args.quiet,
+    )
+    return 0

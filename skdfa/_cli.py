@@ -1,0 +1,347 @@
+"""The ``skdfa`` command: how does DFA compare with back-propagation?
+
+``skdfa demo`` trains DFA, FA, BP, scikit-learn's MLPClassifier, an
+RDClassifier and a StackingDFA on the digits, prints a table (test accuracy,
+fit seconds, parameters, mean final alignment angle) and writes plots;
+``skdfa compare`` does the same on Fashion-MNIST or any folder of IDX files;
+``skdfa bench`` is the speed benchmark (``_bench.py``).
+
+Bad input (unknown option, missing or corrupt data) prints one line and exits
+non-zero: 2 for usage errors, 1 for data errors.
+"""
+
+import argparse
+import contextlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from . import __version__, _bench
+
+LEARNERS = {
+    "dfa": "DFA",
+    "fa": "FA",
+    "bp": "BP",
+    "drtp": "DRTP",
+    "mlp": "MLPClassifier (sklearn)",
+    "rd": "RDClassifier (dfa)",  # RD hidden layers, dense output layer
+    "stacking": "StackingDFA",
+}
+"""Learner keys of ``--rules`` and their names in the table. The first four
+are :class:`DFAClassifier` rules; ``mlp`` is scikit-learn's back-propagation."""
+
+DEMO_LEARNERS = ("dfa", "fa", "bp", "mlp", "rd", "stacking")
+COMPARE_LEARNERS = ("dfa", "fa", "bp", "mlp")
+STACKING_SIZE = 5
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, raised for :func:`main` to report."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _learners(text):
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(set(keys) - set(LEARNERS))
+    if not keys or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown learner(s) {', '.join(unknown) or repr(text)}; choose from "
+            f"{', '.join(LEARNERS)}"
+        )
+    return keys
+
+
+def _add_training_arguments(parser, *, hidden, epochs, learners, lr, threads):
+    parser.add_argument("--hidden", type=_bench._hidden_sizes, default=hidden,
+                        metavar="WIDTHS",
+                        help="hidden widths, comma-separated, e.g. 256 or 500,500 "
+                             f"(default: {','.join(map(str, hidden))})")
+    parser.add_argument("--activation", default="tanh",
+                        choices=["tanh", "relu", "logistic", "identity"],
+                        help="hidden activation (default: %(default)s)")
+    parser.add_argument("--epochs", type=_bench._positive_int, default=epochs,
+                        help="training epochs of every learner (default: %(default)s)")
+    parser.add_argument("--rules", type=_learners, default=learners, metavar="LEARNERS",
+                        help=f"comma-separated, from {','.join(LEARNERS)} (mlp is "
+                             f"sklearn's MLPClassifier; default: {','.join(learners)})")
+    parser.add_argument("--lr", type=float, default=lr,
+                        help="adam's learning rate (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_bench._positive_int, default=200,
+                        help="mini-batch size (default: %(default)s)")
+    parser.add_argument("--n-train", type=_bench._positive_int, default=None,
+                        help="use the first N training samples (default: all)")
+    parser.add_argument("--threads", type=_bench._positive_int, default=threads,
+                        help="BLAS threads (default: "
+                             f"{threads or 'all; BLAS decides'})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("skdfa-output"),
+                        help="folder of the plots (default: %(default)s)")
+    parser.add_argument("--no-plots", action="store_true", help="do not write plots")
+    parser.add_argument("--quiet", action="store_true", help="no progress, only the table")
+
+
+def _build_parser():
+    parser = _Parser(
+        prog="skdfa",
+        description="Compare Direct Feedback Alignment with back-propagation: "
+                    "accuracy, speed and alignment.",
+    )
+    parser.add_argument("--version", action="version", version=f"skdfa {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="DFA, FA, BP, MLPClassifier, RD and stacking on the digits (< 1 min)",
+        description="Train DFA, FA and BP (skdfa), scikit-learn's MLPClassifier, an "
+                    "RDClassifier and a StackingDFA on scikit-learn's digits; print a "
+                    "table and write plots.",
+    )
+    # The digits' matrices are tiny: one BLAS thread is faster than several.
+    _add_training_arguments(demo, hidden=(128, 128), epochs=40, learners=DEMO_LEARNERS,
+                            lr=1e-2, threads=1)
+
+    compare = commands.add_parser(
+        "compare", help="the demo's table on real data (Fashion-MNIST or IDX files)",
+        description="The demo's comparison on digits, Fashion-MNIST or a folder of "
+                    "MNIST-style IDX files, with the shipped train/test split.",
+    )
+    compare.add_argument("--data", default="fashion-mnist",
+                         help="digits, fashion-mnist, or a folder of IDX files "
+                              "({train,t10k}-{images,labels}-idx*-ubyte[.gz]) "
+                              "(default: %(default)s)")
+    _add_training_arguments(compare, hidden=(800,), epochs=10, learners=COMPARE_LEARNERS,
+                            lr=1e-3, threads=None)
+
+    bench = commands.add_parser(
+        "bench", help="speed benchmark: skdfa vs MLPClassifier on Fashion-MNIST",
+        description="Seconds per epoch, GFLOP/s against this machine's matmul rate, "
+                    "peak memory and test accuracy of skdfa and MLPClassifier at equal "
+                    "settings.",
+    )
+    _bench.add_arguments(bench)
+    return parser
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def _load(data, seed):
+    """``(X_train, X_test, y_train, y_test), description`` for ``--data``."""
+    from .datasets import load_fashion_mnist, load_idx_folder
+
+    if data == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        X = (X / 16).astype(np.float32)
+        split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+        return split, "scikit-learn digits (8x8), 75/25 stratified split"
+    with _bench.data_errors():
+        if data == "fashion-mnist":
+            return _bench._train_test(load_fashion_mnist, return_X_y=True), "Fashion-MNIST"
+        return _bench._train_test(load_idx_folder, data), f"IDX files in {data}"
+
+
+# -- learners ------------------------------------------------------------------
+
+
+def _make_learner(key, args, verbose):
+    """A fresh estimator for learner ``key`` with the shared settings of ``args``."""
+    from sklearn.neural_network import MLPClassifier
+
+    from ._mlp import DFAClassifier
+
+    # Every learner runs all epochs (no stopping on a plateau) and keeps a
+    # validation score per epoch for the history plot.
+    common = dict(
+        hidden_layer_sizes=args.hidden,
+        activation=args.activation,
+        solver="adam",
+        learning_rate_init=args.lr,
+        alpha=1e-4,
+        batch_size=args.batch_size,
+        max_iter=args.epochs,
+        early_stopping=True,
+        n_iter_no_change=args.epochs,
+        tol=0.0,
+        random_state=args.seed,
+    )
+    if key == "mlp":
+        return MLPClassifier(verbose=verbose, **common)
+    if key == "rd":
+        from ._rd import RDClassifier
+
+        # A dense output layer: an all-RD net is too small to compete here.
+        return RDClassifier(
+            rule="dfa", output_layer="dense", track_alignment=True, verbose=verbose, **common
+        )
+    if key == "stacking":
+        from ._stacking import StackingDFA
+
+        member = DFAClassifier(rule="dfa", track_alignment=True, **common)
+        return StackingDFA(member, n_estimators=STACKING_SIZE, random_state=args.seed)
+    return DFAClassifier(rule=key, track_alignment=True, verbose=verbose, **common)
+
+
+def _n_params(est):
+    """Trainable parameters of a fitted estimator (learners and head for stacking)."""
+    if hasattr(est, "n_params_"):
+        return int(est.n_params_)
+    if hasattr(est, "coefs_"):
+        return int(sum(a.size for a in est.coefs_) + sum(b.size for b in est.intercepts_))
+    if hasattr(est, "estimators_"):
+        head = getattr(est, "final_estimator_", None)
+        members = sum(_n_params(e) for e in est.estimators_)
+        return members + (_n_params(head) if head is not None else 0)
+    return 0
+
+
+def _final_angle(est):
+    """Mean alignment angle over the hidden layers and the last epoch's
+    records (averaged over the learners of a stacking); NaN if not tracked."""
+    if hasattr(est, "estimators_"):
+        angles = [_final_angle(e) for e in est.estimators_]
+        angles = [a for a in angles if np.isfinite(a)]
+        return float(np.mean(angles)) if angles else np.nan
+    alignment = getattr(est, "alignment_", None)
+    if alignment is None or alignment.size == 0:
+        return np.nan
+    per_epoch = max(1, len(alignment) // max(1, est.n_iter_))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN records
+        return float(np.nanmean(alignment[-per_epoch:]))
+
+
+def _compare(data, args, out):
+    X_train, X_test, y_train, y_test = data
+    if args.n_train is not None:
+        X_train, y_train = X_train[: args.n_train], y_train[: args.n_train]
+    rows, fitted = [], {}
+    for i, key in enumerate(args.rules, 1):
+        name = LEARNERS[key]
+        if not args.quiet:
+            out(f"[{i}/{len(args.rules)}] {name}: {args.epochs} epochs")
+        est = _make_learner(key, args, verbose=not args.quiet)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            # Epochs are fixed on purpose: "max_iter reached" is expected.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        rows.append((name, est.score(X_test, y_test), seconds, _n_params(est), _final_angle(est)))
+        fitted[name] = est
+    out("")
+    header = f"{'learner':<26} {'test acc':>8} {'fit (s)':>8} {'params':>9} {'angle (deg)':>11}"
+    out(header)
+    out("-" * len(header))
+    for name, accuracy, seconds, n_params, angle in rows:
+        angle = "-" if np.isnan(angle) else f"{angle:.1f}"
+        out(f"{name:<26} {accuracy:>8.4f} {seconds:>8.2f} {n_params:>9} {angle:>11}")
+    out("angle: mean over hidden layers and the last epoch of the angle between the "
+        "rule's hidden update and back-propagation's (0 = BP, 90 = unrelated).")
+    return fitted
+
+
+def _write_plots(fitted, folder, out):
+    """Write the history and alignment plots; one line and no plot without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        out("plots skipped: matplotlib is not installed (get them with `pip install skdfa[plot]`)")
+        return []
+    from .plotting import AlignmentDisplay, TrainingHistoryDisplay
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    history = {n: e for n, e in fitted.items() if getattr(e, "loss_curve_", None)}
+    # BP's angle to itself is zero: it would only flatten the others' scale.
+    aligned = {
+        n: e for n, e in fitted.items()
+        if getattr(e, "alignment_", np.empty(0)).size and getattr(e, "rule", None) != "bp"
+    }
+    for filename, display, estimators in [
+        ("training_history.png", TrainingHistoryDisplay, history),
+        ("alignment.png", AlignmentDisplay, aligned),
+    ]:
+        if not estimators:
+            continue
+        disp = display.from_estimator(list(estimators.values()), names=list(estimators))
+        disp.figure_.set_size_inches(8, 5)
+        disp.figure_.tight_layout()
+        path = folder / filename
+        disp.figure_.savefig(path, dpi=100)
+        plt.close(disp.figure_)
+        written.append(path)
+    out(f"plots: {', '.join(str(p) for p in written)}")
+    return written
+
+
+def _run_comparison(args, data, out):
+    arrays, description = _load(data, args.seed)
+    n_train = len(arrays[0]) if args.n_train is None else min(args.n_train, len(arrays[0]))
+    out(f"{description}: {n_train} train / {len(arrays[1])} test samples, "
+        f"{arrays[0].shape[1]} features; hidden {args.hidden}, {args.activation}, "
+        f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+    threads = contextlib.nullcontext()
+    if args.threads is not None:
+        threads = threadpool_limits(limits=args.threads, user_api="blas")
+    with threads:
+        fitted = _compare(arrays, args, out)
+    if not args.no_plots:
+        _write_plots(fitted, args.out, out)
+    return 0
+
+
+def main(argv=None):
+    """Run the ``skdfa`` command.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for a data error, 2 for a usage error, 130 when
+        interrupted.
+
+    Examples
+    --------
+    >>> from skdfa._cli import main
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    skdfa ...
+    0
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "bench":
+            return _bench.run(args)
+        data = "digits" if args.command == "demo" else args.data
+        return _run_comparison(args, data, print)
+    except SystemExit as exc:  # --help and --version
+        return exc.code or 0
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except _bench.DataError as exc:
+        print(f"skdfa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("skdfa: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,489 @@
+"""Stacking of DFA networks that differ in their random feedback.
+
+The 2017 experiments trained many weak DFA networks that share their initial
+weights and differ only in their fixed feedback matrices (or differ in both),
+then trained a dense layer on the concatenation of their linear outputs.
+:class:`StackingDFA` is that recipe as a meta-estimator: it validates, fans the
+learners out with :mod:`sklearn.utils.parallel` (so any joblib backend, dask's
+included, runs them), and trains the head on what they return.
+"""
+
+import copy
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import cpu_count, effective_n_jobs
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
+from threadpoolctl import threadpool_limits
+
+from ._mlp import DFAClassifier
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _fit_one(estimator, X, y, index, random_state, feedback_random_state, cv, n_threads):
+    """Fit one learner; return it and the linear outputs the head trains on.
+
+    X arrives as an argument, so process backends share it through a
+    read-only memory map instead of copying it into every task.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An unfitted clone of the learner.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    index : int
+        The learner's position, for error messages.
+    random_state, feedback_random_state : int
+        The learner's seeds.
+    cv : cross-validation splitter or None
+        ``None``: the head trains on the learner's in-sample outputs;
+        otherwise on its out-of-fold outputs over these splits.
+    n_threads : int
+        BLAS threads this learner may use, so that concurrent learners do
+        not oversubscribe the cores.
+
+    Returns
+    -------
+    estimator : estimator
+        The learner fitted on all of (X, y).
+    outputs : ndarray of shape (n_samples, n_outputs)
+        Its linear outputs for X.
+    """
+    estimator.set_params(
+        random_state=random_state, feedback_random_state=feedback_random_state
+    )
+    with threadpool_limits(limits=n_threads, user_api="blas"):
+        try:
+            estimator.fit(X, y)
+            outputs = (
+                estimator.transform(X) if cv is None else _out_of_fold(estimator, X, y, cv)
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"Learner {index} (random_state={random_state}, "
+                f"feedback_random_state={feedback_random_state}) failed: {exc}"
+            ) from exc
+    return estimator, outputs
+
+
+def _out_of_fold(estimator, X, y, cv):
+    """Linear outputs of each fold's clone of ``estimator`` on its held-out part.
+
+    ``cross_val_predict`` does not offer ``method="transform"``; this is its
+    loop for it. Each fold trains on a copy of its rows, as any fit on a subset
+    must.
+    """
+    first = estimator.transform(X[:1])
+    n_outputs = first.shape[1]
+    outputs = np.empty((X.shape[0], n_outputs), dtype=first.dtype)
+    n_predicted = np.zeros(X.shape[0], dtype=np.intp)
+    for train, test in cv.split(X, y):
+        fold = clone(estimator).fit(X[train], y[train])
+        block = fold.transform(X[test])
+        if block.shape[1] != n_outputs:
+            raise ValueError(
+                f"A cross-validation fold gave {block.shape[1]} outputs instead of "
+                f"{n_outputs}: its training part lacks some class. Use fewer folds "
+                "or a stratified splitter."
+            )
+        outputs[test] = block
+        n_predicted[test] += 1
+    if not (n_predicted == 1).all():
+        raise ValueError(
+            "cv must partition the samples: every sample in exactly one test fold."
+        )
+    return outputs
+
+
+def _head_has(attr):
+    """Whether the head (fitted, else configured, else default) has ``attr``."""
+
+    def check(self):
+        if hasattr(self, "final_estimator_"):
+            head = self.final_estimator_
+        else:
+            head = self._default_head() if self.final_estimator is None else self.final_estimator
+        return hasattr(head, attr)
+
+    return check
+
+
+class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEstimator):
+    """Many DFA networks with different random feedback, and a head on their
+    stacked linear outputs.
+
+    Each of ``n_estimators`` clones of ``estimator`` gets its own
+    ``feedback_random_state``; with ``vary="feedback"`` they all share one
+    ``random_state`` (the same initial weights and data order), so they differ
+    only in their fixed feedback matrices; with ``vary="all"`` they differ in
+    both. The head (``final_estimator``) is trained on the concatenation of
+    the learners' linear outputs (:meth:`DFAClassifier.transform`), in-sample
+    as in the 2017 experiments, or out-of-fold with ``cv`` as
+    :class:`sklearn.ensemble.StackingClassifier` does.
+
+    The learners are fitted with :class:`sklearn.utils.parallel.Parallel`:
+    ``n_jobs`` processes on one machine, or a dask.distributed cluster under
+    ``joblib.parallel_config(backend="dask")`` (``pip install skdfa[dask]``).
+    The fitted model is the same, bit for bit, whatever the backend and
+    ``n_jobs``.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        The learner to clone. It needs ``random_state`` and
+        ``feedback_random_state`` parameters and a ``transform`` method that
+        returns its linear outputs. Its own seeds are replaced by those drawn
+        from ``random_state``. ``None`` means ``DFAClassifier()``.
+    n_estimators : int, default=10
+        Number of learners.
+    vary : {"feedback", "all"}, default="feedback"
+        ``"feedback"``: the learners share ``random_state`` and differ in
+        ``feedback_random_state``; ``"all"``: they differ in both.
+    final_estimator : classifier, default=None
+        The head. ``None`` means a dense softmax layer,
+        ``DFAClassifier(hidden_layer_sizes=())`` (the 2017 dense head); an
+        :class:`RDClassifier` or any scikit-learn classifier works too.
+    cv : int, cross-validation generator, iterable or None, default=None
+        ``None``: the head trains on the learners' in-sample linear outputs
+        (the 2017 recipe). Otherwise the cross-validation splits, as for
+        :func:`sklearn.model_selection.cross_val_predict` (an int is a number
+        of stratified folds): the head trains on out-of-fold outputs, which avoids leaking the training labels through
+        over-fitted learners. The learners used at prediction are always
+        fitted on all the data.
+    passthrough : bool, default=False
+        Also give the head the original features X.
+    n_jobs : int, default=None
+        Learners fitted in parallel. ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context; ``-1`` means all processors.
+        Each worker is limited to ``cores // n_workers`` BLAS threads.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every learner, the default head and shuffling splitters (through
+        :class:`numpy.random.SeedSequence`).
+    verbose : int, default=0
+        Verbosity of the parallel fan-out.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted learners.
+    final_estimator_ : classifier
+        The fitted head.
+    random_states_ : ndarray of shape (n_estimators,)
+        Each learner's ``random_state``.
+    feedback_random_states_ : ndarray of shape (n_estimators,)
+        Each learner's ``feedback_random_state``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+
+    See Also
+    --------
+    DFAClassifier : The default learner (and, without hidden layers, head).
+    sklearn.ensemble.StackingClassifier : Stacking of different estimators.
+
+    References
+    ----------
+    Nøkland, A. (2016). Direct Feedback Alignment Provides Learning in Deep
+    Neural Networks. NeurIPS.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from skdfa import DFAClassifier, StackingDFA
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(
+    ...     X / 16, y, stratify=y, random_state=0)
+    >>> learner = DFAClassifier(hidden_layer_sizes=(32,), max_iter=10)
+    >>> clf = StackingDFA(learner, n_estimators=4, random_state=0)
+    >>> clf.fit(X_train, y_train).score(X_test, y_test) > 0.9
+    True
+    >>> clf.transform(X_test[:2]).shape
+    (2, 40)
+    >>> bool((clf.random_states_ == clf.random_states_[0]).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [None, HasMethods(["fit", "transform"])],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "vary": [StrOptions({"feedback", "all"})],
+        "final_estimator": [None, HasMethods(["fit", "predict"])],
+        "cv": ["cv_object"],
+        "passthrough": ["boolean"],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        n_estimators=10,
+        *,
+        vary="feedback",
+        final_estimator=None,
+        cv=None,
+        passthrough=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.vary = vary
+        self.final_estimator = final_estimator
+        self.cv = cv
+        self.passthrough = passthrough
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @staticmethod
+    def _default_head():
+        return DFAClassifier(hidden_layer_sizes=())
+
+    def _learner(self):
+        """The estimator to clone, checked for the seeds stacking varies."""
+        estimator = DFAClassifier() if self.estimator is None else self.estimator
+        params = estimator.get_params()
+        missing = [p for p in ("random_state", "feedback_random_state") if p not in params]
+        if missing:
+            raise InvalidParameterError(
+                f"The 'estimator' parameter of {type(self).__name__} must have "
+                f"the parameters 'random_state' and 'feedback_random_state' "
+                f"(as DFAClassifier has); {type(estimator).__name__} lacks "
+                f"{', '.join(repr(p) for p in missing)}."
+            )
+        # Fail here, once, rather than in every worker.
+        if hasattr(estimator, "_validate_params"):
+            estimator._validate_params()
+        return estimator
+
+    def _seeds(self):
+        """(learner random states, learner feedback states, head/cv seed)."""
+        if isinstance(self.random_state, Integral):
+            entropy = int(self.random_state)
+        else:
+            entropy = int(check_random_state(self.random_state).randint(_INT32_MAX))
+        weights, feedback, other = np.random.SeedSequence(entropy).spawn(3)
+        n = self.n_estimators
+        if self.vary == "feedback":
+            random_states = np.repeat(weights.generate_state(1), n)
+        else:
+            random_states = weights.generate_state(n)
+        return (
+            random_states.astype(np.int64),
+            feedback.generate_state(n).astype(np.int64),
+            int(other.generate_state(1)[0]),
+        )
+
+    def _splitter(self, y, seed):
+        """The cv splitter, with a fixed seed if it shuffles unseeded."""
+        if self.cv is None:
+            return None
+        cv = copy.deepcopy(check_cv(self.cv, y, classifier=True))
+        if getattr(cv, "random_state", 0) is None:
+            cv.random_state = seed
+        return cv
+
+    @_fit_context(
+        # The learner's and the head's parameters are validated when fitted.
+        prefer_skip_nested_validation=False
+    )
+    def fit(self, X, y):
+        """Fit the learners in parallel, then the head on their linear outputs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Never copied or written to once it is a float
+            array: parallel workers read it through a memory map.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        learner = self._learner()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr"],
+            dtype=(np.float64, np.float32),
+            copy=False,
+        )
+        check_classification_targets(y)
+        self.random_states_, self.feedback_random_states_, seed = self._seeds()
+        cv = self._splitter(y, seed)
+
+        n_workers = min(effective_n_jobs(self.n_jobs), self.n_estimators)
+        n_threads = max(1, cpu_count() // n_workers)
+        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fit_one)(
+                clone(learner), X, y, i, int(state), int(feedback), copy.deepcopy(cv), n_threads
+            )
+            for i, (state, feedback) in enumerate(
+                zip(self.random_states_, self.feedback_random_states_)
+            )
+        )
+        self.estimators_ = [estimator for estimator, _ in results]
+        X_meta = self._stack([outputs for _, outputs in results], X)
+
+        if self.final_estimator is None:
+            self.final_estimator_ = self._default_head().set_params(random_state=seed)
+        else:
+            self.final_estimator_ = clone(self.final_estimator)
+        self.final_estimator_.fit(X_meta, y)
+        self.classes_ = self.final_estimator_.classes_
+        return self
+
+    def _stack(self, outputs, X):
+        """Concatenate the learners' outputs (and X with ``passthrough``)."""
+        self._n_outputs = [block.shape[1] for block in outputs]
+        if self.passthrough:
+            if sp.issparse(X):
+                return sp.hstack([*outputs, X], format="csr")
+            return np.hstack([*outputs, X])
+        return np.hstack(outputs)
+
+    def transform(self, X):
+        """The learners' stacked linear outputs (with X if ``passthrough``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        X_meta : {ndarray, sparse matrix} of shape (n_samples, n_features_meta)
+            ``n_estimators * n_outputs`` columns, learner after learner, then
+            the ``n_features_in_`` columns of X with ``passthrough``.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=["csr"], dtype=(np.float64, np.float32), reset=False
+        )
+        return self._stack([est.transform(X) for est in self.estimators_], X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns of :meth:`transform`.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, used only with ``passthrough``; they must
+            match ``feature_names_in_`` if it is defined.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``stackingdfa_<learner><i>_<j>`` for output ``j`` of learner ``i``
+            (``stackingdfa_<learner><i>`` for single-output learners), then
+            the input features with ``passthrough``.
+        """
+        check_is_fitted(self)
+        input_features = _check_feature_names_in(
+            self, input_features, generate_names=self.passthrough
+        )
+        prefix = type(self).__name__.lower()
+        names = []
+        for i, (est, n_out) in enumerate(zip(self.estimators_, self._n_outputs)):
+            stem = f"{prefix}_{type(est).__name__.lower()}{i}"
+            names.extend([stem] if n_out == 1 else [f"{stem}_{j}" for j in range(n_out)])
+        if self.passthrough:
+            names.extend(input_features)
+        return np.asarray(names, dtype=object)
+
+    def predict(self, X):
+        """Predict class labels with the head.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        X_meta = self.transform(X)
+        return self.final_estimator_.predict(X_meta)
+
+    @available_if(_head_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the head.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The head's probabilities.
+        """
+        X_meta = self.transform(X)
+        return self.final_estimator_.predict_proba(X_meta)
+
+    @available_if(_head_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the head.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The head's scores (one column, raveled, for binary problems).
+        """
+        X_meta = self.transform(X)
+        return self.final_estimator_.decision_function(X_meta)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        learner_tags = get_tags(DFAClassifier() if self.estimator is None else self.estimator)
+        tags.input_tags.sparse = learner_tags.input_tags.sparse
+        if learner_tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = (
+                learner_tags.transformer_tags.preserves_dtype
+            )
+        return tags

@@ -1,0 +1,6 @@
+"""Plots of fitted networks (training history, alignment); needs matplotlib,
+imported only when drawing (``pip install skdfa[plot]``)."""
+
+from ._display import AlignmentDisplay, TrainingHistoryDisplay
+
+__all__ = ["AlignmentDisplay", "TrainingHistoryDisplay"]

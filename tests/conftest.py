@@ -1,0 +1,26 @@
+"""Session hooks: print how many examples each property-based test tried.
+
+A test reports its counts with ``record_property("hypothesis_examples", n)``
+and ``record_property("hypothesis_clear_errors", n)`` (see
+``test_hypothesis.py``); they are shown at the end of every run, so CI logs
+say how much input space was actually explored.
+"""
+
+
+def pytest_terminal_summary(terminalreporter):
+    counts = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            properties = dict(getattr(report, "user_properties", ()))
+            if "hypothesis_examples" in properties:
+                counts[report.nodeid] = (
+                    properties["hypothesis_examples"],
+                    properties.get("hypothesis_clear_errors", 0),
+                )
+    if not counts:
+        return
+    terminalreporter.section("hypothesis examples tried (of which raised a clear error)")
+    for nodeid, (tried, errors) in counts.items():
+        terminalreporter.write_line(f"{tried:6d} ({errors:4d})  {nodeid}")
+    total, total_errors = (sum(c) for c in zip(*counts.values()))
+    terminalreporter.write_line(f"{total:6d} ({total_errors:4d})  in total")

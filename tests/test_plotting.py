@@ -1,0 +1,136 @@
+"""The displays draw exactly the fitted curves (rendered with Agg)."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.neural_network import MLPClassifier
+
+from skdfa import DFAClassifier
+from skdfa.plotting import AlignmentDisplay, TrainingHistoryDisplay
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X[:500] / 16).astype(np.float32), y[:500]
+
+
+def _fit(est, digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*digits)
+
+
+@pytest.fixture(scope="module")
+def history_estimators(digits):
+    common = dict(max_iter=4, early_stopping=True, n_iter_no_change=10, random_state=0)
+    return [
+        _fit(DFAClassifier((16,), rule="dfa", **common), digits),
+        _fit(MLPClassifier((16,), **common), digits),
+        _fit(DFAClassifier((16,), rule="bp", max_iter=3, random_state=0), digits),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tracked(digits):
+    return [
+        _fit(DFAClassifier((12, 8), rule=rule, max_iter=2, batch_size=50,
+                           track_alignment=3, random_state=0), digits)
+        for rule in ["dfa", "fa"]
+    ]
+
+
+def test_training_history_draws_the_curves(history_estimators):
+    disp = TrainingHistoryDisplay.from_estimator(
+        history_estimators, names=["DFA", "sklearn", "BP"]
+    )
+    assert [line.get_label() for line in disp.loss_lines_] == ["DFA", "sklearn", "BP"]
+    for line, est in zip(disp.loss_lines_, history_estimators):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(est.loss_curve_) + 1))
+        np.testing.assert_array_equal(line.get_ydata(), est.loss_curve_)
+    # Validation scores on the twin axis, dashed, in the loss curve's colour;
+    # the third estimator has none.
+    assert disp.ax_score_ is not None and disp.ax_score_ is not disp.ax_
+    for line, score_line, est in zip(disp.loss_lines_[:2], disp.score_lines_, history_estimators):
+        np.testing.assert_array_equal(score_line.get_ydata(), est.validation_scores_)
+        assert score_line.axes is disp.ax_score_
+        assert score_line.get_linestyle() == "--"
+        assert score_line.get_color() == line.get_color()
+    assert disp.score_lines_[2] is None
+    assert disp.ax_.get_xlabel() == "epoch"
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["DFA", "sklearn", "BP"]
+    assert disp.figure_ is disp.ax_.figure
+
+
+def test_training_history_single_estimator_default_name_and_given_ax(history_estimators):
+    _, ax = plt.subplots()
+    disp = TrainingHistoryDisplay.from_estimator(history_estimators[2], ax=ax)
+    assert disp.ax_ is ax
+    assert disp.loss_lines_[0].get_label() == "DFAClassifier (bp)"
+    assert disp.ax_score_ is None and disp.score_lines_ == [None]
+    no_scores = TrainingHistoryDisplay.from_estimator(history_estimators[0], show_validation=False)
+    assert no_scores.ax_score_ is None
+
+
+def test_training_history_direct_construction():
+    disp = TrainingHistoryDisplay(loss_curves=[[3.0, 2.0, 1.5]]).plot()
+    np.testing.assert_array_equal(disp.loss_lines_[0].get_ydata(), [3.0, 2.0, 1.5])
+    assert disp.loss_lines_[0].get_label() == "#1"
+
+
+def test_training_history_errors(history_estimators):
+    with pytest.raises(ValueError, match="2 names for 3 estimators"):
+        TrainingHistoryDisplay.from_estimator(history_estimators, names=["a", "b"])
+    with pytest.raises(NotFittedError):
+        TrainingHistoryDisplay.from_estimator(DFAClassifier())
+
+
+def test_alignment_draws_each_layer(tracked):
+    est = tracked[0]
+    disp = AlignmentDisplay.from_estimator(est)
+    assert est.alignment_.shape[1] == 2 and len(est.alignment_) > 3
+    assert [line.get_label() for line in disp.lines_[0]] == ["layer 1", "layer 2"]
+    for l, line in enumerate(disp.lines_[0]):
+        np.testing.assert_array_equal(line.get_xdata(), est.alignment_steps_)
+        np.testing.assert_array_equal(line.get_ydata(), est.alignment_[:, l])
+    # The 90-degree reference line.
+    assert any(np.all(np.asarray(line.get_ydata()) == 90) for line in disp.ax_.get_lines())
+    assert disp.ax_.get_title() == "Alignment: DFAClassifier (dfa)"
+
+
+def test_alignment_several_estimators(tracked):
+    disp = AlignmentDisplay.from_estimator(tracked, names=["DFA", "FA"])
+    assert len(disp.lines_) == 2
+    for lines, est, color in zip(disp.lines_, tracked, ["C0", "C1"]):
+        for l, line in enumerate(lines):
+            np.testing.assert_array_equal(line.get_ydata(), est.alignment_[:, l])
+            assert line.get_color() == color
+        assert [line.get_linestyle() for line in lines] == ["-", "--"]
+    assert disp.lines_[1][0].get_label() == "FA: layer 1"
+
+
+def test_alignment_requires_tracking(history_estimators):
+    with pytest.raises(ValueError, match="track_alignment=True"):
+        AlignmentDisplay.from_estimator(history_estimators[0])
+    with pytest.raises(ValueError, match="track_alignment=True"):
+        AlignmentDisplay.from_estimator(history_estimators[1])
+
+
+def test_plot_without_matplotlib_says_how_to_install(monkeypatch, tracked):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install skdfa\[plot\]"):
+        AlignmentDisplay.from_estimator(tracked[0])
