@@ -6,8 +6,8 @@ fit seconds, parameters, mean final alignment angle) and writes plots;
 ``skdfa compare`` does the same on Fashion-MNIST or any folder of IDX files;
 ``skdfa bench`` is the speed benchmark (``_bench.py``).
 
-Bad input (unknown option, missing or corrupt data) prints one line and exits
-non-zero: 2 for usage errors, 1 for data errors.
+Bad input (unknown option, missing or corrupt data, a diverged fit) prints
+one line and exits non-zero: 2 for usage errors, 1 for the others.
 """
 
 import argparse
@@ -36,8 +36,9 @@ LEARNERS = {
 are :class:`DFAClassifier` rules; ``mlp`` is scikit-learn's back-propagation."""
 
 DEMO_LEARNERS = ("dfa", "fa", "bp", "mlp", "rd", "stacking")
-COMPARE_LEARNERS = ("dfa", "fa", "bp", "mlp")
+COMPARE_LEARNERS = ("dfa", "bp", "mlp")  # with one hidden layer FA is DFA
 STACKING_SIZE = 5
+VALIDATION_FRACTION = 0.1
 
 
 class _UsageError(Exception):
@@ -63,25 +64,25 @@ def _learners(text):
 
 
 def _add_training_arguments(parser, *, hidden, epochs, learners, lr, threads):
-    parser.add_argument("--hidden", type=_bench._hidden_sizes, default=hidden,
+    parser.add_argument("--hidden", type=_bench.parse_widths, default=hidden,
                         metavar="WIDTHS",
                         help="hidden widths, comma-separated, e.g. 256 or 500,500 "
                              f"(default: {','.join(map(str, hidden))})")
     parser.add_argument("--activation", default="tanh",
                         choices=["tanh", "relu", "logistic", "identity"],
                         help="hidden activation (default: %(default)s)")
-    parser.add_argument("--epochs", type=_bench._positive_int, default=epochs,
+    parser.add_argument("--epochs", type=_bench.parse_positive_int, default=epochs,
                         help="training epochs of every learner (default: %(default)s)")
     parser.add_argument("--rules", type=_learners, default=learners, metavar="LEARNERS",
                         help=f"comma-separated, from {','.join(LEARNERS)} (mlp is "
                              f"sklearn's MLPClassifier; default: {','.join(learners)})")
     parser.add_argument("--lr", type=float, default=lr,
                         help="adam's learning rate (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_bench._positive_int, default=200,
+    parser.add_argument("--batch-size", type=_bench.parse_positive_int, default=200,
                         help="mini-batch size (default: %(default)s)")
-    parser.add_argument("--n-train", type=_bench._positive_int, default=None,
+    parser.add_argument("--n-train", type=_bench.parse_positive_int, default=None,
                         help="use the first N training samples (default: all)")
-    parser.add_argument("--threads", type=_bench._positive_int, default=threads,
+    parser.add_argument("--threads", type=_bench.parse_positive_int, default=threads,
                         help="BLAS threads (default: "
                              f"{threads or 'all; BLAS decides'})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -149,21 +150,25 @@ def _load(data, seed):
         return split, "scikit-learn digits (8x8), 75/25 stratified split"
     with _bench.data_errors():
         if data == "fashion-mnist":
-            return _bench._train_test(load_fashion_mnist, return_X_y=True), "Fashion-MNIST"
-        return _bench._train_test(load_idx_folder, data), f"IDX files in {data}"
+            return _bench.train_test(load_fashion_mnist, return_X_y=True), "Fashion-MNIST"
+        return _bench.train_test(load_idx_folder, data), f"IDX files in {data}"
 
 
 # -- learners ------------------------------------------------------------------
 
 
-def _make_learner(key, args, verbose):
-    """A fresh estimator for learner ``key`` with the shared settings of ``args``."""
+def _make_learner(key, args, verbose, validation, track):
+    """A fresh estimator for learner ``key`` with the shared settings of ``args``.
+
+    With ``validation``, 10% of the training set is held out for a
+    validation score per epoch (and the best epoch's weights are kept);
+    skdfa networks measure their alignment every ``track`` updates.
+    """
     from sklearn.neural_network import MLPClassifier
 
     from ._mlp import DFAClassifier
 
-    # Every learner runs all epochs (no stopping on a plateau) and keeps a
-    # validation score per epoch for the history plot.
+    # Every learner runs all epochs: no stopping on a plateau.
     common = dict(
         hidden_layer_sizes=args.hidden,
         activation=args.activation,
@@ -172,7 +177,8 @@ def _make_learner(key, args, verbose):
         alpha=1e-4,
         batch_size=args.batch_size,
         max_iter=args.epochs,
-        early_stopping=True,
+        early_stopping=validation,
+        validation_fraction=VALIDATION_FRACTION,
         n_iter_no_change=args.epochs,
         tol=0.0,
         random_state=args.seed,
@@ -184,14 +190,14 @@ def _make_learner(key, args, verbose):
 
         # A dense output layer: an all-RD net is too small to compete here.
         return RDClassifier(
-            rule="dfa", output_layer="dense", track_alignment=True, verbose=verbose, **common
+            rule="dfa", output_layer="dense", track_alignment=track, verbose=verbose, **common
         )
     if key == "stacking":
         from ._stacking import StackingDFA
 
-        member = DFAClassifier(rule="dfa", track_alignment=True, **common)
+        member = DFAClassifier(rule="dfa", track_alignment=track, **common)
         return StackingDFA(member, n_estimators=STACKING_SIZE, random_state=args.seed)
-    return DFAClassifier(rule=key, track_alignment=True, verbose=verbose, **common)
+    return DFAClassifier(rule=key, track_alignment=track, verbose=verbose, **common)
 
 
 def _n_params(est):
@@ -227,17 +233,30 @@ def _compare(data, args, out):
     X_train, X_test, y_train, y_test = data
     if args.n_train is not None:
         X_train, y_train = X_train[: args.n_train], y_train[: args.n_train]
+    # A stratified validation split needs a sample of every class.
+    validation = VALIDATION_FRACTION * len(X_train) >= len(np.unique(y_train))
+    if not validation:
+        out("too few training samples for a validation split: no validation scores")
+    # About 5 alignment records per epoch, at most one per 10 updates (each
+    # costs a back-propagation pass).
+    n_batches = len(X_train) * (1 - VALIDATION_FRACTION * validation) / args.batch_size
+    track = int(np.clip(n_batches // 5, 1, 10))
     rows, fitted = [], {}
     for i, key in enumerate(args.rules, 1):
         name = LEARNERS[key]
         if not args.quiet:
             out(f"[{i}/{len(args.rules)}] {name}: {args.epochs} epochs")
-        est = _make_learner(key, args, verbose=not args.quiet)
+        est = _make_learner(key, args, not args.quiet, validation, track)
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            # Epochs are fixed on purpose: "max_iter reached" is expected.
+        # Epochs are fixed on purpose: "max_iter reached" is expected. A
+        # diverging fit raises its own clear error: numpy's overflow warnings
+        # before it would only bury it.
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X_train, y_train)
+            try:
+                est.fit(X_train, y_train)
+            except ValueError as exc:  # e.g. divergence, with its advice
+                raise _bench.CommandError(f"{name}: {exc}") from None
         seconds = time.perf_counter() - start
         rows.append((name, est.score(X_test, y_test), seconds, _n_params(est), _final_angle(est)))
         fitted[name] = est
@@ -317,8 +336,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 for a data error, 2 for a usage error, 130 when
-        interrupted.
+        0 on success, 1 for missing or unreadable data or a failed fit, 2 for
+        a usage error, 130 when interrupted.
 
     Examples
     --------
@@ -339,7 +358,7 @@ def main(argv=None):
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except _bench.DataError as exc:
+    except _bench.CommandError as exc:
         print(f"skdfa: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -135,12 +135,14 @@ class _DCTMatrix:
 
     ``D``: random signs scaled by ``sqrt(m / n_in)``; ``C``: the orthonormal
     DCT-II of size ``m = max(n_in, n_out)`` of the input zero-padded to ``m``;
-    ``P``: ``n_out`` of the ``m`` coefficients, chosen at random. The scale
-    gives every row of ``R`` unit expected norm (the padded input's energy
-    spreads over ``m`` coefficients, ``n_in`` of them per row), so the output
-    variance matches ``"gaussian"``. The transpose scatters into ``m``
-    coefficients, applies the inverse DCT (the transpose of an orthonormal
-    one), truncates to ``n_in`` and multiplies by the signs.
+    ``P``: when ``n_out < n_in``, ``n_out`` of the ``m`` coefficients chosen at
+    random, else all of them (no gather). Chosen coefficients keep their
+    order: a layer's output order does not matter, and a sorted gather is
+    several times faster. The scale gives every row of ``R`` unit mean
+    squared norm (the padded input's energy spreads over ``m`` coefficients),
+    so outputs have the variance of ``"gaussian"``'s. The transpose scatters
+    into ``m`` coefficients, applies the inverse DCT (the transpose of an
+    orthonormal one), truncates to ``n_in`` and multiplies by the signs.
     """
 
     def __init__(self, n_in, n_out, rng, dtype):
@@ -148,19 +150,26 @@ class _DCTMatrix:
         self.m = max(n_in, n_out)
         scale = np.sqrt(self.m / n_in)
         self.signs = np.where(rng.randint(2, size=n_in), scale, -scale).astype(dtype)
-        self.rows = rng.permutation(self.m)[:n_out]
+        self.rows = None if n_out == self.m else np.sort(rng.permutation(self.m)[:n_out])
 
     def apply(self, U):
         """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows)."""
         U = U.toarray() if sp.issparse(U) else U
         coefficients = dct(U * self.signs, n=self.m, norm="ortho", axis=1, overwrite_x=True)
-        return coefficients[:, self.rows]
+        if self.rows is None:
+            return coefficients
+        return np.take(coefficients, self.rows, axis=1)
 
     def apply_transpose(self, G):
         """``G @ R``."""
-        coefficients = np.zeros((G.shape[0], self.m), dtype=G.dtype)
-        coefficients[:, self.rows] = G
-        V = idct(coefficients, norm="ortho", axis=1, overwrite_x=True)[:, : self.n_in]
+        if self.rows is None:
+            coefficients = G
+        else:
+            coefficients = np.zeros((G.shape[0], self.m), dtype=G.dtype)
+            coefficients[:, self.rows] = G
+        # Only the scatter buffer is ours to overwrite, never G.
+        V = idct(coefficients, norm="ortho", axis=1, overwrite_x=self.rows is not None)
+        V = V[:, : self.n_in]
         V *= self.signs
         return V
 
@@ -210,19 +219,21 @@ class RDLayer:
         effective weights ``d2_i R_ij d1_j`` have the variance of Glorot's
         uniform init; the bias uniform in +-bound (as ``DenseLayer``).
         Constant diagonals lose nothing: ``R`` is already random, and random
-        signs on ``d1`` or ``d2`` would only give another draw of it.
+        signs on ``d1`` would only redraw its columns' signs.
         ``"zeros"``: ``d1 = 1``, ``d2 = 0`` and a zero bias. The layer's map
         starts at zero, like a dense layer's, yet ``d2``'s gradient
         ``sum(delta * ((X * d1) @ R.T))`` is not zero, so a layer that gets
-        its delta from the output error (DFA, DRTP) learns; zero ``d1`` and
-        ``d2`` would be a saddle no rule leaves. Under ``"bp"`` (and ``"fa"``)
-        the hidden deltas pass through the next layer's ``d2 = 0`` and vanish,
-        as with zero dense weights. ``"normal"``: standard normal diagonals
+        its delta through a fixed random matrix (DFA, DRTP, FA) learns; zero
+        ``d1`` and ``d2`` would be a saddle no rule leaves. Under ``"bp"`` the
+        hidden deltas pass through the next layer's ``d2 = 0`` and vanish, as
+        with zero dense weights. ``"normal"``: standard normal diagonals
         and a zero bias.
         """
-        self.seed = int(rng.randint(np.iinfo(np.int32).max))
+        # R gets its own stream, seeded from rng: the same random_state gives
+        # the same R, and R's size does not shift the other parameters' draws.
+        seed = rng.randint(np.iinfo(np.int32).max)
         self.R = RD_MATRICES[self.matrix](
-            self.n_in, self.n_out, np.random.RandomState(self.seed), dtype
+            self.n_in, self.n_out, np.random.RandomState(seed), dtype
         )
         if weight_init == "glorot":
             bound = _glorot_bound(self.n_in, self.n_out, activation)

@@ -336,7 +336,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_outputs_)
+        X_new : ndarray of shape (n_samples, `n_outputs_`)
             Output pre-activations, in the fitted network's dtype.
         """
         return self._decision(X)
@@ -637,7 +637,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Training samples seen.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
     n_layers_ : int
         Number of layers, input and output included.
@@ -849,7 +849,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Training samples seen.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
     n_layers_ : int
         Number of layers.
@@ -869,8 +869,8 @@ class DFARegressor(RegressorMixin, BaseDFA):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(500, 3))
     >>> y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
-    >>> reg = DFARegressor(hidden_layer_sizes=(64,), max_iter=200,
-    ...                    random_state=0).fit(X, y)
+    >>> reg = DFARegressor(hidden_layer_sizes=(64,), learning_rate_init=1e-2,
+    ...                    max_iter=200, tol=0, random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.9
     True
     """

@@ -132,7 +132,13 @@ class SGDOptimizer(BaseOptimizer):
 
 
 class AdamOptimizer(BaseOptimizer):
-    """Adam (Kingma and Ba, 2014), with bias correction folded into the step.
+    """Adam (Kingma and Ba, 2014).
+
+    The moments are stored rescaled, ``M = m / (1 - beta_1)`` and
+    ``V = v / (1 - beta_2)``, so their updates ``M <- beta_1 M + g`` and
+    ``V <- beta_2 V + g^2`` need no multiplication of the gradient; the
+    constants reappear in the step, which also carries the bias correction.
+    The updates are Adam's exactly (up to rounding).
 
     Parameters
     ----------
@@ -160,26 +166,26 @@ class AdamOptimizer(BaseOptimizer):
 
     def update_params(self, params, grads):
         self.t += 1
+        root = np.sqrt(1 - self.beta_2)
+        # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
         self._step = (
             self.learning_rate
             * np.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
+            * (1 - self.beta_1)
+            / root
         )
+        self._epsilon = self.epsilon / root
         super().update_params(params, grads)
 
     def _update(self, param, grad, scratch, m, v):
-        # m <- m + (1 - beta_1) (g - m)
-        np.subtract(grad, m, out=scratch)
-        scratch *= 1 - self.beta_1
-        m += scratch
-        # v <- v + (1 - beta_2) (g^2 - v)
+        m *= self.beta_1
+        m += grad
         np.multiply(grad, grad, out=scratch)
-        scratch -= v
-        scratch *= 1 - self.beta_2
+        v *= self.beta_2
         v += scratch
-        # param <- param - step * m / (sqrt(v) + eps)
         np.sqrt(v, out=scratch)
-        scratch += self.epsilon
+        scratch += self._epsilon
         np.divide(m, scratch, out=scratch)
         scratch *= self._step
         param -= scratch

@@ -149,7 +149,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Training samples seen.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
     n_layers_ : int
         Number of layers, input and output included.
@@ -179,7 +179,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     >>> X_train, X_test, y_train, y_test = train_test_split(
     ...     X / 16, y, stratify=y, random_state=0)
     >>> clf = RDClassifier(hidden_layer_sizes=(512,), rd_matrix="dct",
-    ...                    learning_rate_init=0.01, max_iter=20,
+    ...                    learning_rate_init=0.03, max_iter=20,
     ...                    random_state=0).fit(X_train, y_train)
     >>> clf.score(X_test, y_test) > 0.9
     True

@@ -128,8 +128,9 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
-    est._optimizer.n_threads = elementwise_threads()
+    n_threads = elementwise_threads()
+    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng, n_threads)
+    est._optimizer.n_threads = n_threads
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
     if est.verbose:

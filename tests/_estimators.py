@@ -20,6 +20,8 @@ ESTIMATORS = sorted(
     ),
     key=lambda cls: cls.__name__,
 )
+# The single networks (not meta-estimators): those with a training loop.
+NETWORKS = [cls for cls in ESTIMATORS if "warm_start" in cls().get_params()]
 
 # Tiny nets and few epochs: every fit takes milliseconds.
 _TINY = {

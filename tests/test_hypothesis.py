@@ -26,7 +26,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone, is_classifier
 from sklearn.utils import get_tags
 
-from ._estimators import tiny_instances
+from ._estimators import tiny_instances, trained_arrays
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning",
@@ -92,13 +92,20 @@ def features(draw):
     container = draw(st.sampled_from(["dense", "csr", "csc", "coo", "dataframe"]))
     if container in ("csr", "csc", "coo"):
         X[rng.random(X.shape) < draw(st.sampled_from([0.0, 0.5, 1.0]))] = 0
+    # Injected faults: a missing or infinite value must be refused.
+    corrupt = None
+    if dtype in FLOAT_MAGNITUDES:
+        corrupt = draw(st.sampled_from([None] * 8 + [np.nan, np.inf]))
+    if corrupt is not None:
+        X[draw(st.integers(0, n_samples - 1)), draw(st.integers(0, n_features - 1))] = corrupt
+    if container in ("csr", "csc", "coo"):
         X = getattr(sp, f"{container}_matrix")(X)
     elif container == "dataframe":
         X = pd.DataFrame(X, columns=[f"feature_{j}" for j in range(n_features)])
     # Unscaled inputs (huge values, integers up to 255) may make SGD diverge,
     # which must then be reported as a clear error.
     unscaled = magnitude == "huge" or dtype in INT_RANGES
-    info = {"dtype": dtype, "may_fail": unscaled, "rng": rng}
+    info = {"dtype": dtype, "may_fail": unscaled, "must_fail": corrupt is not None, "rng": rng}
     return X, info
 
 
@@ -136,7 +143,7 @@ HYPER_PARAMETERS = {
     "activation": st.sampled_from(["tanh", "relu", "logistic", "identity"]),
     "solver": st.sampled_from(["adam", "sgd", "rmsprop"]),
     "batch_size": st.sampled_from(["auto", 1, 7]),
-    "early_stopping": st.booleans(),
+    "early_stopping": st.sampled_from([False, False, False, True]),
 }
 
 
@@ -158,14 +165,14 @@ def problems(draw, estimator):
     n_samples = X.shape[0]
     rng = info["rng"]
     if is_classifier(estimator):
-        multilabel = get_tags(estimator).classifier_tags.multi_label and draw(
-            st.booleans()
-        )
+        multilabel = draw(st.sampled_from([False, False, True]))
         y, n_classes = _class_labels(draw, rng, n_samples, multilabel)
-        info.update(multilabel=multilabel, must_fail=not multilabel and n_classes < 2)
+        supported = get_tags(estimator).classifier_tags.multi_label
+        info["multilabel"] = multilabel
+        info["must_fail"] |= (multilabel and not supported) or (not multilabel and n_classes < 2)
     else:
         y, huge_targets = _regression_targets(draw, rng, n_samples)
-        info.update(multilabel=False, must_fail=False)
+        info["multilabel"] = False
         info["may_fail"] |= huge_targets
     # A validation split of a tiny data set may be impossible.
     info["may_fail"] |= any(
@@ -187,17 +194,10 @@ def _assert_deliberate_error(exc):
     assert not origin.startswith(_LIBRARY_DIRS), f"{exc!r} raised inside {origin}"
 
 
-def _parameters(estimator):
-    """Every trained array of the estimator and of its sub-estimators."""
-    models = [estimator, *getattr(estimator, "estimators_", [])]
-    models.append(getattr(estimator, "final_estimator_", None))
-    return [p for m in models if hasattr(m, "_network") for p in m._network.params]
-
-
 def _check_outputs(estimator, X, y, info):
     n_samples = X.shape[0]
     float_dtype = np.float32 if info["dtype"] == "float32" else np.float64
-    assert all(np.isfinite(p).all() for p in _parameters(estimator))
+    assert all(np.isfinite(p).all() for p in trained_arrays(estimator))
     if isinstance(X, pd.DataFrame):
         assert_array_equal(estimator.feature_names_in_, X.columns)
 
@@ -250,7 +250,7 @@ def test_fit_predict_or_clear_error(estimator):
             _tried["clear errors"] += 1
             assert info["must_fail"] or info["may_fail"], f"ordinary data failed: {exc!r}"
             return
-        assert not info["must_fail"], "fit accepted a single class"
+        assert not info["must_fail"], "fit accepted invalid data"
         with warnings.catch_warnings():
             # A DataFrame fit then DataFrame predict must not lose the names.
             warnings.filterwarnings("error", message=".*feature names.*")

@@ -42,7 +42,7 @@ def test_adam_matches_sklearn(grads_seq):
     _run(AdamOptimizer(ours, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8), ours, grads_seq)
     _run(SkAdam(ref, 0.01, 0.9, 0.999, 1e-8), ref, grads_seq)
     for a, b in zip(ours, ref):
-        assert_allclose(a, b, rtol=1e-12)
+        assert_allclose(a, b, rtol=1e-10)  # rescaled moments round differently
 
 
 def test_rmsprop_formula(grads_seq):
@@ -74,6 +74,7 @@ def test_float32_state_and_pickle_round_trip(grads_seq):
     opt = AdamOptimizer(params, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
     _run(opt, params, grads32[:2])
     assert all(m.dtype == np.float32 for m in opt.ms + opt.vs)
+    opt.n_threads = 2  # sliced updates give the same bits as whole ones
     restored = pickle.loads(pickle.dumps(opt))
     twin = [p.copy() for p in params]
     _run(opt, params, grads32[2:])

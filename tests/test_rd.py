@@ -19,9 +19,10 @@ from skdfa._rules import RULES
 MATRICES = sorted(RD_MATRICES)
 
 # Small nets with a high learning rate: check_classifiers_train's accuracy
-# threshold is met in a few dozen epochs. 32 hidden units, not 16: from 2
-# features an RD layer learns only 2 input scales, and with 16 units DRTP's
-# binary signal (zero for the negative class) saturates every unit the same way.
+# threshold is met in a few dozen epochs. 32 hidden units, not 16: from the
+# check's 2 features an RD layer learns only 2 input scales, and with 16 units
+# DRTP (whose binary target signal is zero for the negative class) stays at
+# chance on the check's binary problem.
 CHECK_INSTANCES = [
     RDClassifier(
         hidden_layer_sizes=(32,),
@@ -60,7 +61,8 @@ def _dense_dct_matrix(layer):
     explicit orthonormal DCT-II matrix."""
     R = layer.R
     C = dct(np.eye(R.m), norm="ortho", axis=0)
-    return C[R.rows][:, : layer.n_in] * R.signs
+    rows = np.arange(R.m) if R.rows is None else R.rows
+    return C[rows][:, : layer.n_in] * R.signs
 
 
 @pytest.mark.parametrize("n_in, n_out", [(7, 7), (12, 5), (5, 12)])
@@ -182,7 +184,8 @@ def test_n_params_formula_and_linear_growth():
     fit = dict(max_iter=1, random_state=0)
 
     def n_params(width, **params):
-        return RDClassifier(hidden_layer_sizes=(width, width), **params, **fit).fit(X, y).n_params_
+        clf = RDClassifier(hidden_layer_sizes=(width, width), **params, **fit)
+        return clf.fit(X, y).n_params_
 
     # (n_in + 2 n_out) per RD layer; (n_in + 1) n_out for a dense output.
     assert n_params(10) == (7 + 20) + (10 + 20) + (10 + 6)
@@ -250,7 +253,8 @@ def test_bad_parameters_are_clear_errors(params, match):
 def digits():
     X, y = load_digits(return_X_y=True)
     # float32 halves the cost of the 512-wide layers.
-    return train_test_split((X / 16).astype(np.float32), y, stratify=y, test_size=0.25, random_state=0)
+    X = (X / 16).astype(np.float32)
+    return train_test_split(X, y, stratify=y, test_size=0.25, random_state=0)
 
 
 def test_two_hidden_rd_layers_learn_digits_under_dfa(digits):

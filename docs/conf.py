@@ -1,0 +1,157 @@
+"""Sphinx configuration of skdfa's documentation.
+
+Build with ``make html`` in this folder (or ``sphinx-build -W -b html . _build/html``).
+Set ``SKDFA_DOCS_OFFLINE=1`` to build without network: intersphinx then fetches
+no inventory (links to scikit-learn, NumPy and joblib are left as plain text).
+"""
+
+import importlib
+import inspect
+import os
+import pkgutil
+from pathlib import Path
+
+import jinja2
+
+import skdfa
+
+HERE = Path(__file__).resolve().parent
+OFFLINE = os.environ.get("SKDFA_DOCS_OFFLINE", "") not in ("", "0")
+
+# -- Project ------------------------------------------------------------------
+
+project = "skdfa"
+author = "skdfa developers"
+copyright = "skdfa developers"
+version = release = skdfa.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
+]
+
+templates_path = ["_templates"]
+# The templates are Jinja sources, not pages; the API page is rendered below.
+exclude_patterns = ["_build", "_templates", "Thumbs.db", ".DS_Store"]
+root_doc = "index"
+default_role = "literal"
+
+# -- API reference, built from ``__all__`` at build time -------------------------
+
+
+def _public_modules():
+    """``skdfa`` and its public subpackages/modules, imported."""
+    modules = [skdfa]
+    for info in pkgutil.iter_modules(skdfa.__path__):
+        if not info.name.startswith("_"):
+            modules.append(importlib.import_module(f"skdfa.{info.name}"))
+    return modules
+
+
+def _public_names(module):
+    """The classes and functions of a module's ``__all__`` (not ``__version__``)."""
+    return sorted(name for name in module.__all__ if callable(getattr(module, name)))
+
+
+def _render_api_page():
+    """Write ``generated/api.rst``: one autosummary table per public module.
+
+    The page is regenerated at each build so that a name added to ``__all__``
+    (or a new public subpackage) appears without editing the docs.
+    """
+    sections = []
+    for module in _public_modules():
+        names = _public_names(module)
+        sections.append(
+            {
+                "module": module.__name__,
+                "classes": [n for n in names if inspect.isclass(getattr(module, n))],
+                "functions": [
+                    n for n in names if not inspect.isclass(getattr(module, n))
+                ],
+            }
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "_templates"), keep_trailing_newline=True
+    )
+    text = env.get_template("api.rst.jinja").render(sections=sections)
+    out = HERE / "generated" / "api.rst"
+    out.parent.mkdir(exist_ok=True)
+    # Rewriting an unchanged page would make Sphinx re-read everything.
+    if not out.exists() or out.read_text() != text:
+        out.write_text(text)
+
+
+_render_api_page()
+
+autosummary_generate = True
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+# -- Cross-project links ----------------------------------------------------------
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "scipy": ("https://docs.scipy.org/doc/scipy", None),
+    "sklearn": ("https://scikit-learn.org/stable", None),
+    "joblib": ("https://joblib.readthedocs.io/en/stable", None),
+    "matplotlib": ("https://matplotlib.org/stable", None),
+}
+if OFFLINE:
+    # No inventory is fetched: references to these projects stay unlinked.
+    intersphinx_mapping = {}
+
+# -- Gallery and figures ------------------------------------------------------------
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "doc_module": ("skdfa",),
+    "backreferences_dir": "generated/backreferences",
+    "within_subsection_order": "FileNameSortKey",
+    "abort_on_example_error": True,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "download_all_examples": False,
+}
+
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+
+# -- HTML -------------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skdfa {release}"
+html_static_path = []
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_sidebars = {"index": [], "performance": []}
+html_show_sourcelink = False
+
+
+def _skip_inherited_sklearn_members(app, what, name, obj, skip, options):
+    """Document the methods skdfa defines, not those inherited from
+    scikit-learn (``get_params``, ``score``, ...): scikit-learn documents them,
+    and their cross-references only resolve in its own documentation."""
+    if what == "class" and callable(obj):
+        if not (getattr(obj, "__module__", None) or "").startswith("skdfa"):
+            return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_inherited_sklearn_members)

@@ -1,0 +1,204 @@
+"""The ``skdfa`` command, run in-process with tiny settings."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skdfa import _bench
+from skdfa._cli import main
+
+from .test_datasets import idx_bytes, write_mnist_folder
+
+TINY = ["--epochs", "2", "--hidden", "8", "--quiet"]
+
+
+def _table(stdout):
+    """``{learner: (accuracy, seconds, params, angle)}`` parsed from the table."""
+    rows = {}
+    for line in stdout.splitlines():
+        match = re.match(r"(.+?)\s+(0\.\d{4}|1\.0000)\s+([\d.]+)\s+(\d+)\s+(\S+)$", line)
+        if match:
+            name, accuracy, seconds, params, angle = match.groups()
+            rows[name] = (float(accuracy), float(seconds), int(params), angle)
+    return rows
+
+
+def _one_error_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_demo_table_and_plots(tmp_path, capsys):
+    status = main(["demo", *TINY, "--rules", "dfa,bp,mlp", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert status == 0
+    rows = _table(out)
+    assert list(rows) == ["DFA", "BP", "MLPClassifier (sklearn)"]
+    # 64 digits features, 8 hidden units, 10 classes.
+    assert {params for _, _, params, _ in rows.values()} == {64 * 8 + 8 + 8 * 10 + 10}
+    assert all(0 <= acc <= 1 for acc, _, _, _ in rows.values())
+    assert float(rows["DFA"][3]) > 0 and float(rows["BP"][3]) == 0.0
+    assert rows["MLPClassifier (sklearn)"][3] == "-"
+    for name in ["training_history.png", "alignment.png"]:
+        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_rd_and_stacking(capsys):
+    status = main(["demo", *TINY, "--rules", "rd,stacking", "--no-plots"])
+    rows = _table(capsys.readouterr().out)
+    assert status == 0
+    assert list(rows) == ["RDClassifier (dfa)", "StackingDFA"]
+    # The stacking counts its learners and its head.
+    dense = 64 * 8 + 8 + 8 * 10 + 10
+    head = 10 * 5 * 10 + 10
+    assert rows["StackingDFA"][2] == 5 * dense + head
+
+
+def test_demo_progress_unless_quiet(tmp_path, capsys):
+    main(["demo", "--epochs", "2", "--hidden", "8", "--rules", "dfa", "--no-plots"])
+    out = capsys.readouterr().out
+    assert "[1/1] DFA: 2 epochs" in out
+    assert re.search(r"^\s+2\s+[\d.]+", out, re.MULTILINE)  # the per-epoch table
+    main(["demo", *TINY, "--rules", "dfa", "--no-plots"])
+    assert "[1/1]" not in capsys.readouterr().out
+
+
+def test_demo_without_matplotlib_still_prints_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status = main(["demo", *TINY, "--rules", "dfa", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "DFA" in _table(out)
+    skipped = [line for line in out.splitlines() if "plots skipped" in line]
+    assert len(skipped) == 1 and "pip install skdfa[plot]" in skipped[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_compare_on_idx_folder(tmp_path, capsys):
+    write_mnist_folder(tmp_path, n_train=40, n_test=10)
+    status = main(["compare", "--data", str(tmp_path), *TINY, "--rules", "dfa,fa",
+                   "--batch-size", "16", "--no-plots"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"IDX files in {tmp_path}: 40 train / 10 test samples, 12 features" in out
+    assert list(_table(out)) == ["DFA", "FA"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "--data", "{tmp}/absent"], "is not a folder of IDX files"),
+        (["compare", "--data", "{tmp}"], "truncated"),
+        (["bench", "--quick", "--data", "{tmp}"], "truncated"),
+        (["compare", "--data", "fashion-mnist"], "apt-get install dataset-fashion-mnist"),
+    ],
+)
+def test_data_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    write_mnist_folder(tmp_path)
+    # Replace the training labels by a truncated file.
+    (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(12, np.uint8))[:-3])
+    monkeypatch.setenv("SKDFA_FASHION_MNIST", str(tmp_path / "absent"))
+    status = main([a.format(tmp=tmp_path) for a in argv])
+    captured = capsys.readouterr()
+    assert status == 1
+    line = _one_error_line(captured.err)
+    assert line.startswith("skdfa: error: ") and message in line
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--bogus"], "unrecognized arguments: --bogus"),
+        (["demo", "--rules", "dfa,magic"], "unknown learner(s) magic"),
+        (["bench", "--rules", "mlp"], "unknown rule(s) mlp"),
+        (["bench", "--hidden", "0"], "positive widths"),
+        (["compare", "--epochs", "zero"], "expected a positive integer"),
+        (["fly"], "invalid choice: 'fly'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_are_one_line(capsys, argv, message):
+    status = main(argv)
+    assert status == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("skdfa") and message in line and "--help" in line
+
+
+def test_help_and_version(capsys):
+    assert main(["bench", "--help"]) == 0
+    assert "--quick" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("skdfa ")
+
+
+def test_bench_quick_reports_ratios_and_targets(capsys):
+    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith("Benchmark on SYNTHETIC data")
+    for arch in ["784-32-10 tanh", "784-32-32-32-10 tanh"]:
+        assert arch in out
+    assert "FLOPs per training sample" in out
+    verdicts = re.findall(r"^  (PASS|MISS|n/a ) ", out, re.MULTILINE)
+    # Speed and matmul targets on both nets; accuracy targets do not apply
+    # to synthetic data.
+    assert len(verdicts) == 6 and verdicts[-2:] == ["n/a ", "n/a "]
+    assert "epoch 1/2" not in out  # --quiet
+
+
+def test_run_benchmark_numbers_are_consistent():
+    report = _bench.run_benchmark(
+        data="synthetic", epochs=2, rules=("dfa",), architectures=[(16,)],
+        quick=True, out=lambda line: None, progress=False,
+    )
+    (arch,) = report["results"]
+    assert arch == "784-16-10"
+    mlp, dfa = report["results"][arch]
+    assert (mlp.name, dfa.name) == ("sklearn MLPClassifier", "skdfa dfa")
+    for row in (mlp, dfa):
+        assert len(row.epoch_seconds) == 1 and row.seconds_per_epoch > 0
+        assert row.peak_bytes > 4 * (784 * 16)  # at least the float32 weights
+        assert 0 <= row.accuracy <= 1
+    n = _bench.QUICK_SAMPLES[0]
+    assert dfa.gflops(n) == pytest.approx(
+        2 * (2 * (784 * 16 + 16 * 10) + 10 * 16) * n / dfa.seconds_per_epoch / 1e9
+    )
+    speed = report["targets"][0]
+    assert speed[1] == f"{mlp.seconds_per_epoch / dfa.seconds_per_epoch:.2f}x"
+    assert speed[2] == (mlp.seconds_per_epoch / dfa.seconds_per_epoch >= 2.5)
+    assert report["matmul_gflops"][arch] > 0
+
+
+def test_training_flops_count_bp_and_fa_propagate_through_every_upper_layer():
+    units = [10, 7, 5, 3]
+    forward = 10 * 7 + 7 * 5 + 5 * 3
+    assert _bench.training_flops_per_sample(units, "bp") == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert _bench.training_flops_per_sample(units, "fa") == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert _bench.training_flops_per_sample(units, "drtp") == 2 * (2 * forward + 3 * (7 + 5))
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "skdfa", "compare", "--data", str(tmp_path / "absent")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert _one_error_line(result.stderr).startswith("skdfa: error: ")
+
+
+def test_failed_fit_is_one_line(capsys):
+    # A huge learning rate makes the loss non-finite; 50 samples are too few
+    # for a validation split (whose best epoch would be kept instead).
+    status = main(["demo", *TINY, "--rules", "bp", "--lr", "1e38", "--n-train", "50",
+                   "--batch-size", "10", "--no-plots"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "too few training samples for a validation split" in captured.out
+    line = _one_error_line(captured.err)
+    assert line.startswith("skdfa: error: BP: Training diverged")
