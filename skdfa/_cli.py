@@ -269,6 +269,8 @@ def _compare(data, args, out):
         out(f"{name:<26} {accuracy:>8.4f} {seconds:>8.2f} {n_params:>9} {angle:>11}")
     out("angle: mean over hidden layers and the last epoch of the angle between the "
         "rule's hidden update and back-propagation's (0 = BP, 90 = unrelated).")
+    out("fit (s): the whole fit, with its per-epoch validation score (and alignment "
+        "records for skdfa); `skdfa bench` times training alone.")
     return fitted
 
 
@@ -277,7 +279,7 @@ def _write_plots(fitted, folder, out):
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        matplotlib.use("Agg")  # files only, no window
         import matplotlib.pyplot as plt
     except ImportError:
         out("plots skipped: matplotlib is not installed (get them with `pip install skdfa[plot]`)")

@@ -7,12 +7,10 @@ deltas into gradients, and an optimizer (``_optimizers.py``) applies them.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import get_blas_funcs
 
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 from ._rules import RULES
-from ._threads import map_slices
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -129,12 +127,9 @@ class Workspace:
         ``(input_rate, hidden_rate)``.
     dropout_rng : numpy.random.Generator
         Draws the dropout masks.
-    n_threads : int, default=1
-        Threads for the element-wise hidden activations.
     """
 
-    def __init__(self, net, batch_size, dropout, dropout_rng, n_threads=1):
-        self.n_threads = n_threads
+    def __init__(self, net, batch_size, dropout, dropout_rng):
         dtype = net.dtype
         hidden = [layer.n_out for layer in net.layers[:-1]]
         self.hidden = [np.empty((batch_size, w), dtype) for w in hidden]
@@ -199,7 +194,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for l, layer in enumerate(net.layers[:-1]):
         hidden = ws.hidden[l][:n]
         layer.forward(inputs[-1], hidden, training=True)
-        map_slices(activate, [[hidden]], ws.n_threads)
+        activate(hidden)
         if ws.hidden_rate > 0:
             mask = ws._mask(ws.masks[l][:n], ws.hidden_rate)
             hidden = np.multiply(hidden, mask, out=ws.dropped[l][:n])
@@ -247,14 +242,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         if alpha:
             for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
                 if reg:
-                    _add_scaled(param, grad, alpha / weight_sum)
+                    grad += (alpha / weight_sum) * param
     return loss, angles
-
-
-def _add_scaled(x, y, a):
-    """``y += a * x`` in one BLAS pass, without a temporary."""
-    axpy = get_blas_funcs("axpy", (x, y))
-    axpy(x.reshape(-1), y.reshape(-1), a=a)
 
 
 def _angle(a, b):

@@ -10,8 +10,6 @@ can be copied (snapshots, pickles) on its own.
 
 import numpy as np
 
-from ._threads import map_slices
-
 
 class BaseOptimizer:
     """Learning-rate schedules shared by every optimizer.
@@ -38,22 +36,13 @@ class BaseOptimizer:
         self.learning_rate = float(learning_rate_init)
         self.schedule = learning_rate
         self.power_t = power_t
-        self.n_threads = 1
         self._scratch = [np.empty_like(p) for p in params]
 
     def update_params(self, params, grads):
-        """Update every parameter in place from its gradient.
-
-        The element-wise update runs on ``n_threads`` slices of each large
-        parameter at once (see ``_threads.py``); the result does not depend
-        on ``n_threads``.
-        """
+        """Update every parameter in place from its gradient."""
         states = [getattr(self, name) for name in self.state_names]
-        groups = [
-            [param, grad, self._scratch[i], *(state[i] for state in states)]
-            for i, (param, grad) in enumerate(zip(params, grads))
-        ]
-        map_slices(self._update, groups, self.n_threads)
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            self._update(param, grad, self._scratch[i], *(state[i] for state in states))
 
     def iteration_ends(self, time_step):
         """Apply the ``invscaling`` schedule at the end of an epoch."""

@@ -20,7 +20,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
 from ._network import Workspace, train_batch
-from ._threads import elementwise_threads
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
@@ -128,9 +127,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
-    n_threads = elementwise_threads()
-    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng, n_threads)
-    est._optimizer.n_threads = n_threads
+    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
     if est.verbose:
