@@ -242,7 +242,10 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         if first_pass:
             self._initialize(X, Y, hidden)
         Y = Y.astype(self._network.dtype, copy=False)
-        fit_stochastic(self, X, Y, sample_weight, incremental)
+        # Overflow is caught by the training loop's finiteness checks and
+        # reported as divergence; numpy's warnings about it would be noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            fit_stochastic(self, X, Y, sample_weight, incremental)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = np.array(self._alignment, dtype=np.float64).reshape(
             len(self._alignment), self._network.n_layers - 1
