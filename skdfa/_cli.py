@@ -63,6 +63,18 @@ def _learners(text):
     return keys
 
 
+def _dropout(text):
+    try:
+        rates = tuple(float(r) for r in text.split(","))
+    except ValueError:
+        rates = ()
+    if len(rates) not in (1, 2) or not all(0 <= r < 1 for r in rates):
+        raise argparse.ArgumentTypeError(
+            f"invalid dropout {text!r}: one rate or INPUT,HIDDEN, each in [0, 1)"
+        )
+    return rates[0] if len(rates) == 1 else rates
+
+
 def _add_training_arguments(parser, *, hidden, epochs, learners, lr, threads):
     parser.add_argument("--hidden", type=_bench.parse_widths, default=hidden,
                         metavar="WIDTHS",
@@ -78,6 +90,9 @@ def _add_training_arguments(parser, *, hidden, epochs, learners, lr, threads):
                              f"sklearn's MLPClassifier; default: {','.join(learners)})")
     parser.add_argument("--lr", type=float, default=lr,
                         help="adam's learning rate (default: %(default)s)")
+    parser.add_argument("--dropout", type=_dropout, default=0.0, metavar="RATES",
+                        help="dropout of skdfa's networks: HIDDEN or INPUT,HIDDEN, e.g. "
+                             "0.1,0.3 (MLPClassifier has none; default: %(default)s)")
     parser.add_argument("--batch-size", type=_bench.parse_positive_int, default=200,
                         help="mini-batch size (default: %(default)s)")
     parser.add_argument("--n-train", type=_bench.parse_positive_int, default=None,
@@ -185,6 +200,7 @@ def _make_learner(key, args, verbose, validation, track):
     )
     if key == "mlp":
         return MLPClassifier(verbose=verbose, **common)
+    common["dropout"] = args.dropout
     if key == "rd":
         from ._rd import RDClassifier
 
@@ -316,7 +332,8 @@ def _run_comparison(args, data, out):
     n_train = len(arrays[0]) if args.n_train is None else min(args.n_train, len(arrays[0]))
     out(f"{description}: {n_train} train / {len(arrays[1])} test samples, "
         f"{arrays[0].shape[1]} features; hidden {args.hidden}, {args.activation}, "
-        f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+        f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
+        + (f", dropout {args.dropout} (skdfa only)" if args.dropout else ""))
     threads = contextlib.nullcontext()
     if args.threads is not None:
         threads = threadpool_limits(limits=args.threads, user_api="blas")

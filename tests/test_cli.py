@@ -89,6 +89,23 @@ def test_compare_on_idx_folder(tmp_path, capsys):
     assert list(_table(out)) == ["DFA", "FA"]
 
 
+def test_dropout_reaches_skdfa_learners_only(monkeypatch):
+    from skdfa import _cli
+
+    made = {}
+    original = _cli._make_learner
+
+    def spy(key, args, *rest):
+        made[key] = original(key, args, *rest)
+        return made[key]
+
+    monkeypatch.setattr(_cli, "_make_learner", spy)
+    assert main(["compare", "--data", "digits", *TINY, "--rules", "dfa,mlp", "--n-train", "200",
+                 "--dropout", "0.1,0.3", "--no-plots"]) == 0
+    assert made["dfa"].dropout == (0.1, 0.3)
+    assert not hasattr(made["mlp"], "dropout")
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -119,6 +136,7 @@ def test_data_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
         (["bench", "--rules", "mlp"], "unknown rule(s) mlp"),
         (["bench", "--hidden", "0"], "positive widths"),
         (["compare", "--epochs", "zero"], "expected a positive integer"),
+        (["compare", "--dropout", "0.1,1.5"], "invalid dropout '0.1,1.5'"),
         (["fly"], "invalid choice: 'fly'"),
         ([], "the following arguments are required: COMMAND"),
     ],
