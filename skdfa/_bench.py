@@ -476,15 +476,20 @@ def parse_widths(text):
     return sizes
 
 
-def parse_rules(text):
-    rules = tuple(r.strip() for r in text.split(",") if r.strip())
-    unknown = sorted(set(rules) - set(BENCH_RULES))
-    if not rules or unknown:
+def parse_names(text, choices, noun):
+    """Comma-separated names, each one of ``choices`` (an argparse type)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(set(names) - set(choices))
+    if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown rule(s) {', '.join(unknown) or repr(text)}; choose from "
-            f"{', '.join(BENCH_RULES)}"
+            f"unknown {noun}(s) {', '.join(unknown) or repr(text)}; choose from "
+            f"{', '.join(choices)}"
         )
-    return rules
+    return names
+
+
+def parse_rules(text):
+    return parse_names(text, BENCH_RULES, "rule")
 
 
 def parse_positive_int(text):

@@ -53,14 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _learners(text):
-    keys = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = sorted(set(keys) - set(LEARNERS))
-    if not keys or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown learner(s) {', '.join(unknown) or repr(text)}; choose from "
-            f"{', '.join(LEARNERS)}"
-        )
-    return keys
+    return _bench.parse_names(text, LEARNERS, "learner")
 
 
 def _dropout(text):
