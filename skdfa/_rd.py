@@ -44,8 +44,11 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Learning-rate schedule.
-    learning_rate_init : float, default=1e-3
-        Initial learning rate.
+    learning_rate_init : float, default=1e-2
+        Initial learning rate. Ten times :class:`DFAClassifier`'s: an RD
+        layer trains only its two diagonals, and at 1e-3 it learns several
+        times slower (digits, defaults otherwise: 0.55 test accuracy after
+        200 epochs at 1e-3, 0.74 at 1e-2).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=200
@@ -203,7 +206,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         alpha=1e-4,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=1e-3,
+        learning_rate_init=1e-2,
         power_t=0.5,
         max_iter=200,
         shuffle=True,
