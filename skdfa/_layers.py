@@ -14,7 +14,9 @@ the optimizers never know which type they drive:
 - ``backward(delta)``: ``dLoss/dX`` given ``delta = dLoss/dA`` (back-propagation
   through the layer, used by ``rule="bp"`` and by the alignment diagnostics);
 - ``gradients(X, delta, grads)``: writes ``dLoss/dparam`` into ``grads``;
-- ``n_params``: the number of trainable scalars.
+- ``n_params``: the number of trainable scalars;
+- ``weight_matrix()``: the (n_in, n_out) matrix of the layer's linear map
+  (for the weight-alignment diagnostics).
 
 A new layer type is one class here.
 """
@@ -86,6 +88,9 @@ class DenseLayer:
 
     def backward(self, delta):
         return delta @ self.coef.T
+
+    def weight_matrix(self):
+        return self.coef
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads
@@ -266,6 +271,10 @@ class RDLayer:
         np.multiply(Z, self.d2, out=out)
         out += self.intercept
         return out
+
+    def weight_matrix(self):
+        """``diag(d1) @ R.T @ diag(d2)``, formed by mapping the identity."""
+        return self.R.apply(np.diag(self.d1)) * self.d2
 
     def backward(self, delta):
         dX = self.R.apply_transpose(delta * self.d2)

@@ -91,6 +91,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         "weight_init": [StrOptions({"glorot", "zeros", "normal"})],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "track_alignment": ["boolean", Interval(Integral, 0, None, closed="left")],
+        "feedback_decay": [Interval(Real, 0, 1, closed="left")],
     }
 
     @abstractmethod
@@ -127,6 +128,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         weight_init,
         dropout,
         track_alignment,
+        feedback_decay,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -158,6 +160,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.weight_init = weight_init
         self.dropout = dropout
         self.track_alignment = track_alignment
+        self.feedback_decay = feedback_decay
 
     _y_numeric = False
 
@@ -250,7 +253,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.alignment_ = np.array(self._alignment, dtype=np.float64).reshape(
             len(self._alignment), self._network.n_layers - 1
         )
+        self.weight_alignment_ = np.array(self._weight_alignment, dtype=np.float64).reshape(
+            self.alignment_.shape
+        )
         self.alignment_steps_ = np.array(self._alignment_steps, dtype=np.int64)
+        # Views of the network's feedback, which learning rules change in place
+        # (fresh views: an unpickled model's old ones are copies).
+        self.feedback_ = self._network.feedback_matrices()
         return self
 
     def _initialize(self, X, Y, hidden):
@@ -287,6 +296,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self._n_updates = 0
         self._alignment = []
         self._alignment_steps = []
+        self._weight_alignment = []
         self._best_params = None
         if self.early_stopping:
             self.validation_scores_ = []
@@ -714,6 +724,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         weight_init="glorot",
         dropout=0.0,
         track_alignment=False,
+        feedback_decay=1e-3,
         output_activation="auto",
     ):
         super().__init__(
@@ -747,6 +758,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             weight_init=weight_init,
             dropout=dropout,
             track_alignment=track_alignment,
+            feedback_decay=feedback_decay,
         )
         self.output_activation = output_activation
 
@@ -913,6 +925,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
         weight_init="glorot",
         dropout=0.0,
         track_alignment=False,
+        feedback_decay=1e-3,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -945,6 +958,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
             weight_init=weight_init,
             dropout=dropout,
             track_alignment=track_alignment,
+            feedback_decay=feedback_decay,
         )
 
     def _encode_targets(self, y, incremental, first_pass):

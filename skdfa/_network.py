@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
-from ._rules import RULES
+from ._rules import RULES, _angle
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -48,7 +48,9 @@ class Network:
 
     @property
     def params(self):
-        return [p for layer in self.layers for p in layer.params]
+        """The layers' parameters, then the feedback the rule learns."""
+        learned = RULES[self.rule].learned_feedback(self.feedback)
+        return [p for layer in self.layers for p in layer.params] + learned
 
     @property
     def regularized_params(self):
@@ -74,21 +76,41 @@ class Network:
             layer.initialize(rng, weight_init, activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
-        """Draw the rule's fixed feedback matrices from ``rng``.
+        """Draw or build the rule's feedback; call after ``initialize_weights``.
 
-        The stream is separate from the weights' so that the feedback can
-        change while the initial weights stay the same.
+        ``rng`` is kept: rules that redraw their feedback during training
+        (``"brsf"``) draw from it. The stream is separate from the weights'
+        so that the feedback can change while the initial weights stay the
+        same.
         """
-        sampler = FEEDBACK_SAMPLERS[distribution]
+        rule = RULES[self.rule]
+        if rule.needs_dense_weights and not all(hasattr(layer, "coef") for layer in self.layers):
+            kinds = sorted({type(layer).__name__ for layer in self.layers if not hasattr(layer, "coef")})
+            raise ValueError(
+                f"rule={self.rule!r} builds its feedback from dense forward weights, "
+                f"which {', '.join(kinds)} layers do not have; use one of "
+                f"{sorted(name for name, r in RULES.items() if not r.needs_dense_weights)}."
+            )
+        self.feedback_rng = rng
+        # The dtype as a string: skops loads it without trusting numpy.dtype.
+        self._sampler = (distribution, scale, np.dtype(dtype).str)
+        self.feedback = rule.make_feedback(self, self.sample_feedback)
 
-        def sample(shape, receiving_width):
-            return sampler(rng, shape, feedback_scale(scale, receiving_width), dtype)
-
-        self.feedback = RULES[self.rule].make_feedback(self.units, sample)
+    def sample_feedback(self, shape, receiving_width):
+        """One random matrix from the feedback stream and distribution."""
+        distribution, scale, dtype = self._sampler
+        return FEEDBACK_SAMPLERS[distribution](
+            self.feedback_rng, shape, feedback_scale(scale, receiving_width), dtype
+        )
 
     def feedback_matrices(self):
         """The feedback matrices ``B_l``, one per hidden layer (empty for bp)."""
         return RULES[self.rule].feedback_matrices(self.feedback, self.units)
+
+    def weight_alignment(self):
+        """Angles in degrees between each hidden layer's feedback and the
+        forward path it stands in for (see ``_rules.py``)."""
+        return RULES[self.rule].weight_alignment(self)
 
     def decision(self, X):
         """Output pre-activations for X, computed in chunks of rows."""
@@ -215,6 +237,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         Y = Y * sample_weight[:, None]
     loss = float(sample_loss.sum()) / weight_sum
     error /= weight_sum
+    row_weight = 1.0 / n if sample_weight is None else sample_weight[:, None] / weight_sum
     target = Y / weight_sum
     if alpha:
         squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net.regularized_params)
@@ -227,15 +250,17 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         if ws.hidden_rate > 0:
             delta *= ws.masks[l][:n]
 
-    deltas = RULES[net.rule].hidden_deltas(net, error, target, derivative)
+    rule = RULES[net.rule]
+    deltas = rule.hidden_deltas(net, error, target, row_weight, derivative)
     deltas.append(error)
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(net, error, target, derivative)
+        exact = RULES["bp"].hidden_deltas(net, error, target, row_weight, derivative)
         angles = np.array([_angle(a, b) for a, b in zip(deltas, exact)])
 
     grads = iter(ws.grads)
+    all_layer_grads = []
     for layer, layer_input, delta in zip(net.layers, inputs, deltas):
         layer_grads = [next(grads) for _ in layer.params]
         layer.gradients(layer_input, delta, layer_grads)
@@ -243,16 +268,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
             for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
                 if reg:
                     grad += (alpha / weight_sum) * param
+        all_layer_grads.append(layer_grads)
+    # Learned feedback's gradients follow the layers' in ``ws.grads``.
+    rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads))
     return loss, angles
 
-
-def _angle(a, b):
-    """Angle in degrees between two arrays seen as vectors (NaN if one is 0)."""
-    dot = np.einsum("ij,ij->", a, b, dtype=np.float64)
-    norms = np.sqrt(
-        np.einsum("ij,ij->", a, a, dtype=np.float64)
-        * np.einsum("ij,ij->", b, b, dtype=np.float64)
-    )
-    if norms == 0:
-        return np.nan
-    return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))

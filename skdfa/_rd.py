@@ -229,6 +229,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         weight_init="glorot",
         dropout=0.0,
         track_alignment=False,
+        feedback_decay=1e-3,
         output_activation="auto",
         output_layer="rd",
         rd_matrix="gaussian",
@@ -264,6 +265,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             weight_init=weight_init,
             dropout=dropout,
             track_alignment=track_alignment,
+            feedback_decay=feedback_decay,
         )
         self.output_activation = output_activation
         self.output_layer = output_layer

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
 from ._network import Workspace, train_batch
+from ._rules import RULES
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
@@ -35,6 +36,11 @@ class _Snapshot:
 
     def __init__(self, params, estimator):
         self.params = [p.copy() for p in params]
+        # Feedback that follows the weights or is redrawn (sign symmetry)
+        # is saved with the stream it is drawn from.
+        net = estimator._network
+        self.feedback = [a.copy() for a in _arrays(net.feedback)]
+        self.feedback_state = net.feedback_rng.get_state()
         self.optimizer = copy.deepcopy(estimator._optimizer)
         self.rng_state = estimator._rng.get_state()
         self.dropout_state = estimator._dropout_rng.bit_generator.state
@@ -44,12 +50,24 @@ class _Snapshot:
     def restore(self, params, estimator):
         for param, saved in zip(params, self.params):
             np.copyto(param, saved)
+        net = estimator._network
+        for array, saved in zip(_arrays(net.feedback), self.feedback):
+            np.copyto(array, saved)
+        net.feedback_rng.set_state(self.feedback_state)
         estimator._optimizer = copy.deepcopy(self.optimizer)
         estimator._rng.set_state(self.rng_state)
         estimator._dropout_rng.bit_generator.state = self.dropout_state
         estimator._n_updates = self.n_updates
         del estimator._alignment[self.n_alignment :]
         del estimator._alignment_steps[self.n_alignment :]
+        del estimator._weight_alignment[self.n_alignment :]
+
+
+def _arrays(feedback):
+    """The arrays of a rule's feedback (an array, nested lists of them, or None)."""
+    if isinstance(feedback, np.ndarray):
+        return [feedback]
+    return [a for part in feedback or () for a in _arrays(part)]
 
 
 class TrainingDiverged(ValueError):
@@ -128,6 +146,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
     ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
+    rule = RULES[net.rule]
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
     if est.verbose:
@@ -162,7 +181,11 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                 if not np.isfinite(loss):
                     raise TrainingDiverged(loss)
                 accumulated_loss += loss * n_batch
+                if angles is not None:
+                    # The weights and feedback this batch's deltas came from.
+                    est._weight_alignment.append(net.weight_alignment())
                 est._optimizer.update_params(params, ws.grads)
+                rule.update_feedback(net, est.feedback_decay)
                 if angles is not None:
                     est._alignment.append(angles)
                     est._alignment_steps.append(est._n_updates)
