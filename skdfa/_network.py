@@ -37,6 +37,7 @@ class Network:
         self.activation = activation
         self.output = output
         self.rule = rule
+        self.feedback = None
 
     @property
     def n_layers(self):
@@ -49,7 +50,8 @@ class Network:
     @property
     def params(self):
         """The layers' parameters, then the feedback the rule learns."""
-        learned = RULES[self.rule].learned_feedback(self.feedback)
+        feedback = self.feedback
+        learned = [] if feedback is None else RULES[self.rule].learned_feedback(feedback)
         return [p for layer in self.layers for p in layer.params] + learned
 
     @property
@@ -84,11 +86,12 @@ class Network:
         same.
         """
         rule = RULES[self.rule]
-        if rule.needs_dense_weights and not all(hasattr(layer, "coef") for layer in self.layers):
-            kinds = sorted({type(layer).__name__ for layer in self.layers if not hasattr(layer, "coef")})
+        # The feedback of hidden layer l is built from layer l + 1's weights.
+        no_coef = {type(layer).__name__ for layer in self.layers[1:] if not hasattr(layer, "coef")}
+        if rule.needs_dense_weights and no_coef:
             raise ValueError(
-                f"rule={self.rule!r} builds its feedback from dense forward weights, "
-                f"which {', '.join(kinds)} layers do not have; use one of "
+                f"rule={self.rule!r} builds its feedback from dense forward weights "
+                f"(coef), which {', '.join(sorted(no_coef))} has not; use one of "
                 f"{sorted(name for name, r in RULES.items() if not r.needs_dense_weights)}."
             )
         self.feedback_rng = rng

@@ -324,7 +324,7 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     """
 
     def learned_feedback(self, feedback):
-        return [] if feedback is None else [feedback]
+        return [feedback]
 
     def feedback_gradients(self, net, inputs, error, layer_grads, grads):
         (grad,) = grads

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 
 import skdfa
 from skdfa import DFAClassifier, RDClassifier, StackingDFA
+from skdfa._rules import RULES
 
 ESTIMATORS = sorted(
     (
@@ -22,6 +23,16 @@ ESTIMATORS = sorted(
 )
 # The single networks (not meta-estimators): those with a training loop.
 NETWORKS = [cls for cls in ESTIMATORS if "warm_start" in cls().get_params()]
+
+
+
+def rules_of(Estimator):
+    """The rules an estimator supports: RD layers have no dense weights for
+    the rules that build their feedback from them."""
+    if Estimator is RDClassifier:
+        return sorted(name for name, rule in RULES.items() if not rule.needs_dense_weights)
+    return sorted(RULES)
+
 
 # Tiny nets and few epochs: every fit takes milliseconds.
 _TINY = {

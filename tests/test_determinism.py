@@ -14,7 +14,7 @@ from sklearn.base import clone, is_classifier
 
 from skdfa._rules import RULES
 
-from ._estimators import NETWORKS, assert_bit_identical, tiny, tiny_instances
+from ._estimators import NETWORKS, assert_bit_identical, rules_of, tiny, tiny_instances
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -58,8 +58,11 @@ def test_n_jobs_does_not_change_the_model(estimator):
     assert_array_equal(serial.transform(X), parallel.transform(X))
 
 
-@pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)
-@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize(
+    "Estimator, rule",
+    [(E, rule) for E in NETWORKS for rule in rules_of(E)],
+    ids=lambda value: getattr(value, "__name__", value),
+)
 @pytest.mark.parametrize("dropout", [0.0, (0.1, 0.2)])
 def test_alignment_tracking_does_not_change_training(Estimator, rule, dropout):
     X, y = _data(Estimator)
@@ -69,8 +72,8 @@ def test_alignment_tracking_does_not_change_training(Estimator, rule, dropout):
     assert_bit_identical(untracked, tracked)
     assert untracked.loss_curve_ == tracked.loss_curve_
     # One record per update (3 epochs of 3 batches), one angle per hidden layer.
-    assert tracked.alignment_.shape == (9, 2)
-    assert untracked.alignment_.shape == (0, 2)
+    assert tracked.alignment_.shape == tracked.weight_alignment_.shape == (9, 2)
+    assert untracked.alignment_.shape == untracked.weight_alignment_.shape == (0, 2)
 
 
 @pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)

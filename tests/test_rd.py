@@ -16,6 +16,8 @@ from skdfa._layers import RD_MATRICES, RDLayer
 from skdfa._network import Workspace, train_batch
 from skdfa._rules import RULES
 
+from ._estimators import rules_of
+
 MATRICES = sorted(RD_MATRICES)
 
 # Small nets with a high learning rate: check_classifiers_train's accuracy
@@ -32,14 +34,32 @@ CHECK_INSTANCES = [
         max_iter=30,
         random_state=0,
     )
-    for rule in sorted(RULES)
+    for rule in rules_of(RDClassifier)
     for matrix in MATRICES
 ]
 
 
 def test_check_instances_cover_every_rule_and_matrix():
     covered = {(est.rule, est.rd_matrix) for est in CHECK_INSTANCES}
-    assert covered == {(r, m) for r in RULES for m in RD_MATRICES}
+    assert covered == {(r, m) for r in rules_of(RDClassifier) for m in RD_MATRICES}
+
+
+@pytest.mark.parametrize("rule", sorted(set(RULES) - set(rules_of(RDClassifier))))
+def test_rules_needing_dense_weights_name_themselves(rule):
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match=f"rule='{rule}' builds its feedback from dense"):
+        RDClassifier((8,), rule=rule, max_iter=1).fit(X[:50], y[:50])
+    # No hidden layer: no feedback, so every rule is the same exact head.
+    RDClassifier((), rule=rule, max_iter=1).fit(X[:50], y[:50])
+
+
+@pytest.mark.parametrize("matrix", MATRICES)
+def test_weight_matrix_is_the_layers_linear_map(matrix):
+    layer = _layer(7, 5, matrix)
+    X = np.random.RandomState(1).standard_normal((4, 7))
+    out = np.empty((4, 5))
+    layer.forward(X, out)
+    np.testing.assert_allclose(X @ layer.weight_matrix() + layer.intercept, out, rtol=1e-12)
 
 
 @parametrize_with_checks(CHECK_INSTANCES)
