@@ -22,12 +22,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from ._mlp import DFAClassifier
+from ._rules import RULES, DirectFeedbackAlignment, DirectKolenPollack
 
 BATCH_SIZE = 200
 ARCHITECTURES = [(800,), (1000, 1000, 1000)]
 QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
 QUICK_SAMPLES = (600, 200)
-BENCH_RULES = ("dfa", "fa", "bp", "drtp")
+BENCH_RULES = tuple(RULES)
 
 # Targets of the project (reported, never asserted).
 SPEEDUP_TARGETS = (2.5, 3.0)  # DFA vs MLPClassifier, shallow and deep net
@@ -39,8 +40,11 @@ FLOP_EXPLANATION = """\
 FLOPs per training sample = 2 x (multiply-adds of the matrix products):
   forward        sum_l n_{l-1} * n_l              (X_l @ W_l)
   weight grads   sum_l n_{l-1} * n_l              (X_l.T @ delta_l)
-  error signal   bp, fa:    sum_{l>=2} n_{l-1} * n_l   (delta_l @ W_l.T or B_l)
-                 dfa, drtp: n_out * sum(hidden widths) (e @ B, one product)
+  error signal   bp and the fa family (fa, usf, frsf, brsf, kp):
+                   sum_{l>=2} n_{l-1} * n_l   (delta_l @ W_l.T or B_l)
+                 the dfa family (dfa, drtp, sdfa, dkp):
+                   n_out * sum(hidden widths) (e @ B, one product)
+  feedback grads dkp: n_out * sum(hidden widths) (e.T @ h_l; kp copies W's)
 Element-wise work (activations, loss, adam) is not counted. MLPClassifier
 counts as bp. GFLOP/s = FLOPs per epoch / seconds per epoch; "% matmul" divides
 it by the float32 np.matmul rate measured in this run on the same layer shapes
@@ -56,8 +60,8 @@ def training_flops_per_sample(units, rule):
     ----------
     units : list of int
         ``[n_features, hidden widths..., n_outputs]``.
-    rule : {"dfa", "drtp", "fa", "bp"}
-        The learning rule.
+    rule : str
+        The learning rule, a key of ``RULES``.
 
     Returns
     -------
@@ -78,10 +82,12 @@ def training_flops_per_sample(units, rule):
     """
     layer_macs = [a * b for a, b in zip(units[:-1], units[1:])]
     forward = sum(layer_macs)
-    if rule in ("bp", "fa"):
-        error_signal = sum(layer_macs[1:])
-    else:
+    if isinstance(RULES[rule], DirectFeedbackAlignment):
         error_signal = units[-1] * sum(units[1:-1])
+    else:
+        error_signal = sum(layer_macs[1:])
+    if isinstance(RULES[rule], DirectKolenPollack):
+        error_signal += units[-1] * sum(units[1:-1])
     return 2 * (2 * forward + error_signal)
 
 

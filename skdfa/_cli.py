@@ -28,11 +28,17 @@ LEARNERS = {
     "fa": "FA",
     "bp": "BP",
     "drtp": "DRTP",
+    "sdfa": "sDFA",
+    "usf": "uSF",
+    "frsf": "frSF",
+    "brsf": "brSF",
+    "kp": "KP",
+    "dkp": "DKP",
     "mlp": "MLPClassifier (sklearn)",
     "rd": "RDClassifier (dfa)",  # RD hidden layers, dense output layer
     "stacking": "StackingDFA",
 }
-"""Learner keys of ``--rules`` and their names in the table. The first four
+"""Learner keys of ``--rules`` and their names in the table. The first ten
 are :class:`DFAClassifier` rules; ``mlp`` is scikit-learn's back-propagation."""
 
 DEMO_LEARNERS = ("dfa", "fa", "bp", "mlp", "rd", "stacking")

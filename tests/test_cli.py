@@ -48,6 +48,15 @@ def test_demo_table_and_plots(tmp_path, capsys):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_demo_runs_every_rule(capsys):
+    rules = ["sdfa", "usf", "frsf", "brsf", "kp", "dkp"]
+    status = main(["demo", *TINY, "--rules", ",".join(rules), "--no-plots"])
+    rows = _table(capsys.readouterr().out)
+    assert status == 0
+    assert list(rows) == ["sDFA", "uSF", "frSF", "brSF", "KP", "DKP"]
+    assert all(0 < float(angle) < 180 for _, _, _, angle in rows.values())
+
+
 def test_demo_rd_and_stacking(capsys):
     status = main(["demo", *TINY, "--rules", "rd,stacking", "--no-plots"])
     rows = _table(capsys.readouterr().out)
@@ -199,6 +208,11 @@ def test_training_flops_count_bp_and_fa_propagate_through_every_upper_layer():
     assert _bench.training_flops_per_sample(units, "bp") == 2 * (2 * forward + 7 * 5 + 5 * 3)
     assert _bench.training_flops_per_sample(units, "fa") == 2 * (2 * forward + 7 * 5 + 5 * 3)
     assert _bench.training_flops_per_sample(units, "drtp") == 2 * (2 * forward + 3 * (7 + 5))
+    for rule in ["usf", "frsf", "brsf", "kp"]:
+        assert _bench.training_flops_per_sample(units, rule) == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert _bench.training_flops_per_sample(units, "sdfa") == 2 * (2 * forward + 3 * (7 + 5))
+    # DKP also computes its feedback's gradient e.T @ h_l.
+    assert _bench.training_flops_per_sample(units, "dkp") == 2 * (2 * forward + 2 * 3 * (7 + 5))
 
 
 def test_python_dash_m_entry_point(tmp_path):
