@@ -541,10 +541,13 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule of the hidden layers: direct feedback alignment, feedback
-        alignment, back-propagation, or direct random target projection. The
-        output layer always gets its exact gradient.
+        alignment, back-propagation, direct random target projection, sign-DFA,
+        the sign-symmetry rules (uniform, fixed random or batchwise random
+        magnitudes), Kolen-Pollack, or direct Kolen-Pollack (see
+        :ref:`dfa` for their equations). The output layer always gets its
+        exact gradient.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         Optimizer.
     alpha : float, default=1e-4
@@ -609,7 +612,15 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     track_alignment : bool or int, default=False
         Every ``track_alignment`` updates (10 for ``True``), record each hidden
         layer's angle between the rule's delta and back-propagation's delta
-        for the same batch, in ``alignment_``. Never changes the training.
+        for the same batch, in ``alignment_``, and the angle between the
+        feedback the layer receives and the forward weights it stands in for,
+        in ``weight_alignment_``. Never changes the training.
+    feedback_decay : float, default=1e-3
+        For the rules that learn their feedback, ``"kp"`` and ``"dkp"``:
+        after every update, the learnt feedback (and, for ``"kp"``, the
+        forward weights paired with it) is multiplied by
+        ``1 - feedback_decay``. The optimizer ``solver`` moves the feedback
+        like the weights. Ignored by the other rules.
     output_activation : {"auto", "sigmoid"}, default="auto"
         ``"auto"``: softmax and log-loss for multiclass, logistic for binary and
         multilabel targets. ``"sigmoid"``: independent logistic outputs with
@@ -624,9 +635,10 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     intercepts_ : list of ndarray
         The biases of each layer.
     feedback_ : list of ndarray
-        Fixed feedback matrices, one per hidden layer (empty for ``"bp"``):
-        ``B_l`` of shape (n_outputs, width_l) for ``"dfa"`` and ``"drtp"``,
-        shaped like ``coefs_[l + 1].T`` for ``"fa"``.
+        Feedback matrices, one per hidden layer (empty for ``"bp"``), as they
+        are at the end of training: ``B_l`` of shape (n_outputs, width_l) for
+        the direct rules (``"dfa"``, ``"drtp"``, ``"sdfa"``, ``"dkp"``),
+        shaped like ``coefs_[l + 1].T`` for the others.
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
@@ -642,6 +654,12 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     alignment_ : ndarray of shape (n_records, n_hidden_layers)
         Alignment angles in degrees (see ``track_alignment``); NaN where a
         delta is zero.
+    weight_alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Angles in degrees between each hidden layer's feedback and the forward
+        path it stands in for, taken with ``alignment_``: ``B_{l+1}`` against
+        ``coefs_[l + 1].T`` for the layer-by-layer rules, ``B_l`` against the
+        product of the weights above the layer, transposed, for the direct
+        rules; 0 for ``"bp"``.
     alignment_steps_ : ndarray of shape (n_records,)
         The update count at which each ``alignment_`` row was taken.
     n_iter_ : int
@@ -778,7 +796,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule of the hidden layers (see :class:`DFAClassifier`).
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         Optimizer.
@@ -833,6 +851,9 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Hidden dropout rate, or ``(input_rate, hidden_rate)``.
     track_alignment : bool or int, default=False
         Record alignment angles every ``track_alignment`` updates.
+    feedback_decay : float, default=1e-3
+        Decay of the learnt feedback of ``"kp"`` and ``"dkp"`` (see
+        :class:`DFAClassifier`).
 
     Attributes
     ----------
@@ -841,7 +862,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     intercepts_ : list of ndarray
         Biases of each layer.
     feedback_ : list of ndarray
-        Fixed feedback matrices, one per hidden layer.
+        Feedback matrices, one per hidden layer, at the end of training.
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
@@ -856,6 +877,8 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Best validation R^2.
     alignment_ : ndarray of shape (n_records, n_hidden_layers)
         Alignment angles in degrees.
+    weight_alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Angles in degrees between the feedback and the forward weights.
     alignment_steps_ : ndarray of shape (n_records,)
         Update count of each alignment record.
     n_iter_ : int

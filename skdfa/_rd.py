@@ -32,10 +32,13 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Widths of the hidden RD layers; may be empty (``()``).
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "dkp"}, default="dfa"
         How the hidden layers get their deltas: direct feedback alignment,
-        feedback alignment, back-propagation or direct random target
-        projection. The output layer always gets its exact gradient.
+        feedback alignment, back-propagation, direct random target
+        projection, sign-DFA or direct Kolen-Pollack. The output layer always
+        gets its exact gradient. The rules that build their feedback from
+        dense forward weights (``"usf"``, ``"frsf"``, ``"brsf"``, ``"kp"``)
+        raise a ValueError when a hidden layer is followed by an RD layer.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         Optimizer.
     alpha : float, default=1e-4
@@ -99,6 +102,8 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Hidden dropout rate, or ``(input_rate, hidden_rate)``.
     track_alignment : bool or int, default=False
         Record alignment angles every ``track_alignment`` updates.
+    feedback_decay : float, default=1e-3
+        Decay of the learnt feedback of ``"dkp"`` (see :class:`DFAClassifier`).
     output_activation : {"auto", "sigmoid"}, default="auto"
         ``"auto"``: softmax for multiclass, logistic for binary and multilabel
         targets; ``"sigmoid"``: independent logistic outputs.
@@ -128,7 +133,8 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     output_coef_ : ndarray of shape (n_units_last, n_outputs) or None
         Weights of the dense output layer; None when ``output_layer="rd"``.
     feedback_ : list of ndarray
-        Fixed feedback matrices, one per hidden layer (empty for ``"bp"``).
+        Feedback matrices, one per hidden layer (empty for ``"bp"``), at the
+        end of training.
     n_params_ : int
         Number of trainable parameters: ``n_in + 2 * n_out`` per RD layer,
         ``(n_in + 1) * n_out`` for a dense output layer.
@@ -144,6 +150,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Best validation accuracy (early stopping only).
     alignment_ : ndarray of shape (n_records, n_hidden_layers)
         Alignment angles in degrees.
+    weight_alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Angles in degrees between the feedback and the forward weights (see
+        :class:`DFAClassifier`).
     alignment_steps_ : ndarray of shape (n_records,)
         Update count of each ``alignment_`` row.
     n_iter_ : int

@@ -112,6 +112,18 @@ def test_alignment_draws_each_layer(tracked):
     assert disp.ax_.get_title() == "Alignment: DFAClassifier (dfa)"
 
 
+def test_alignment_weight_kind(tracked):
+    disp = AlignmentDisplay.from_estimator(tracked, kind="weight", names=["DFA", "FA"])
+    for lines, est in zip(disp.lines_, tracked):
+        for l, line in enumerate(lines):
+            np.testing.assert_array_equal(line.get_xdata(), est.alignment_steps_)
+            np.testing.assert_array_equal(line.get_ydata(), est.weight_alignment_[:, l])
+    assert "feedback" in disp.ax_.get_ylabel()
+    assert "back-propagation" in AlignmentDisplay.from_estimator(tracked).ax_.get_ylabel()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        AlignmentDisplay.from_estimator(tracked, kind="angle")
+
+
 def test_alignment_several_estimators(tracked):
     disp = AlignmentDisplay.from_estimator(tracked, names=["DFA", "FA"])
     assert len(disp.lines_) == 2

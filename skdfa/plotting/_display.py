@@ -193,23 +193,36 @@ class TrainingHistoryDisplay:
         ).plot(ax=ax, show_validation=show_validation)
 
 
-class AlignmentDisplay:
-    """Angle between each hidden layer's update and back-propagation's, over training.
+# What each kind of alignment angle measures: the fitted attribute and the
+# axis label.
+_ALIGNMENT_KINDS = {
+    "delta": ("alignment_", "angle to back-propagation (degrees)"),
+    "weight": ("weight_alignment_", "angle of feedback to forward weights (degrees)"),
+}
 
-    The angle is measured between the learning rule's hidden delta and the
-    exact back-propagated delta of the same batch (see ``track_alignment`` of
-    :class:`~skdfa.DFAClassifier`): 0 degrees is back-propagation's direction,
-    90 degrees (drawn dotted) is no alignment. Under 90 degrees the rule's
-    update descends the loss.
+
+class AlignmentDisplay:
+    """Alignment angles of each hidden layer over training.
+
+    Two kinds of angle, both recorded with ``track_alignment`` (see
+    :class:`~skdfa.DFAClassifier`): ``"delta"``, between the learning rule's
+    hidden delta and the exact back-propagated delta of the same batch
+    (``alignment_``; under 90 degrees the rule's update descends the loss),
+    and ``"weight"``, between the feedback a hidden layer receives and the
+    forward weights it stands in for (``weight_alignment_``). 0 degrees is
+    back-propagation's direction, 90 degrees (drawn dotted) is no alignment.
 
     Parameters
     ----------
     alignments : list of array-like of shape (n_records, n_hidden_layers)
-        Angles in degrees, one array per estimator (its ``alignment_``).
+        Angles in degrees, one array per estimator (its ``alignment_`` or
+        ``weight_alignment_``).
     steps : list of array-like of shape (n_records,)
         The update count of each record (its ``alignment_steps_``).
     names : list of str, default=None
         Estimator names for the legend; ``None`` numbers them.
+    kind : {"delta", "weight"}, default="delta"
+        Which angle ``alignments`` holds (it labels the axis).
 
     Attributes
     ----------
@@ -233,12 +246,16 @@ class AlignmentDisplay:
     ['layer 1', 'layer 2']
     >>> bool((disp.lines_[0][1].get_ydata() == clf.alignment_[:, 1]).all())
     True
+    >>> disp = AlignmentDisplay.from_estimator(clf, kind="weight")
+    >>> bool((disp.lines_[0][0].get_ydata() == clf.weight_alignment_[:, 0]).all())
+    True
     """
 
-    def __init__(self, *, alignments, steps, names=None):
+    def __init__(self, *, alignments, steps, names=None, kind="delta"):
         self.alignments = alignments
         self.steps = steps
         self.names = names
+        self.kind = kind
 
     def plot(self, *, ax=None):
         """Draw one curve per estimator and hidden layer.
@@ -276,21 +293,24 @@ class AlignmentDisplay:
             self.lines_.append(lines)
         ax.axhline(90, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("update")
-        ax.set_ylabel("angle to back-propagation (degrees)")
+        ax.set_ylabel(_ALIGNMENT_KINDS[self.kind][1])
         ax.set_title("Alignment" if several else f"Alignment: {names[0]}")
         ax.legend(fontsize="small")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
     @classmethod
-    def from_estimator(cls, estimator, *, names=None, ax=None):
+    def from_estimator(cls, estimator, *, kind="delta", names=None, ax=None):
         """Build and draw the display from networks fitted with ``track_alignment``.
 
         Parameters
         ----------
         estimator : estimator or list of estimators
-            Fitted with ``track_alignment`` set, so that ``alignment_`` and
-            ``alignment_steps_`` hold records.
+            Fitted with ``track_alignment`` set, so that ``alignment_``,
+            ``weight_alignment_`` and ``alignment_steps_`` hold records.
+        kind : {"delta", "weight"}, default="delta"
+            Plot the angles between deltas (``alignment_``) or between
+            feedback and forward weights (``weight_alignment_``).
         names : list of str, default=None
             Legend labels; ``None`` uses the class names (and rules).
         ax : matplotlib Axes, default=None
@@ -302,17 +322,21 @@ class AlignmentDisplay:
             The drawn display.
         """
         _import_pyplot("AlignmentDisplay.from_estimator")
+        if kind not in _ALIGNMENT_KINDS:
+            raise ValueError(f"kind must be one of {sorted(_ALIGNMENT_KINDS)}, got {kind!r}.")
+        attribute = _ALIGNMENT_KINDS[kind][0]
         estimators = _as_list(estimator)
         for est in estimators:
             check_is_fitted(est)
-            alignment = getattr(est, "alignment_", None)
+            alignment = getattr(est, attribute, None)
             if alignment is None or alignment.size == 0:
                 raise ValueError(
                     f"{type(est).__name__} has no alignment records: fit it with "
                     "track_alignment=True (and at least one hidden layer)."
                 )
         return cls(
-            alignments=[est.alignment_ for est in estimators],
+            alignments=[getattr(est, attribute) for est in estimators],
             steps=[est.alignment_steps_ for est in estimators],
             names=_names(names, estimators),
+            kind=kind,
         ).plot(ax=ax)
