@@ -231,3 +231,13 @@ def test_digits_stacking_beats_its_learners(digits):
     rd_head = RDClassifier(hidden_layer_sizes=(), learning_rate_init=3e-2, max_iter=500)
     rd = clone(clf).set_params(final_estimator=rd_head).fit(X_train, y_train)
     assert abs(rd.score(X_test, y_test) - dense) <= 0.025
+
+
+@pytest.mark.parametrize("rule", ["sdfa", "usf", "frsf", "brsf", "kp", "dkp"])
+def test_learners_of_every_rule(tiny, rule):
+    X, y = tiny
+    clf = StackingDFA(_small_learner(rule=rule), n_estimators=2, vary="all", random_state=0)
+    clf.fit(X, y)
+    assert [est.rule for est in clf.estimators_] == [rule, rule]
+    assert clf.transform(X).shape == (len(X), 2 * len(np.unique(y)))
+    assert clf.score(X, y) > 0.5
