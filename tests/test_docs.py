@@ -119,7 +119,9 @@ def test_docs_build(tmp_path):
 
 def _example_output(page):
     """The text of a gallery page's captured outputs (stdout and stderr)."""
-    return "".join(re.findall(r'<pre class="sphx-glr-script-out">.*?</pre>', page, re.S))
+    outputs = re.findall(r'<div class="sphx-glr-script-out[^"]*">(.*?)</pre>', page, re.S)
+    assert outputs, "no captured output: has sphinx-gallery's markup changed?"
+    return "".join(outputs)
 
 
 def _quick_start(path):

@@ -91,6 +91,15 @@ def test_rule_colors_are_distinct_and_cover_every_rule():
         rule_color("nope")
 
 
+def test_estimators_of_one_rule_share_its_colour_and_differ_in_style(history_estimators):
+    dfa = history_estimators[0]
+    disp = TrainingHistoryDisplay.from_estimator([dfa, history_estimators[2], dfa])
+    assert [line.get_color() for line in disp.loss_lines_] == [
+        rule_color("dfa"), rule_color("bp"), rule_color("dfa")
+    ]
+    assert [line.get_linestyle() for line in disp.loss_lines_] == ["-", "-", ":"]
+
+
 def test_colors_without_a_known_rule_follow_the_cycle():
     to_hex = matplotlib.colors.to_hex
     disp = TrainingHistoryDisplay(loss_curves=[[2.0, 1.0], [3.0, 1.0]]).plot()

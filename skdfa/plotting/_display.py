@@ -126,7 +126,8 @@ class TrainingHistoryDisplay:
     colors : list of (str or None), default=None
         One colour per estimator (None where matplotlib's colour cycle
         chooses); ``from_estimator`` gives each rule its colour,
-        see :func:`rule_color`.
+        see :func:`rule_color`. An estimator whose colour an earlier one has
+        is drawn dotted.
 
     Attributes
     ----------
@@ -188,9 +189,12 @@ class TrainingHistoryDisplay:
         ax_score = ax.twinx() if has_scores else None
 
         self.loss_lines_, self.score_lines_ = [], []
-        for loss, score, name, color in zip(self.loss_curves, scores, names, colors):
+        for i, (loss, score, name, color) in enumerate(zip(self.loss_curves, scores, names, colors)):
             epochs = np.arange(1, len(loss) + 1)
-            (line,) = ax.plot(epochs, loss, label=name, color=color)
+            # Two estimators of one rule (a dense and an RD network, say)
+            # share its colour: the later one is dotted.
+            style = ":" if color is not None and color in colors[:i] else "-"
+            (line,) = ax.plot(epochs, loss, label=name, color=color, linestyle=style)
             self.loss_lines_.append(line)
             if ax_score is not None and score is not None and len(score):
                 (score_line,) = ax_score.plot(
