@@ -100,6 +100,14 @@ def test_estimators_of_one_rule_share_its_colour_and_differ_in_style(history_est
     assert [line.get_linestyle() for line in disp.loss_lines_] == ["-", "-", ":"]
 
 
+def test_alignment_of_one_rule_twice_adds_markers(tracked):
+    disp = AlignmentDisplay.from_estimator([tracked[0], tracked[1], tracked[0]])
+    assert [lines[0].get_color() for lines in disp.lines_] == [
+        rule_color("dfa"), rule_color("fa"), rule_color("dfa")
+    ]
+    assert [lines[0].get_marker() for lines in disp.lines_] == ["None", "None", "o"]
+
+
 def test_colors_without_a_known_rule_follow_the_cycle():
     to_hex = matplotlib.colors.to_hex
     disp = TrainingHistoryDisplay(loss_curves=[[2.0, 1.0], [3.0, 1.0]]).plot()

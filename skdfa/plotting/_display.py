@@ -284,7 +284,8 @@ class AlignmentDisplay:
         One colour per estimator, its layers told apart by line style; where
         it is None (or ``colors`` is None), a single estimator's layers take
         matplotlib's successive colours. ``from_estimator`` gives each rule
-        its colour, see :func:`rule_color`.
+        its colour, see :func:`rule_color`. An estimator whose colour an
+        earlier one has is drawn with markers.
 
     Attributes
     ----------
@@ -349,6 +350,10 @@ class AlignmentDisplay:
             if color is None and several:
                 color = f"C{i}"
             style = {} if color is None else {"color": color}
+            if color is not None and color in colors[:i]:
+                # Two estimators of one rule share its colour: the later one
+                # gets markers (the line styles are the layers').
+                style.update(marker="o", markersize=3)
             lines = []
             for l in range(angles.shape[1]):
                 if color is not None:
