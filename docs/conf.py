@@ -1,6 +1,6 @@
 """Sphinx configuration of skdfa's documentation.
 
-Build with ``make html`` in this folder (or ``sphinx-build -W -b html . _build/html``).
+Build with ``make html`` in this folder (or ``sphinx-build -n -W -b html . _build/html``).
 Set ``SKDFA_DOCS_OFFLINE=1`` to build without network: intersphinx then fetches
 no inventory (links to scikit-learn, NumPy and joblib are left as plain text).
 The math is rendered to MathML at build time (``_ext/mathml.py``), so the pages
@@ -9,7 +9,6 @@ must resolve.
 """
 
 import importlib
-import importlib.metadata
 import inspect
 import os
 import pkgutil
@@ -22,8 +21,8 @@ import skdfa
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))  # mathml, gallery_order
-
 import gallery_order  # noqa: E402
+
 OFFLINE = os.environ.get("SKDFA_DOCS_OFFLINE", "") not in ("", "0")
 
 # -- Project ------------------------------------------------------------------
