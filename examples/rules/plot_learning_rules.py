@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdfa import DFAClassifier
 from skdfa.datasets import load_fashion_mnist
-from skdfa.plotting import AlignmentDisplay
+from skdfa.plotting import AlignmentDisplay, rule_color
 
 X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
 X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
@@ -73,7 +73,8 @@ for rule, clf in fitted.items():
 # Back-propagation's angles are 0 by definition.
 fig, axes = plt.subplots(1, 3, figsize=(16, 5))
 for rule in RULES:
-    axes[0].plot(np.arange(1, N_EPOCHS + 1), accuracy[rule], marker="o", label=rule)
+    axes[0].plot(np.arange(1, N_EPOCHS + 1), accuracy[rule], marker="o", label=rule,
+                 color=rule_color(rule))
 axes[0].set_xlabel("epoch")
 axes[0].set_ylabel("test accuracy")
 axes[0].set_title("Test accuracy")
