@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.base import clone, is_classifier
 
+from skdfa import DFAClassifier
 from skdfa._rules import RULES
 
 from ._estimators import NETWORKS, assert_bit_identical, rules_of, tiny, tiny_instances
@@ -91,6 +92,20 @@ def test_pickle_mid_training_resumes_identically(Estimator, solver, learning_rat
     assert resumed.loss_curve_ == uninterrupted.loss_curve_
     assert resumed.t_ == uninterrupted.t_
     assert resumed.transform(X).dtype == dtype
+
+
+@pytest.mark.parametrize("rule", ["brsf", "kp", "dkp"])
+def test_feedback_that_changes_resumes_identically(rule):
+    # Redrawn (brsf) or learnt (kp, dkp) feedback, its stream and its
+    # optimizer state travel with a pickle, mid training.
+    X, y = _data(DFAClassifier)
+    params = dict(rule=rule, hidden_layer_sizes=(4, 3), batch_size=20, **NO_EARLY_STOP)
+    uninterrupted = tiny(DFAClassifier, max_iter=5, **params).fit(X, y)
+    first = tiny(DFAClassifier, max_iter=3, warm_start=True, **params).fit(X, y)
+    resumed = pickle.loads(pickle.dumps(first)).set_params(max_iter=2).fit(X, y)
+    assert_bit_identical(resumed, uninterrupted)
+    assert not np.array_equal(first.feedback_[0], tiny(DFAClassifier, **params)
+                              .set_params(max_iter=1).fit(X, y).feedback_[0])
 
 
 @pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)

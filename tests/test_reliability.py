@@ -176,6 +176,23 @@ def test_keyboard_interrupt_keeps_last_completed_epoch(monkeypatch, Estimator, s
     assert_array_equal(est.alignment_, uninterrupted.alignment_)
 
 
+@pytest.mark.parametrize("rule", ["brsf", "kp", "dkp"])
+def test_keyboard_interrupt_restores_feedback_that_changes(monkeypatch, rule):
+    # Redrawn (brsf) or learnt (kp, dkp) feedback is restored with the
+    # weights, and so is its random stream: resuming is exact.
+    X, y = _fit_data(DFAClassifier)
+    est = tiny(DFAClassifier, rule=rule, hidden_layer_sizes=(4, 3), max_iter=5, **RESUMABLE)
+    _interrupt_at_update(monkeypatch, "adam", 2 * UPDATES_PER_EPOCH + 2)
+    with pytest.warns(UserWarning, match=r"last completed epoch \(2\)"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    assert_bit_identical(est, clone(est).set_params(max_iter=2).fit(X, y))
+    est.set_params(warm_start=True, max_iter=3).fit(X, y)
+    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
+    assert_bit_identical(est, uninterrupted)
+    assert_array_equal(est.weight_alignment_, uninterrupted.weight_alignment_)
+
+
 def test_keyboard_interrupt_in_first_epoch_keeps_initial_weights(monkeypatch):
     X, y = _fit_data(DFAClassifier)
     est = tiny(DFAClassifier, max_iter=5, **RESUMABLE)
