@@ -304,7 +304,9 @@ class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
     """Sign-DFA (Frenkel et al., 2021; the ``"sDFA"`` mode of their DRTP code,
     ``function.py``): like DFA, but projects the sign of each sample's error,
     weighted like the error, ``sign(e) * w``; only the output layer sees the
-    error's magnitude."""
+    error's magnitude. With softmax or logistic outputs and 0/1 targets,
+    ``sign(P - Y) = 1 - 2 Y``: like DRTP's, the signal depends on the target
+    alone, and it never shrinks as the network learns."""
 
     def _signal(self, error, target, row_weight):
         signal = np.sign(error)
