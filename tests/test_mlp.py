@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -48,6 +48,42 @@ def test_bp_is_within_one_point_of_mlpclassifier(digits):
     ours = DFAClassifier(rule="bp", **settings).fit(X_train, y_train).score(X_test, y_test)
     ref = MLPClassifier(solver="adam", **settings).fit(X_train, y_train).score(X_test, y_test)
     assert abs(ours - ref) <= 0.01
+
+
+# (solver, schedule, learning_rate_init, power_t), with a learning rate at
+# which each stops, under tol=0.05 and n_iter_no_change=2, far from a tie:
+# every epoch's loss is more than 2% away from best_loss - tol.
+STOPPING_SETTINGS = [
+    ("sgd", "constant", 0.1, 0.5),
+    ("sgd", "adaptive", 0.1, 0.5),
+    ("sgd", "invscaling", 0.2, 0.25),
+    ("adam", "constant", 1e-2, 0.5),
+    pytest.param("adam", "invscaling", 1e-2, 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
+    pytest.param("adam", "adaptive", 1e-2, 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
+]
+
+
+@pytest.mark.parametrize("solver, schedule, learning_rate_init, power_t", STOPPING_SETTINGS)
+def test_bp_stops_and_learns_like_mlpclassifier(solver, schedule, learning_rate_init, power_t):
+    X, y = load_digits(return_X_y=True)
+    settings = dict(hidden_layer_sizes=(32,), activation="tanh", solver=solver,
+                    learning_rate=schedule, learning_rate_init=learning_rate_init,
+                    power_t=power_t, max_iter=40, random_state=0)
+    # The same initial weights; the shuffles differ (skdfa draws two seeds
+    # from the stream first), so the curves agree only up to sampling noise:
+    # measured within 2.7% or, once the loss is small, 0.004.
+    stoppings = [dict(tol=0.05, n_iter_no_change=2)]
+    if schedule != "adaptive":  # inert at tol=0: it would repeat "constant"
+        stoppings.append(dict(tol=0.0))
+    for stopping in stoppings:
+        ours = DFAClassifier(rule="bp", **settings, **stopping).fit(X / 16, y)
+        ref = MLPClassifier(**settings, **stopping).fit(X / 16, y)
+        assert ours.n_iter_ == ref.n_iter_
+        assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=0.04, atol=0.006)
+        if stopping["tol"] == 0:
+            assert ours.n_iter_ == 40
 
 
 def test_dfa_learns_from_zero_weights_and_bp_does_not(digits):
@@ -252,13 +288,28 @@ def test_warm_start_continues_like_one_fit():
     assert twice.loss_curve_ == once.loss_curve_
 
 
-def test_early_stopping_keeps_the_best_validation_score():
+@pytest.mark.parametrize("Estimator", [DFAClassifier, DFARegressor])
+def test_early_stopping_keeps_the_first_best_epoch(Estimator):
     X, y = _small_data(300)
-    clf = DFAClassifier((16,), early_stopping=True, max_iter=40, random_state=0,
-                        n_iter_no_change=3).fit(X, y)
+    target = y if Estimator is DFAClassifier else X[:, 0] - X[:, 1] * X[:, 2]
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=3e-2, early_stopping=True,
+                  max_iter=60, n_iter_no_change=3, random_state=0)
+    clf = Estimator(**params).fit(X, target)
+    scores = np.asarray(clf.validation_scores_)
+    best_epoch = int(np.argmax(scores)) + 1  # the first of tied best scores
+    # Training ran past the best epoch, so restoring it is visible.
+    assert best_epoch < clf.n_iter_ == len(scores)
+    if Estimator is DFAClassifier:
+        # Accuracy on 30 validation samples plateaus: later epochs tie the best.
+        assert (scores[best_epoch:] == scores.max()).any()
+    # The reference stops at the best epoch, so it needs no restoring: its
+    # last epoch is its best (it has no later ties to choose from).
+    ref = Estimator(**{**params, "max_iter": best_epoch}).fit(X, target)
+    assert ref.n_iter_ == best_epoch
+    for a, b in zip(clf.coefs_ + clf.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.tobytes() == b.tobytes()
+    assert_array_equal(clf.predict(X), ref.predict(X))
     assert clf.best_loss_ is None
-    assert len(clf.validation_scores_) == clf.n_iter_
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
 def test_verbose_prints_one_row_per_epoch(capsys):
@@ -299,15 +350,3 @@ def test_divergence_stops_with_a_clear_error_and_finite_weights():
         reg.fit(X, X[:, 0] * 100)
     assert all(np.isfinite(c).all() for c in reg.coefs_)
     assert np.isfinite(reg.predict(X)).all()
-
-
-def test_divergence_with_early_stopping_keeps_best_weights():
-    X, y = _small_data(300)
-    clf = DFARegressor((8,), solver="sgd", learning_rate_init=0.2, momentum=0.99, max_iter=50,
-                       activation="relu", early_stopping=True, random_state=0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(X, X[:, 0] * 1e3)
-    if any("diverged" in str(w.message) for w in caught):
-        assert all(np.isfinite(c).all() for c in clf.coefs_)
-        assert np.isfinite(clf.predict(X)).all()
