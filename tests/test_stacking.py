@@ -134,6 +134,41 @@ def test_seeds_come_from_random_state(tiny):
     assert not np.array_equal(a.random_states_, c.random_states_)
 
 
+@pytest.mark.parametrize("vary", ["feedback", "all"])
+def test_seed_streams_are_independent(tiny, vary):
+    X, y = tiny
+    n = 4
+    clf = StackingDFA(_small_learner(), n_estimators=n, vary=vary, random_state=7)
+    clf.fit(X, y)
+    # The documented derivation: SeedSequence(random_state) spawns three
+    # streams, for the learners' weights, their feedback, and the head and cv.
+    weights, feedback, other = np.random.SeedSequence(7).spawn(3)
+    expected_weights = weights.generate_state(n if vary == "all" else 1)
+    assert_array_equal(clf.random_states_, np.resize(expected_weights, n))
+    assert_array_equal(clf.feedback_random_states_, feedback.generate_state(n))
+    head_seed = clf.final_estimator_.random_state
+    assert head_seed == other.generate_state(1)[0]
+    # No seed of one stream reappears in another.
+    streams = [set(clf.random_states_), set(clf.feedback_random_states_), {head_seed}]
+    for i, a in enumerate(streams):
+        for b in streams[i + 1 :]:
+            assert not a & b
+
+
+def test_feedback_is_uncorrelated_with_initial_weights(tiny):
+    X, y = tiny
+    learner = _initial_weights_kept()
+    learner.set_params(hidden_layer_sizes=(64,))
+    clf = StackingDFA(learner, n_estimators=3, random_state=0).fit(X, y)
+    for est in clf.estimators_:
+        # Both are uniform draws; from one stream, B would repeat W1's first
+        # draws rescaled (correlation 1). Independent 192-value samples have
+        # a correlation of about N(0, 0.07^2).
+        B = est.feedback_[0].ravel()
+        W = est.coefs_[0].ravel()[: B.size]
+        assert abs(np.corrcoef(B, W)[0, 1]) < 0.3
+
+
 def test_transform_and_feature_names(tiny):
     X, y = tiny
     clf = StackingDFA(_small_learner(), n_estimators=2, random_state=0).fit(X, y)
