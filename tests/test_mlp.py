@@ -88,14 +88,16 @@ def test_bp_stops_and_learns_like_mlpclassifier(solver, schedule, learning_rate_
 
 def test_dfa_learns_from_zero_weights_and_bp_does_not(digits):
     X_train, X_test, y_train, y_test = digits
-    scores = {
-        rule: DFAClassifier((64,), rule=rule, weight_init="zeros", max_iter=20, random_state=0)
-        .fit(X_train, y_train)
-        .score(X_test, y_test)
-        for rule in ["dfa", "bp"]
-    }
-    assert scores["dfa"] > 0.85
-    assert scores["bp"] < 0.3  # zero hidden weights get zero back-propagated error
+
+    def score(rule, seed):
+        clf = DFAClassifier((64,), rule=rule, weight_init="zeros", max_iter=20, random_state=seed)
+        return clf.fit(X_train, y_train).score(X_test, y_test)
+
+    # Seeds 0-7 give 0.871 to 0.911 (mean 0.888, standard deviation 0.012).
+    assert np.mean([score("dfa", seed) for seed in range(5)]) > 0.87
+    # Zero hidden weights get zero back-propagated error (whatever the seed:
+    # the zero weights are the same), so only the output bias learns.
+    assert score("bp", 0) < 0.3
 
 
 def test_regressor_fits_a_smooth_function():
@@ -127,6 +129,25 @@ def test_same_seed_gives_bit_identical_models(dropout):
         assert_array_equal(a, b)
 
 
+def _angles_by_hand(clf, X, y):
+    """Each hidden layer's angle between DFA's and back-propagation's deltas
+    over the whole of (X, y), from the fitted weights and feedback."""
+    W, b, B = clf.coefs_, clf.intercepts_, clf.feedback_
+    H = [X]
+    for l in range(len(W) - 1):
+        H.append(np.tanh(H[-1] @ W[l] + b[l]))
+    A = H[-1] @ W[-1] + b[-1]
+    P = np.exp(A - A.max(axis=1, keepdims=True))
+    e = (P / P.sum(axis=1, keepdims=True) - np.eye(3)[y]) / len(y)
+    angles, bp = [], e
+    for l in reversed(range(len(W) - 1)):
+        bp = (bp @ W[l + 1].T) * (1 - H[l + 1] ** 2)
+        dfa = (e @ B[l]) * (1 - H[l + 1] ** 2)
+        cos = np.sum(dfa * bp) / np.linalg.norm(dfa) / np.linalg.norm(bp)
+        angles.insert(0, np.degrees(np.arccos(cos)))
+    return angles
+
+
 def test_alignment_tracking_does_not_change_training():
     X, y = _small_data()
     plain = DFAClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
@@ -136,8 +157,13 @@ def test_alignment_tracking_does_not_change_training():
     n_updates = 5 * 1  # one batch of 120 samples per epoch
     assert tracked.alignment_.shape == (len(range(0, n_updates, 2)), 2)
     assert_array_equal(tracked.alignment_steps_, [0, 2, 4])
-    assert np.all((tracked.alignment_ >= 0) & (tracked.alignment_ <= 180))
     assert plain.alignment_.shape == (0, 2)
+    # The record at update k is the angle for the weights after k updates,
+    # which a fit of k epochs (one batch each) ends with; the sum over the
+    # batch does not depend on its shuffled order.
+    for row, step in zip(tracked.alignment_[1:], [2, 4]):
+        after = DFAClassifier((8, 8), max_iter=step, random_state=0).fit(X, y)
+        assert_allclose(row, _angles_by_hand(after, X, y), rtol=1e-10)
 
 
 def test_feedback_seed_changes_feedback_but_not_initial_weights():
@@ -201,15 +227,28 @@ def test_pickle_round_trip_keeps_predictions():
 
 def test_pipeline_and_grid_search_over_rule_and_feedback_scale():
     X, y = _small_data(200)
-    pipe = make_pipeline(StandardScaler(), DFAClassifier((16,), max_iter=30, random_state=0))
+    # SGD, whose steps scale with the gradients: under adam, which divides
+    # them by their running scale, the feedback scale would hardly matter.
+    pipe = make_pipeline(
+        StandardScaler(),
+        DFAClassifier((16,), solver="sgd", learning_rate_init=0.1, max_iter=30, random_state=0),
+    )
     grid = GridSearchCV(
         pipe,
-        {"dfaclassifier__rule": ["dfa", "bp"], "dfaclassifier__feedback_scale": ["auto", 0.5]},
+        {"dfaclassifier__rule": ["dfa", "bp"], "dfaclassifier__feedback_scale": ["auto", 2.0]},
         cv=3,
+        scoring="neg_log_loss",
         n_jobs=2,
     ).fit(X, y)
-    assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_score_ > 0.7
+    results = {
+        (params["dfaclassifier__rule"], params["dfaclassifier__feedback_scale"]): score
+        for params, score in zip(grid.cv_results_["params"], grid.cv_results_["mean_test_score"])
+    }
+    assert len(results) == 4
+    # The feedback scale changes DFA's models and none of back-propagation's.
+    assert results["dfa", "auto"] != results["dfa", 2.0]
+    assert results["bp", "auto"] == results["bp", 2.0]
+    assert grid.best_estimator_.score(X, y) > 0.8
     assert grid.predict(X).shape == (200,)
 
 
