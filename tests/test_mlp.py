@@ -351,6 +351,56 @@ def test_early_stopping_keeps_the_first_best_epoch(Estimator):
     assert clf.best_loss_ is None
 
 
+def test_shuffle_false_trains_on_batches_in_data_order():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8,), random_state=0, shuffle=False)
+    fitted = DFAClassifier(batch_size=30, max_iter=1, **settings).fit(X, y)
+    # The same updates, one partial_fit per batch of 30 rows in order.
+    stepwise = DFAClassifier(**settings)
+    for start in range(0, 120, 30):
+        stepwise.partial_fit(X[start : start + 30], y[start : start + 30], classes=[0, 1, 2])
+    for a, b in zip(fitted.coefs_ + fitted.intercepts_, stepwise.coefs_ + stepwise.intercepts_):
+        assert_array_equal(a, b)
+    shuffled = DFAClassifier(batch_size=30, max_iter=1, **{**settings, "shuffle": True})
+    assert not np.array_equal(shuffled.fit(X, y).coefs_[0], fitted.coefs_[0])
+
+
+def test_normal_weight_init_draws_standard_normal_weights_and_zero_biases():
+    X, y = _small_data()
+    # A learning rate far below float precision keeps the initial weights.
+    clf = DFAClassifier((8, 4), weight_init="normal", solver="sgd", momentum=0.0,
+                        learning_rate_init=1e-300, max_iter=1, random_state=3).fit(X, y)
+    rng = np.random.RandomState(3)
+    for coef, shape in zip(clf.coefs_, [(5, 8), (8, 4), (4, 3)]):
+        assert_array_equal(coef, rng.standard_normal(shape))
+    for intercept in clf.intercepts_:  # zero, moved by about 1e-300
+        assert_allclose(intercept, 0, atol=1e-290)
+
+
+def test_warm_start_with_new_classes_is_a_clear_error():
+    X, y = _small_data()
+    clf = DFAClassifier((8,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape(
+        "warm_start can only be used where `y` has the same classes as in the previous "
+        "call to fit. Previously got [0 1 2], `y` has [0 1 5]"
+    )):
+        clf.fit(X, np.where(y == 2, 5, y))
+
+
+def test_partial_fit_with_another_number_of_outputs_is_a_clear_error():
+    X, y = _small_data()
+    reg = DFARegressor((8,), random_state=0).partial_fit(X, X[:, :2])
+    with pytest.raises(ValueError, match="y has 3 outputs, but DFARegressor was fitted with 2"):
+        reg.partial_fit(X, X[:, :3])
+
+
+def test_too_small_validation_set_is_a_clear_error():
+    X, y = _small_data(20)
+    clf = DFARegressor((8,), early_stopping=True, validation_fraction=0.05)
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        clf.fit(X, X[:, 0])
+
+
 def test_verbose_prints_one_row_per_epoch(capsys):
     X, y = _small_data()
     DFAClassifier((8,), max_iter=3, random_state=0, verbose=True, track_alignment=True).fit(X, y)
