@@ -251,18 +251,21 @@ def digits():
 
 
 def test_digits_stacking_beats_its_learners(digits):
+    # Bounds from StackingDFA random_state 0-7 (and 0-2 for cv=5): the dense
+    # head beats the best learner by 1.3 to 2.4 points (mean 1.75, standard
+    # deviation 0.4), out-of-fold by 1.5 to 1.8; the RD head scores 1.3 to
+    # 2.9 points below the dense head (mean 2.1, standard deviation 0.5).
     X_train, X_test, y_train, y_test = digits
     learner = DFAClassifier(hidden_layer_sizes=(64,), max_iter=10, learning_rate_init=1e-2)
     clf = StackingDFA(learner, n_estimators=10, random_state=0).fit(X_train, y_train)
     best_learner = max(est.score(X_test, y_test) for est in clf.estimators_)
     dense = clf.score(X_test, y_test)
-    assert dense > best_learner
+    assert dense > best_learner + 0.005
 
     out_of_fold = clone(clf).set_params(cv=5).fit(X_train, y_train)
-    assert out_of_fold.score(X_test, y_test) > best_learner
+    assert out_of_fold.score(X_test, y_test) > best_learner + 0.005
 
-    # An RD head has 120 parameters here to the dense head's 1010; over head
-    # seeds it scores 0.3 to 2.4 points below it (0.944 to 0.967, dense 0.969).
+    # An RD head has 120 parameters here to the dense head's 1010.
     rd_head = RDClassifier(hidden_layer_sizes=(), learning_rate_init=3e-2, max_iter=500)
     rd = clone(clf).set_params(final_estimator=rd_head).fit(X_train, y_train)
-    assert abs(rd.score(X_test, y_test) - dense) <= 0.025
+    assert 0 <= dense - rd.score(X_test, y_test) <= 0.035
