@@ -385,7 +385,10 @@ def test_early_stopping_keeps_the_first_best_epoch(Estimator):
         # Accuracy on 30 validation samples plateaus: later epochs tie the best.
         assert (scores[best_epoch:] == scores.max()).any()
     # The reference stops at the best epoch, so it needs no restoring: its
-    # last epoch is its best (it has no later ties to choose from).
+    # last epoch is its best (it has no later ties to choose from). It keeps
+    # early_stopping so that it draws the same validation split from the
+    # random stream, and then the same shuffles: a fit without it would
+    # train on other rows in another order.
     ref = Estimator(**{**params, "max_iter": best_epoch}).fit(X, target)
     assert ref.n_iter_ == best_epoch
     for a, b in zip(clf.coefs_ + clf.intercepts_, ref.coefs_ + ref.intercepts_):
