@@ -55,9 +55,13 @@ def test_bench_rd(monkeypatch, capsys):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_bench_stacking(monkeypatch, capsys):
+def test_bench_stacking(monkeypatch, capsys, tmp_path):
+    # No Fashion-MNIST in an empty folder: the script's random stand-in,
+    # which needs no 60000-image read.
+    monkeypatch.setenv("SKDFA_FASHION_MNIST", str(tmp_path))
     out = _run(monkeypatch, capsys, "bench_stacking.py", "--n-train", "300",
                "--n-estimators", "2", "--hidden", "8", "--epochs", "1")
+    assert out.startswith("data: SYNTHETIC random data, X (300, 784) float32")
     rows = re.findall(r"^\s*(-?1)\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+([\d.]+)$", out, re.MULTILINE)
     assert [n_jobs for n_jobs, _ in rows] == ["1", "-1"]
     # The fitted model does not depend on n_jobs, nor does its test accuracy.
