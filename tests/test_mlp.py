@@ -381,6 +381,15 @@ def test_early_stopping_keeps_the_first_best_epoch(Estimator):
     best_epoch = int(np.argmax(scores)) + 1  # the first of tied best scores
     # Training ran past the best epoch, so restoring it is visible.
     assert best_epoch < clf.n_iter_ == len(scores)
+    # It stopped where MLPClassifier's rule says, applied to these scores:
+    # after more than n_iter_no_change epochs without a gain of tol.
+    best, count = -np.inf, 0
+    for epoch, score in enumerate(scores, 1):
+        count = count + 1 if score < best + clf.tol else 0
+        best = max(best, score)
+        if count > clf.n_iter_no_change:
+            break
+    assert epoch == clf.n_iter_
     if Estimator is DFAClassifier:
         # Accuracy on 30 validation samples plateaus: later epochs tie the best.
         assert (scores[best_epoch:] == scores.max()).any()
