@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skdfa import DFAClassifier
-from skdfa._network import train_batch
+from skdfa._network import Workspace, train_batch
 from skdfa._optimizers import SGDOptimizer
 from skdfa._rules import RULES
 
@@ -52,11 +52,24 @@ def _sign_feedback(net, rule, seed=1):
     return B
 
 
-def _reference(net, X, Y, rule, activation, output, w=None):
-    """The deltas and weight gradients written out from the update equations;
-    ``w`` are the sample weights (None: unweighted)."""
-    df = ACT[activation][1]
-    W, H, A = _forward(net, X, activation)
+def _reference(net, X, Y, rule, activation, output, masks=None, w=None):
+    """The deltas and weight gradients written out from the update equations.
+
+    ``masks``: the inverted-dropout masks of the input and of each hidden
+    layer; a dropped unit outputs 0 and gets no delta. ``w``: the sample
+    weights (None: unweighted).
+    """
+    f, df = ACT[activation]
+    W = [layer.coef for layer in net.layers]
+    b = [layer.intercept for layer in net.layers]
+    L = len(W) - 1  # hidden layers
+    masks = [np.ones_like(X)] + [1.0] * L if masks is None else masks
+    H = [X * masks[0]]  # what each layer sees
+    F = []  # hidden activations before dropout
+    for l in range(L):
+        F.append(f(H[-1] @ W[l] + b[l]))
+        H.append(F[-1] * masks[l + 1])
+    A = H[-1] @ W[-1] + b[-1]
     w = np.ones(X.shape[0]) if w is None else w
     row = (w / w.sum())[:, None]
     e = (OUT[output](A) - Y) * row
@@ -64,7 +77,6 @@ def _reference(net, X, Y, rule, activation, output, w=None):
         B = _sign_feedback(net, rule)
     else:
         B = net.feedback_matrices()
-    L = len(W) - 1  # hidden layers
     deltas = [None] * L
     for l in reversed(range(L)):
         if rule in ("dfa", "dkp"):
@@ -76,7 +88,7 @@ def _reference(net, X, Y, rule, activation, output, w=None):
         else:
             upstream = e if l == L - 1 else deltas[l + 1]
             signal = upstream @ (W[l + 1].T if rule == "bp" else B[l])
-        deltas[l] = signal * df(H[l + 1])
+        deltas[l] = signal * df(F[l]) * masks[l + 1]
     deltas.append(e)
     grads = []
     for l in range(len(W)):
@@ -201,6 +213,44 @@ def test_kolen_pollack_mismatch_shrinks_geometrically(solver):
     assert np.abs(before[0]).max() > 0.01  # a mismatch to shrink
 
 
+def _dropout_masks(seed, shapes, rates):
+    """Inverted dropout drawn as the engine draws it: one uniform array per
+    mask from ``default_rng(seed)``, the input's first; a unit is dropped
+    (0) with probability ``rate`` and kept as ``1 / (1 - rate)``."""
+    rng = np.random.default_rng(seed)
+    return [(rng.random(shape) >= rate) / (1 - rate) for shape, rate in zip(shapes, rates)]
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_dropout_gradients_equal_the_formula_with_fixed_masks(rule, activation):
+    net = tiny_network(rule, activation, units=(6, 40, 30, 3))
+    X, Y = tiny_batch(net, n=20)
+    rates = (0.3, 0.4)
+    ws = Workspace(net, 20, rates, np.random.default_rng(7))
+    train_batch(net, ws, X, Y, None, alpha=0.0)
+    masks = _dropout_masks(7, [X.shape, (20, 40), (20, 30)], [0.3, 0.4, 0.4])
+    # Every mask drops some units and keeps some.
+    assert all(0 < np.mean(m == 0) < 1 for m in masks)
+    expected = _reference(net, X, Y, rule, activation, "softmax", masks)
+    for got, want in zip(ws.grads, expected):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5, 0.7])
+def test_dropout_masks_drop_rate_and_rescale_the_rest(rate):
+    net = tiny_network("dfa", units=(50, 200, 2))
+    X, Y = tiny_batch(net, n=500)
+    ws = Workspace(net, 500, (rate, rate), np.random.default_rng(0))
+    train_batch(net, ws, X, Y, None, alpha=0.0)
+    hidden_mask = ws.masks[0]  # kept by the workspace for the backward pass
+    input_mask = ws._mask(np.empty(X.shape), rate)
+    for mask in (hidden_mask, input_mask):
+        # The fraction dropped is within 4 standard deviations of rate.
+        assert abs(np.mean(mask == 0) - rate) < 4 * np.sqrt(rate * (1 - rate) / mask.size)
+        assert_allclose(mask[mask != 0], 1 / (1 - rate), rtol=1e-12)
+
+
 def test_feedback_shapes_per_rule():
     units = (3, 4, 5, 2)
     shapes = {r: [B.shape for B in tiny_network(r, units=units).feedback_matrices()]
@@ -214,6 +264,16 @@ def test_feedback_shapes_per_rule():
 
 def _loss(net, X, Y, sample_weight, alpha):
     return train_batch(net, workspace(net, X.shape[0]), X, Y, sample_weight, alpha)[0]
+
+
+def _objective(net, X, Y, sample_weight, alpha):
+    """The loss whose gradient training follows. As in MLPRegressor, the
+    squared error is reported averaged over the outputs but trained on the
+    gradient of its sum over them."""
+    n_outputs = Y.shape[1] if net.output == "identity" else 1
+    weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
+    penalty = 0.5 * alpha * sum(np.sum(p**2) for p in net.regularized_params) / weight_sum
+    return n_outputs * _loss(net, X, Y, sample_weight, 0.0) + penalty
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
@@ -233,9 +293,9 @@ def test_backprop_matches_finite_differences(activation, output, weighted):
         for i in np.ndindex(param.shape):
             saved = param[i]
             param[i] = saved + eps
-            up = _loss(net, X, Y, sample_weight, alpha)
+            up = _objective(net, X, Y, sample_weight, alpha)
             param[i] = saved - eps
-            down = _loss(net, X, Y, sample_weight, alpha)
+            down = _objective(net, X, Y, sample_weight, alpha)
             param[i] = saved
             numeric[i] = (up - down) / (2 * eps)
         rel = np.linalg.norm(grad - numeric) / max(np.linalg.norm(numeric), 1e-12)
