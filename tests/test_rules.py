@@ -124,7 +124,7 @@ def test_weighted_signals_follow_the_sample_weights(rule):
     w = np.array([0.0, 1.0, 2.0, 0.5, 3.0, 1.0])
     ws = workspace(net, X.shape[0])
     train_batch(net, ws, X, Y, w, alpha=0.0)
-    for got, want in zip(ws.grads, _reference(net, X, Y, rule, "tanh", "softmax", w)):
+    for got, want in zip(ws.grads, _reference(net, X, Y, rule, "tanh", "softmax", w=w)):
         assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
