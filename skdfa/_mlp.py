@@ -542,7 +542,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule (applies to every solver).
+        Learning-rate schedule of ``solver="sgd"``; Adam and RMSprop ignore it
+        (as in :class:`~sklearn.neural_network.MLPClassifier`).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
@@ -775,7 +776,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule.
+        Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
@@ -833,7 +834,9 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss (half squared error) at the last epoch.
+        Loss at the last epoch: half the squared error, averaged over the
+        outputs (as :class:`~sklearn.neural_network.MLPRegressor`), plus the L2
+        penalty.
     loss_curve_ : list of float
         Loss at each epoch.
     best_loss_ : float or None

@@ -68,10 +68,13 @@ class Network:
         return self.layers[0].params[0].dtype
 
     def initialize_weights(self, rng, weight_init, dtype):
-        """Draw every layer's parameters from ``rng``."""
-        for l, layer in enumerate(self.layers):
-            activation = self.activation if l < self.n_layers - 1 else self.output
-            layer.initialize(rng, weight_init, activation, dtype)
+        """Draw every layer's parameters from ``rng``.
+
+        Every layer's Glorot bound uses the hidden activation's factor, the
+        output layer's included, as ``MLPClassifier._init_coef`` does.
+        """
+        for layer in self.layers:
+            layer.initialize(rng, weight_init, self.activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
         """Draw the rule's fixed feedback matrices from ``rng``.

@@ -43,7 +43,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule.
+        Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-2
         Initial learning rate. Ten times :class:`DFAClassifier`'s: an RD
         layer trains only its two diagonals, and at 1e-3 it learns several

@@ -11,7 +11,7 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
@@ -311,3 +311,58 @@ def test_divergence_with_early_stopping_keeps_best_weights():
     if any("diverged" in str(w.message) for w in caught):
         assert all(np.isfinite(c).all() for c in clf.coefs_)
         assert np.isfinite(clf.predict(X)).all()
+
+
+# -- rule="bp" is MLPClassifier / MLPRegressor -----------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh"])
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+@pytest.mark.parametrize(
+    "solver, learning_rate",
+    [("sgd", "invscaling"), ("adam", "invscaling"), ("adam", "adaptive")],
+)
+def test_bp_trains_exactly_like_mlpclassifier(activation, target, solver, learning_rate):
+    # Same initial weights (the Glorot factor of the hidden activation in
+    # every layer), same gradients, and schedules on sgd only: without
+    # shuffling, the two fits agree to rounding.
+    X, y = _small_data()
+    y = y > 0 if target == "binary" else y
+    settings = dict(
+        hidden_layer_sizes=(7, 5), activation=activation, solver=solver,
+        learning_rate=learning_rate, learning_rate_init=0.05, power_t=0.3,
+        shuffle=False, batch_size=50, max_iter=8, random_state=3,
+    )
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["logistic", "relu"])
+def test_initial_weights_are_mlpclassifiers(activation):
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(9, 4), activation=activation, random_state=0,
+                    max_iter=1)
+    ours = DFAClassifier(rule="bp", learning_rate_init=1e-300, **settings).fit(X, y)
+    ref = MLPClassifier(**settings)
+    ref._random_state = np.random.RandomState(0)
+    initial = [ref._init_coef(a, b, np.float64) for a, b in [(5, 9), (9, 4), (4, 3)]]
+    for (coef, intercept), our_coef, our_intercept in zip(initial, ours.coefs_,
+                                                          ours.intercepts_):
+        assert_array_equal(our_coef, coef)
+        assert_array_equal(our_intercept, intercept)
+
+
+def test_multioutput_loss_is_averaged_over_outputs_like_mlpregressor():
+    X, _ = _small_data()
+    Y = np.column_stack([X[:, 0], 2 * X[:, 1], X[:, 2] * X[:, 3], np.sin(X[:, 4])])
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd",
+                    learning_rate_init=0.01,
+                    alpha=0.1, shuffle=False, max_iter=6, random_state=0)
+    ours = DFARegressor(rule="bp", **settings).fit(X, Y)
+    ref = MLPRegressor(**settings).fit(X, Y)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
