@@ -392,8 +392,23 @@ class _ClassifierMixin:
         return "logistic"
 
     def _stratify(self, Y):
-        # Multilabel targets are not stratified (as MLPClassifier).
-        return Y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+        """Y to stratify the early-stopping split by, or None.
+
+        Multilabel targets are not stratified (as MLPClassifier); nor are
+        splits where stratification cannot work: a class with a single
+        sample, or a validation or training part smaller than the number of
+        classes. MLPClassifier never stratifies multiclass targets; we do
+        where it works, so the validation score sees every class.
+        """
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return None
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)
+        counts = np.bincount(labels)
+        counts = counts[counts > 0]
+        n_val = int(np.ceil(self.validation_fraction * Y.shape[0]))
+        if counts.min() < 2 or min(n_val, Y.shape[0] - n_val) < counts.size:
+            return None
+        return Y
 
     def _decode(self, scores):
         """Labels from output pre-activations (or from encoded targets)."""

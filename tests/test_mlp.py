@@ -366,3 +366,55 @@ def test_multioutput_loss_is_averaged_over_outputs_like_mlpregressor():
     np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
     for a, b in zip(ours.coefs_, ref.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+# -- early stopping on small data, verbose output -----------------------------------------
+
+
+def test_early_stopping_splits_tiny_multiclass_data_like_mlpclassifier(monkeypatch):
+    from sklearn.datasets import load_iris
+
+    import skdfa._training
+
+    X, y = load_iris(return_X_y=True)
+    settings = dict(early_stopping=True, validation_fraction=0.01, max_iter=3, random_state=0)
+    ref = MLPClassifier(**settings).fit(X, y)  # 2 validation samples, 3 classes
+    clf = DFAClassifier(**settings).fit(X, y)
+    assert len(clf.validation_scores_) == len(ref.validation_scores_) == 3
+    # Where stratification works, it is used: the validation part holds
+    # every class in proportion.
+    split = skdfa._training.train_test_split
+    validation_rows = []
+
+    def recording_split(*args, **kwargs):
+        train, val = split(*args, **kwargs)
+        validation_rows.append(val)
+        return train, val
+
+    monkeypatch.setattr(skdfa._training, "train_test_split", recording_split)
+    DFAClassifier(**{**settings, "validation_fraction": 0.2}).fit(X, y)
+    assert_array_equal(np.bincount(y[validation_rows[0]]), [10, 10, 10])
+
+
+def test_verbose_table_over_partial_fit_calls_and_large_losses(capsys):
+    X, y = _small_data()
+    clf = DFAClassifier((8,), random_state=0, verbose=True, track_alignment=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(3):
+            clf.partial_fit(X, y, classes=[0, 1, 2])
+        # Zero weights under "bp": zero deltas, angles undefined (NaN).
+        DFAClassifier((8,), rule="bp", weight_init="zeros", random_state=0, verbose=True,
+                      track_alignment=1, max_iter=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("train loss") == 2  # one table per partial_fit run, one per fit
+    assert "nan" not in out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
+    # Epochs without a measurement (every 10 updates) leave the angle blank.
+    assert len(lines[2].split()) == 4 and len(lines[3].split()) == 3
+    DFARegressor((4,), max_iter=2, random_state=0, verbose=True, early_stopping=True,
+                 learning_rate_init=1e-6).fit(X, X[:, 0] * 1e8)
+    header, rule, *rows = capsys.readouterr().out.splitlines()[:4]
+    assert len(rule) == len(header) and all(len(row) == len(header) for row in rows)
+    assert "e+" in rows[0]
