@@ -211,14 +211,20 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     np.copyto(error, output)
     ACTIVATIONS[net.output](error)
     error -= Y
+    # The targets that target projection sends: a single binary column is
+    # coded -1/+1, the difference of its two one-hot columns. Coded 0/1, the
+    # negative class would send nothing, and every update would push all
+    # samples the same way, never apart.
+    binary = Y.shape[1] == 1 and net.output == "logistic"
+    target = 2 * Y - 1 if binary else Y
     # Unit weights take the same arithmetic as no weights, bit for bit.
     if sample_weight is not None:
         sample_loss *= sample_weight
         error *= sample_weight[:, None]
-        Y = Y * sample_weight[:, None]
+        target = target * sample_weight[:, None]
     loss = float(sample_loss.sum()) / weight_sum
     error /= weight_sum
-    target = Y / weight_sum
+    target = target / weight_sum
     if alpha:
         squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net.regularized_params)
         loss += 0.5 * alpha * squares / weight_sum
