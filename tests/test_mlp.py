@@ -418,3 +418,69 @@ def test_verbose_table_over_partial_fit_calls_and_large_losses(capsys):
     header, rule, *rows = capsys.readouterr().out.splitlines()[:4]
     assert len(rule) == len(header) and all(len(row) == len(header) for row in rows)
     assert "e+" in rows[0]
+
+
+# -- warm start after set_params; the fitted attributes are the model ----------------------
+
+
+def test_warm_start_uses_changed_activation_solver_and_learning_rate_like_mlpclassifier():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", shuffle=False, max_iter=3,
+                    random_state=0, warm_start=True)
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    changes = dict(activation="relu", solver="sgd", learning_rate_init=0.05)
+    ours.set_params(**changes).fit(X, y)
+    ref.set_params(**changes).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_rebound_weights_and_changed_rule_carry_into_a_warm_start():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", shuffle=False,
+                    max_iter=2, random_state=0, warm_start=True)
+    ref = MLPClassifier(**settings).fit(X, y)
+    ours = DFAClassifier(rule="dfa", **{**settings, "random_state": 1}).fit(X, y)
+    ours.coefs_ = [c.copy() for c in ref.coefs_]
+    ours.intercepts_ = [i.copy() for i in ref.intercepts_]
+    # A new learning rate builds a new optimizer, in both.
+    ours.set_params(rule="bp", learning_rate_init=0.05).fit(X, y)
+    ref.set_params(learning_rate_init=0.05).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_changed_rule_gets_the_feedback_of_a_fresh_fit_and_shapes_cannot_change():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8, 6), max_iter=2, random_state=0)
+    warm = DFAClassifier(rule="dfa", warm_start=True, **settings).fit(X, y)
+    warm.set_params(rule="fa").fit(X, y)
+    fresh = DFAClassifier(rule="fa", **settings).fit(X, y)
+    assert [B.shape for B in warm.feedback_] == [(6, 8), (3, 6)]
+    for a, b in zip(warm.feedback_, fresh.feedback_):
+        assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(8, 6\).*\(8, 5\)"):
+        warm.set_params(hidden_layer_sizes=(8, 5)).fit(X, y)
+    partial = DFAClassifier(**settings).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="output_activation"):
+        partial.set_params(output_activation="sigmoid").partial_fit(X, y)
+
+
+def test_rebinding_fitted_attributes_changes_predictions_like_mlpclassifier():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", shuffle=False,
+                    max_iter=2, random_state=0)
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    rng = np.random.RandomState(0)
+    new_coefs = [rng.standard_normal(c.shape) for c in ref.coefs_]
+    ours = pickle.loads(pickle.dumps(ours))
+    ref.coefs_ = [c.copy() for c in new_coefs]
+    ours.coefs_ = [c.copy() for c in new_coefs]
+    ref.intercepts_[1] = np.ones(3)
+    ours.intercepts_[1] = np.ones(3)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match=re.escape("coefs_[0] has shape (4, 7)")):
+        ours.coefs_[0] = np.zeros((4, 7))
+        ours.predict(X)

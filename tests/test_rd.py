@@ -290,3 +290,25 @@ def test_dfa_learns_from_zero_init_and_bp_does_not(digits):
     # Hidden deltas vanish through the output's d2 = 0 and the hidden outputs
     # stay 0, so back-propagation only learns the output bias: the majority class.
     assert bp.score(X_test, y_test) < 0.15
+
+
+@pytest.mark.parametrize("output_layer", ["rd", "dense"])
+def test_rebinding_fitted_attributes_changes_the_model(output_layer):
+    import pickle
+
+    from scipy.special import softmax
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:100] / 16
+    clf = RDClassifier((16,), output_layer=output_layer, max_iter=2, random_state=0)
+    clf = pickle.loads(pickle.dumps(clf.fit(X, y[:100])))
+    # A zero last map leaves only the output bias: softmax(intercept) everywhere.
+    if output_layer == "rd":
+        d1, d2 = clf.diagonals_[-1]
+        clf.diagonals_[-1] = (d1, np.zeros_like(d2))
+    else:
+        clf.output_coef_ = np.zeros_like(clf.output_coef_)
+    clf.intercepts_[-1] = np.linspace(-1, 1, 10)
+    np.testing.assert_allclose(
+        clf.predict_proba(X[:3]), np.tile(softmax(np.linspace(-1, 1, 10)), (3, 1)), rtol=1e-12
+    )
