@@ -238,6 +238,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 f"The fitted attributes of {type(self).__name__} describe "
                 f"{len(exposed)} layers; the network has {len(layers)}."
             )
+        copied = False
         for layer, pairs in zip(layers, exposed):
             for param_name, (name, array) in zip(layer.param_names, pairs):
                 current = getattr(layer, param_name)
@@ -249,9 +250,20 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                         f"{name} has shape {array.shape}; the fitted network "
                         f"needs {current.shape}."
                     )
-                setattr(layer, param_name, np.array(array, dtype=current.dtype))
-        # The attributes hold the network's arrays again, which training updates.
-        self._expose_params()
+                # The network updates its arrays in place: it takes the given
+                # array itself (as MLPClassifier does) unless it cannot.
+                usable = (
+                    array.dtype == current.dtype
+                    and array.flags.c_contiguous
+                    and array.flags.writeable
+                )
+                if not usable:
+                    array = np.array(array, dtype=current.dtype)
+                    copied = True
+                setattr(layer, param_name, array)
+        if copied:
+            # The attributes hold the network's arrays again, which training updates.
+            self._expose_params()
 
     # -- warm start ------------------------------------------------------------
 

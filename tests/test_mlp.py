@@ -484,3 +484,18 @@ def test_rebinding_fitted_attributes_changes_predictions_like_mlpclassifier():
     with pytest.raises(ValueError, match=re.escape("coefs_[0] has shape (4, 7)")):
         ours.coefs_[0] = np.zeros((4, 7))
         ours.predict(X)
+
+
+def test_assigned_arrays_are_the_ones_training_updates():
+    X, y = _small_data()
+    clf = DFAClassifier((7,), max_iter=2, random_state=0, warm_start=True).fit(X, y)
+    coefs = clf.coefs_
+    clf.predict(X)
+    mine = np.zeros_like(coefs[1])
+    coefs[1] = mine  # the list held before predict is still the model's
+    as_float32 = [i.astype(np.float32) for i in clf.intercepts_]
+    clf.intercepts_ = as_float32
+    clf.fit(X, y)
+    assert clf.coefs_[1] is mine and np.abs(mine).sum() > 0  # trained in place
+    assert clf.intercepts_[0].dtype == np.float64 and clf.intercepts_[0] is not as_float32[0]
+    assert np.abs(clf.intercepts_[0] - as_float32[0]).max() > 0
