@@ -158,6 +158,14 @@ def _out_of_fold(estimator, X, y, cv, fit_params):
     return outputs
 
 
+def _verbose(estimator, verbose):
+    """A copy of ``estimator`` that prints its progress, if it can and is silent."""
+    params = estimator.get_params()
+    if "verbose" in params and not params["verbose"]:
+        return clone(estimator).set_params(verbose=verbose)
+    return estimator
+
+
 def _head_has(attr):
     """Whether the head (fitted, else configured, else default) has ``attr``."""
 
@@ -419,12 +427,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             X, learner, head, sample_weight, fit_params
         )
         if self.verbose:
-            learner, head = (
-                clone(est).set_params(verbose=self.verbose)
-                if "verbose" in est.get_params()
-                else est
-                for est in (learner, head)
-            )
+            learner, head = (_verbose(est, self.verbose) for est in (learner, head))
         self.random_states_, self.feedback_random_states_, seed = self._seeds()
         cv = self._splitter(y, seed)
 
