@@ -492,8 +492,8 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         """Get the metadata routing of this object.
 
         ``fit``'s metadata (such as ``sample_weight``) goes to the learners'
-        and the head's ``fit``, where they request it. See the
-        :ref:`User Guide <metadata_routing>`.
+        and the head's ``fit``, where they request it (see scikit-learn's
+        user guide on metadata routing).
 
         Returns
         -------
