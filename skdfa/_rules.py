@@ -17,7 +17,8 @@ gradient); a rule only decides the hidden deltas:
   ``B_{l+1}`` built from, or learnt after, ``W_{l+1}`` (see each class);
 - ``"dkp"``: the ``"dfa"`` path with learnt ``B_l``.
 
-For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``. ``"fa"``,
+For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``; a single
+binary (logistic) column is coded -1/+1, so that both classes send a signal. ``"fa"``,
 ``"dfa"``, ``"drtp"`` and ``"sdfa"`` draw ``B`` once, at initialisation.
 
 A rule is one class in ``RULES``. Its interface: ``feedback_shapes`` and

@@ -84,7 +84,9 @@ def _reference(net, X, Y, rule, activation, output, masks=None, w=None):
         elif rule == "sdfa":
             signal = (np.sign(OUT[output](A) - Y) * row) @ B[l]
         elif rule == "drtp":
-            signal = (Y * row) @ B[l]
+            # One binary column is projected as -1/+1.
+            T = 2 * Y - 1 if Y.shape[1] == 1 and output == "logistic" else Y
+            signal = (T * row) @ B[l]
         else:
             upstream = e if l == L - 1 else deltas[l + 1]
             signal = upstream @ (W[l + 1].T if rule == "bp" else B[l])
@@ -105,8 +107,9 @@ def _reference(net, X, Y, rule, activation, output, masks=None, w=None):
 @pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
 @pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
-def test_rule_gradients_equal_their_formula(rule, activation, output):
-    net = tiny_network(rule, activation, output)
+@pytest.mark.parametrize("n_outputs", [2, 1])
+def test_rule_gradients_equal_their_formula(rule, activation, output, n_outputs):
+    net = tiny_network(rule, activation, output, units=(3, 4, 5, n_outputs))
     X, Y = tiny_batch(net)
     ws = workspace(net, X.shape[0])
     train_batch(net, ws, X, Y, None, alpha=0.0)
