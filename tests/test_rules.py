@@ -366,3 +366,20 @@ def test_estimators_record_weight_alignment_with_alignment():
     assert (kp.weight_alignment_[0] > 80).all()
     assert (kp.weight_alignment_[-1] < 20).all()
     assert (fa.weight_alignment_[-1] > 40).all()
+
+
+def test_warm_start_into_a_learnt_rule_optimizes_its_feedback():
+    # Switching rules under warm_start redraws the feedback; learnt feedback
+    # gets optimizer state of its own and moves from the next update on.
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16, y[:200]
+    clf = DFAClassifier((8,), max_iter=1, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        for rule in ["dkp", "kp", "fa"]:
+            clf.set_params(rule=rule).fit(X, y)
+            drawn = [B.copy() for B in clf.feedback_]
+            clf.set_params(max_iter=1).fit(X, y)
+            moved = [not np.array_equal(a, b) for a, b in zip(drawn, clf.feedback_)]
+            assert all(moved) == (rule != "fa")
