@@ -72,7 +72,7 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("rule", rules_of(RDClassifier))
 def test_default_rdclassifier_passes_check_classifiers_train(rule):
     # DRTP coded a binary target 0/1 and stayed at chance (accuracy 0.5).
     check_classifiers_train("RDClassifier", RDClassifier(rule=rule, random_state=0))
