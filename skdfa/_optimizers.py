@@ -6,9 +6,15 @@ and the optimizer all share the same arrays, and updates allocate nothing but
 one scratch buffer per parameter. The training loop does not know which
 optimizer it drives. The optimizer holds no reference to the parameters, so it
 can be copied (snapshots, pickles) on its own.
+
+Each optimizer has two kernels with the same arithmetic, picked once per step
+from the parameters' namespace (``_array_ops.py``): ``_update``, one
+parameter at a time through ``ArrayOps`` (numpy's ``out=`` path, or any array
+API namespace), and ``_update_foreach``, every parameter at once through
+torch's ``torch._foreach_*`` kernels.
 """
 
-import numpy as np
+from ._array_ops import array_ops
 
 
 class BaseOptimizer:
@@ -36,13 +42,20 @@ class BaseOptimizer:
         self.learning_rate = float(learning_rate_init)
         self.schedule = learning_rate
         self.power_t = power_t
-        self._scratch = [np.empty_like(p) for p in params]
+        # Created by the first update, in the parameters' namespace.
+        self._scratch = None
 
     def update_params(self, params, grads):
         """Update every parameter in place from its gradient."""
+        ops = array_ops(params[0])
+        if self._scratch is None:
+            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         states = [getattr(self, name) for name in self.state_names]
+        if ops.foreach:
+            self._update_foreach(ops.torch, params, grads, self._scratch, *states)
+            return
         for i, (param, grad) in enumerate(zip(params, grads)):
-            self._update(param, grad, self._scratch[i], *(state[i] for state in states))
+            self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
 
     def iteration_ends(self, time_step):
         """Apply the ``invscaling`` schedule at the end of an epoch."""
@@ -71,15 +84,11 @@ class BaseOptimizer:
         return False
 
     def __getstate__(self):
-        # Scratch buffers are re-created on load rather than pickled; dtypes
-        # are kept as strings, which skops loads without trusting numpy.dtype.
+        # Scratch buffers are re-created by the next update rather than pickled
+        # or copied.
         state = self.__dict__.copy()
-        state["_scratch"] = [(s.shape, s.dtype.str) for s in self._scratch]
+        state["_scratch"] = None
         return state
-
-    def __setstate__(self, state):
-        state["_scratch"] = [np.empty(shape, dtype) for shape, dtype in state["_scratch"]]
-        self.__dict__.update(state)
 
 
 class SGDOptimizer(BaseOptimizer):
@@ -104,20 +113,29 @@ class SGDOptimizer(BaseOptimizer):
         super().__init__(params, learning_rate_init, learning_rate, power_t)
         self.momentum = momentum
         self.nesterov = nesterov
-        self.velocities = [np.zeros_like(p) for p in params]
+        self.velocities = [array_ops(p).zeros_like(p) for p in params]
 
-    def _update(self, param, grad, scratch, velocity):
+    def _update(self, ops, param, grad, scratch, velocity):
         # v <- momentum * v - lr * g
         velocity *= self.momentum
-        np.multiply(grad, self.learning_rate, out=scratch)
+        ops.multiply(grad, self.learning_rate, out=scratch)
         velocity -= scratch
         if self.nesterov:
             # param <- param + momentum * v - lr * g
             param -= scratch
-            np.multiply(velocity, self.momentum, out=scratch)
+            ops.multiply(velocity, self.momentum, out=scratch)
             param += scratch
         else:
             param += velocity
+
+    def _update_foreach(self, torch, params, grads, scratch, velocities):
+        torch._foreach_mul_(velocities, self.momentum)
+        torch._foreach_add_(velocities, grads, alpha=-self.learning_rate)
+        if self.nesterov:
+            torch._foreach_add_(params, grads, alpha=-self.learning_rate)
+            torch._foreach_add_(params, velocities, alpha=self.momentum)
+        else:
+            torch._foreach_add_(params, velocities)
 
 
 class AdamOptimizer(BaseOptimizer):
@@ -150,16 +168,16 @@ class AdamOptimizer(BaseOptimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.ms = [np.zeros_like(p) for p in params]
-        self.vs = [np.zeros_like(p) for p in params]
+        self.ms = [array_ops(p).zeros_like(p) for p in params]
+        self.vs = [array_ops(p).zeros_like(p) for p in params]
 
     def update_params(self, params, grads):
         self.t += 1
-        root = np.sqrt(1 - self.beta_2)
+        root = (1 - self.beta_2) ** 0.5
         # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
         self._step = (
             self.learning_rate
-            * np.sqrt(1 - self.beta_2**self.t)
+            * (1 - self.beta_2**self.t) ** 0.5
             / (1 - self.beta_1**self.t)
             * (1 - self.beta_1)
             / root
@@ -167,17 +185,27 @@ class AdamOptimizer(BaseOptimizer):
         self._epsilon = self.epsilon / root
         super().update_params(params, grads)
 
-    def _update(self, param, grad, scratch, m, v):
+    def _update(self, ops, param, grad, scratch, m, v):
         m *= self.beta_1
         m += grad
-        np.multiply(grad, grad, out=scratch)
+        ops.multiply(grad, grad, out=scratch)
         v *= self.beta_2
         v += scratch
-        np.sqrt(v, out=scratch)
+        ops.sqrt(v, out=scratch)
         scratch += self._epsilon
-        np.divide(m, scratch, out=scratch)
+        ops.divide(m, scratch, out=scratch)
         scratch *= self._step
         param -= scratch
+
+    def _update_foreach(self, torch, params, grads, scratch, ms, vs):
+        torch._foreach_mul_(ms, self.beta_1)
+        torch._foreach_add_(ms, grads)
+        torch._foreach_mul_(vs, self.beta_2)
+        torch._foreach_addcmul_(vs, grads, grads)
+        for v, root in zip(vs, scratch):
+            torch.sqrt(v, out=root)
+        torch._foreach_add_(scratch, self._epsilon)
+        torch._foreach_addcdiv_(params, ms, scratch, value=-self._step)
 
 
 class RMSpropOptimizer(BaseOptimizer):
@@ -202,20 +230,29 @@ class RMSpropOptimizer(BaseOptimizer):
         super().__init__(params, learning_rate_init, learning_rate, power_t)
         self.rho = rho
         self.epsilon = epsilon
-        self.squares = [np.zeros_like(p) for p in params]
+        self.squares = [array_ops(p).zeros_like(p) for p in params]
 
-    def _update(self, param, grad, scratch, square):
+    def _update(self, ops, param, grad, scratch, square):
         # s <- s + (1 - rho) (g^2 - s)
-        np.multiply(grad, grad, out=scratch)
+        ops.multiply(grad, grad, out=scratch)
         scratch -= square
         scratch *= 1 - self.rho
         square += scratch
         # param <- param - lr * g / (sqrt(s) + eps)
-        np.sqrt(square, out=scratch)
+        ops.sqrt(square, out=scratch)
         scratch += self.epsilon
-        np.divide(grad, scratch, out=scratch)
+        ops.divide(grad, scratch, out=scratch)
         scratch *= self.learning_rate
         param -= scratch
+
+    def _update_foreach(self, torch, params, grads, scratch, squares):
+        # s <- rho s + (1 - rho) g^2, the same average as _update's
+        torch._foreach_mul_(squares, self.rho)
+        torch._foreach_addcmul_(squares, grads, grads, value=1 - self.rho)
+        for square, root in zip(squares, scratch):
+            torch.sqrt(square, out=root)
+        torch._foreach_add_(scratch, self.epsilon)
+        torch._foreach_addcdiv_(params, grads, scratch, value=-self.learning_rate)
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer, "rmsprop": RMSpropOptimizer}
