@@ -23,7 +23,6 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._array_api import (
-    _convert_to_numpy,
     get_namespace_and_device,
     move_to,
     supported_float_dtypes,
@@ -231,24 +230,30 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         first_pass = not hasattr(self, "_network") or (
             not self.warm_start and not incremental
         )
-        # Everything follows X: with array_api_dispatch on, y and the sample
-        # weights move to X's namespace and device, and the network lives there.
+        # Everything follows X: with array_api_dispatch on, the sample weights
+        # move to X's namespace and device, and the network lives there. Targets
+        # are encoded with numpy (labels may be strings), then moved.
         xp, is_array_api, device = get_namespace_and_device(X)
         if is_array_api:
             _check_dense(X, type(self).__name__)
-            y, sample_weight = move_to(y, sample_weight, xp=xp, device=device)
+            sample_weight = move_to(sample_weight, xp=xp, device=device)
+            if hasattr(y, "__dlpack__") and not isinstance(y, np.ndarray):
+                y = move_to(y, xp=np, device="cpu")
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=["csr"],
-            dtype=_float_dtypes(xp, device) if first_pass else self._network.dtype,
+            dtype=(
+                _float_dtypes(xp, device)
+                if first_pass
+                # The network's dtype, as X's namespace spells it.
+                else getattr(xp, self._network.ops.numpy_dtype(self._network.dtype).name)
+            ),
             multi_output=True,
             y_numeric=self._y_numeric,
             reset=first_pass,
         )
-        # Targets are encoded with numpy (labels may be strings), then moved.
-        y = _convert_to_numpy(y, xp) if is_array_api else y
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = self._encode_targets(y, incremental, first_pass)

@@ -1,10 +1,19 @@
-"""Session hooks: print how many examples each property-based test tried.
+"""Session set-up and hooks.
 
-A test reports its counts with ``record_property("hypothesis_examples", n)``
-and ``record_property("hypothesis_clear_errors", n)`` (see
+scikit-learn's array API checks (torch, array_api_strict) need
+``SCIPY_ARRAY_API=1`` before scipy is imported; without it they would be
+skipped, so it is set here for the whole session.
+
+The hook prints how many examples each property-based test tried. A test
+reports its counts with ``record_property("hypothesis_examples", n)`` and
+``record_property("hypothesis_clear_errors", n)`` (see
 ``test_hypothesis.py``); they are shown at the end of every run, so CI logs
 say how much input space was actually explored.
 """
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 
 def pytest_terminal_summary(terminalreporter):
