@@ -103,6 +103,12 @@ class ArrayOps:
         out[...] = x
         return out
 
+    def affine(self, X, coef, intercept, out):
+        """``X @ coef + intercept``."""
+        self.matmul(X, coef, out=out)
+        out += intercept
+        return out
+
     def column_sums(self, x, out):
         out[...] = self.xp.sum(x, axis=0)
         return out
@@ -292,6 +298,7 @@ class TorchOps(ArrayOps):
 
         self.torch = torch
         self._dct_cache = {}
+        self._ones = {}
 
     def matmul(self, a, b, out):
         return self.torch.matmul(a, b, out=out)
@@ -306,9 +313,15 @@ class TorchOps(ArrayOps):
         return self.torch.sqrt(x, out=out)
 
     def one_minus(self, x, out):
-        self.torch.neg(x, out=out)
-        out += 1
-        return out
+        return self.torch.sub(self._one(x.dtype), x, out=out)
+
+    def _one(self, dtype):
+        if dtype not in self._ones:
+            self._ones[dtype] = self.torch.ones((), dtype=dtype, device=self.device)
+        return self._ones[dtype]
+
+    def affine(self, X, coef, intercept, out):
+        return self.torch.addmm(intercept, X, coef, out=out)
 
     def tanh(self, x, out):
         return self.torch.tanh(x, out=out)

@@ -77,9 +77,7 @@ class DenseLayer:
             self.intercept = np.zeros(self.n_out, dtype=dtype)
 
     def forward(self, X, out, training=False):
-        array_ops(self.coef).matmul(X, self.coef, out=out)
-        out += self.intercept
-        return out
+        return array_ops(self.coef).affine(X, self.coef, self.intercept, out=out)
 
     def backward(self, delta):
         return delta @ self.coef.T

@@ -36,6 +36,8 @@ class BaseOptimizer:
 
     # Names of the per-parameter state lists, passed to ``_update`` in order.
     state_names = ()
+    # Buffers rebuilt by the next update rather than pickled or copied.
+    transient = ("_scratch",)
 
     def __init__(self, params, learning_rate_init, learning_rate, power_t):
         self.learning_rate_init = learning_rate_init
@@ -84,10 +86,8 @@ class BaseOptimizer:
         return False
 
     def __getstate__(self):
-        # Scratch buffers are re-created by the next update rather than pickled
-        # or copied.
         state = self.__dict__.copy()
-        state["_scratch"] = None
+        state.update(dict.fromkeys(self.transient))
         return state
 
 
@@ -145,7 +145,10 @@ class AdamOptimizer(BaseOptimizer):
     ``V = v / (1 - beta_2)``, so their updates ``M <- beta_1 M + g`` and
     ``V <- beta_2 V + g^2`` need no multiplication of the gradient; the
     constants reappear in the step, which also carries the bias correction.
-    The updates are Adam's exactly (up to rounding).
+    The updates are Adam's exactly (up to rounding). On torch, the update is
+    torch's fused Adam kernel, one pass over each parameter, which keeps the
+    moments ``m`` and ``v`` themselves; ``moments`` says which form is
+    stored, and a model moved between namespaces converts it once.
 
     Parameters
     ----------
@@ -159,6 +162,7 @@ class AdamOptimizer(BaseOptimizer):
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
     state_names = ("ms", "vs")
+    transient = ("_scratch", "_steps")
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
@@ -170,8 +174,23 @@ class AdamOptimizer(BaseOptimizer):
         self.t = 0
         self.ms = [array_ops(p).zeros_like(p) for p in params]
         self.vs = [array_ops(p).zeros_like(p) for p in params]
+        self.moments = "rescaled"
+        self._steps = None
+
+    def _store_moments(self, form):
+        """Convert the stored moments to ``form``: "rescaled" or "standard"."""
+        if self.moments == form:
+            return
+        scale_m, scale_v = 1 - self.beta_1, 1 - self.beta_2
+        if form == "rescaled":
+            scale_m, scale_v = 1 / scale_m, 1 / scale_v
+        for m, v in zip(self.ms, self.vs):
+            m *= scale_m
+            v *= scale_v
+        self.moments = form
 
     def update_params(self, params, grads):
+        self._store_moments("standard" if array_ops(params[0]).foreach else "rescaled")
         self.t += 1
         root = (1 - self.beta_2) ** 0.5
         # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
@@ -198,14 +217,19 @@ class AdamOptimizer(BaseOptimizer):
         param -= scratch
 
     def _update_foreach(self, torch, params, grads, scratch, ms, vs):
-        torch._foreach_mul_(ms, self.beta_1)
-        torch._foreach_add_(ms, grads)
-        torch._foreach_mul_(vs, self.beta_2)
-        torch._foreach_addcmul_(vs, grads, grads)
-        for v, root in zip(vs, scratch):
-            torch.sqrt(v, out=root)
-        torch._foreach_add_(scratch, self._epsilon)
-        torch._foreach_addcdiv_(params, ms, scratch, value=-self._step)
+        if self._steps is None:
+            # The fused kernel reads the step count from one tensor per parameter.
+            self._steps = [
+                torch.tensor(float(self.t), dtype=torch.float32, device=p.device)
+                for p in params
+            ]
+        else:
+            torch._foreach_add_(self._steps, 1)
+        torch._fused_adam_(
+            params, grads, ms, vs, [], self._steps,
+            amsgrad=False, lr=self.learning_rate, beta1=self.beta_1,
+            beta2=self.beta_2, weight_decay=0.0, eps=self.epsilon, maximize=False,
+        )
 
 
 class RMSpropOptimizer(BaseOptimizer):

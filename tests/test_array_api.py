@@ -27,8 +27,12 @@ torch = pytest.importorskip("torch")
 xps = pytest.importorskip("array_api_strict")
 
 # Float32 training, a few epochs: numpy and torch round differently (BLAS,
-# fused optimizer kernels), so outputs agree to float32 precision, not bits.
-RTOL, ATOL = 1e-4, 1e-5
+# torch's fused Adam kernel), so outputs agree to float32 precision, not bits.
+# Adam's first steps move a weight by about the learning rate whatever its
+# gradient's size, so a gradient that rounds to the other side of zero moves
+# a few weights apart by ~1e-4: the largest difference gets that slack, the
+# mean difference none.
+RTOL, ATOL, MEAN_ATOL = 1e-4, 3e-4, 5e-6
 
 
 @pytest.fixture(autouse=True)
@@ -59,12 +63,18 @@ def _numpy(a):
     return a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
+def _assert_close(actual, expected):
+    actual = _numpy(actual)
+    assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
+    assert np.mean(np.abs(actual - expected)) < MEAN_ATOL
+
+
 def _assert_same_model(ref, other, X, to):
     for a, b in zip(ref._network.params, other._network.params):
-        assert_allclose(_numpy(b), a, rtol=RTOL, atol=ATOL)
+        _assert_close(b, a)
     with config_context(array_api_dispatch=True):
         out = other.transform(to(X))
-    assert_allclose(_numpy(out), ref.transform(X), rtol=RTOL, atol=ATOL)
+    _assert_close(out, ref.transform(X))
 
 
 SMALL = dict(hidden_layer_sizes=(16, 12), max_iter=4, random_state=0, batch_size=32)
