@@ -247,3 +247,29 @@ def test_cuda_fit_matches_cpu():  # pragma: no cover - needs a GPU
         out = other.predict_proba(torch.asarray(X, device="cuda"))
     assert out.device.type == "cuda"
     assert_allclose(_numpy(out), ref.predict_proba(X), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("cv", [None, 3])
+def test_stacking_passes_tensors_through(cv):
+    from sklearn.linear_model import RidgeClassifier
+
+    from skdfa import StackingDFA
+
+    X, y = _data()
+    learner = DFAClassifier(hidden_layer_sizes=(8,), max_iter=3)
+    for head in (None, RidgeClassifier()):
+        stack = StackingDFA(
+            learner, n_estimators=2, cv=cv, final_estimator=head, passthrough=True,
+            random_state=0,
+        )
+        ref = clone(stack).fit(X, y)
+        with config_context(array_api_dispatch=True):
+            other = clone(stack).fit(torch.asarray(X), torch.asarray(y))
+            X_meta = other.transform(torch.asarray(X))
+            proba = other.decision_function(torch.asarray(X))
+        assert isinstance(X_meta, torch.Tensor)
+        assert all(isinstance(e.coefs_[0], torch.Tensor) for e in other.estimators_)
+        _assert_close(X_meta, ref.transform(X))
+        # A head without array API support gets numpy arrays.
+        assert isinstance(proba, torch.Tensor if head is None else np.ndarray)
+        assert_allclose(_numpy(proba), ref.decision_function(X), rtol=1e-3, atol=1e-3)
