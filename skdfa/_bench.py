@@ -15,6 +15,7 @@ Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
 
 import argparse
 import contextlib
+import os
 import time
 import tracemalloc
 import warnings
@@ -449,12 +450,24 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
 
 
 def available_devices():
-    """``"numpy"``, then the torch devices this machine has (none without torch)."""
+    """``"numpy"``, then the torch devices this machine has (none without torch).
+
+    Returns
+    -------
+    devices : tuple of str
+    note : str or None
+        Why torch devices are left out, when they are.
+    """
     try:
         import torch
     except ImportError:
-        return ("numpy",)
-    return ("numpy", "cpu") + (("cuda",) if torch.cuda.is_available() else ())
+        return ("numpy",), "torch is not installed: no torch rows (pip install skdfa[torch])."
+    if os.environ.get("SCIPY_ARRAY_API") != "1":
+        return ("numpy",), (
+            "SCIPY_ARRAY_API=1 is not set: no torch rows (scikit-learn's array API "
+            "dispatch needs it set before Python starts)."
+        )
+    return ("numpy", "cpu") + (("cuda",) if torch.cuda.is_available() else ()), None
 
 
 def _arch(units):
@@ -695,11 +708,16 @@ def add_arguments(parser):
 
 def run(args):
     """Run the benchmark from parsed ``args``; returns the exit status."""
+    devices = args.devices
+    if devices is None:
+        devices, note = available_devices()
+        if note:
+            print(note)
     run_benchmark(
         data=args.data, epochs=args.epochs, rules=args.rules,
         architectures=args.hidden, quick=args.quick, seed=args.seed,
         progress=not args.quiet,
-        devices=available_devices() if args.devices is None else args.devices,
+        devices=devices,
         n_train=args.train_samples,
     )
     return 0
