@@ -18,7 +18,7 @@ from sklearn import config_context
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._array_api import move_estimator_to
+from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
 from skdfa import DFAClassifier, DFARegressor, RDClassifier
 from skdfa._rules import RULES
@@ -273,3 +273,24 @@ def test_stacking_passes_tensors_through(cv):
         # A head without array API support gets numpy arrays.
         assert isinstance(proba, torch.Tensor if head is None else np.ndarray)
         assert_allclose(_numpy(proba), ref.decision_function(X), rtol=1e-3, atol=1e-3)
+
+
+def test_training_goes_on_after_a_move_between_namespaces():
+    # Adam keeps its moments in another form on torch (its fused kernel's);
+    # a model moved mid-training must continue exactly as if it had stayed.
+    X, y = _data()
+    params = {**SMALL, "max_iter": 2, "warm_start": True}
+    staying = DFAClassifier(**params).fit(X, y).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        on_torch = DFAClassifier(**params).fit(torch.asarray(X), torch.asarray(y))
+        moved = move_estimator_to(on_torch, np, "cpu")
+    moved.fit(X, y)
+    for a, b in zip(staying._network.params, moved._network.params):
+        _assert_close(b, a)
+    with config_context(array_api_dispatch=True):
+        xp, _, device = get_namespace_and_device(torch.asarray(X))
+        back = move_estimator_to(staying, xp, device)
+        back.fit(torch.asarray(X), torch.asarray(y))
+    staying.fit(X, y)
+    for a, b in zip(staying._network.params, back._network.params):
+        _assert_close(b, a)
