@@ -10,8 +10,9 @@ namespace by :func:`array_ops`:
   result is computed, then copied into its buffer.
 - ``NumpyOps``: numpy's ``out=`` arguments, ``einsum`` and scipy's special
   functions; the default path.
-- ``TorchOps``: torch's ``out=`` kernels and ``torch._foreach_*`` optimizer
-  steps, on whatever device the tensors live.
+- ``TorchOps``: torch's ``out=`` kernels, and optimizer steps over every
+  parameter at once (fused Adam, ``torch._foreach_*``), on whatever device
+  the tensors live.
 
 Every method that takes ``out`` writes its result there and returns it.
 """
@@ -27,7 +28,8 @@ from sklearn.utils._array_api import _convert_to_numpy
 class ArrayOps:
     """Operations in any array API namespace ``xp`` on ``device``."""
 
-    #: Whether the optimizers update all parameters with one call per step.
+    #: Whether the optimizers step with torch's multi-tensor kernels
+    #: (``_update_foreach``) rather than one parameter at a time.
     foreach = False
 
     def __init__(self, xp, device):
