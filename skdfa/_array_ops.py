@@ -105,6 +105,10 @@ class ArrayOps:
         out[...] = x
         return out
 
+    def add_scaled(self, out, x, scale):
+        """``out += scale * x``, in place."""
+        out += scale * x
+
     def affine(self, X, coef, intercept, out):
         """``X @ coef + intercept``."""
         self.matmul(X, coef, out=out)
@@ -324,6 +328,9 @@ class TorchOps(ArrayOps):
 
     def affine(self, X, coef, intercept, out):
         return self.torch.addmm(intercept, X, coef, out=out)
+
+    def add_scaled(self, out, x, scale):
+        out.add_(x, alpha=scale)
 
     def tanh(self, x, out):
         return self.torch.tanh(x, out=out)

@@ -259,7 +259,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         if alpha:
             for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
                 if reg:
-                    grad += (alpha / weight_sum) * param
+                    ops.add_scaled(grad, param, alpha / weight_sum)
     return loss, angles
 
 
