@@ -1,4 +1,9 @@
-"""Session set-up and hooks.
+"""Session set-up and hooks: the array API switch; derandomized hypothesis;
+how many examples each property-based test tried.
+
+Hypothesis draws the same examples on every run and keeps no database, so a
+CI failure reproduces locally and a green run stays green
+(``HYPOTHESIS_PROFILE=random`` explores new examples instead).
 
 scikit-learn's array API checks (torch, array_api_strict) need
 ``SCIPY_ARRAY_API=1`` before scipy is imported; without it they would be
@@ -13,7 +18,14 @@ say how much input space was actually explored.
 
 import os
 
+# Before anything imports scipy.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("derandomized", derandomize=True, database=None)
+settings.register_profile("random", derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 
 
 def pytest_terminal_summary(terminalreporter):
