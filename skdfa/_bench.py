@@ -244,10 +244,10 @@ class BenchResult:
 
     learner: str
     units: list
-    device: str = "numpy"
     epoch_seconds: list = field(default_factory=list)
     peak_bytes: int = 0
     accuracy: float = np.nan
+    device: str = "numpy"
 
     @property
     def name(self):
@@ -326,7 +326,7 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None, device="num
     X_train, X_test, y_train, y_test = data
     classes = np.unique(np.concatenate([y_train, y_test]))
     est = _make_learner(rule, hidden, epochs, seed)
-    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device)
+    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device)
     if device != "numpy":
         import torch
 
@@ -384,7 +384,7 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
     X_train, X_test, y_train, y_test = data
     classes, labels = np.unique(y_train, return_inverse=True)
     units = [X_train.shape[1], *hidden, len(classes)]
-    result = BenchResult("torch-loop", units, device)
+    result = BenchResult("torch-loop", units, device=device)
     rng = np.random.RandomState(seed)
     weights, biases = [], []
     for n_in, n_out in zip(units[:-1], units[1:]):
