@@ -74,10 +74,13 @@ class Network:
         return array_ops(self.layers[0].params[0])
 
     def initialize_weights(self, rng, weight_init, dtype):
-        """Draw every layer's parameters from ``rng``."""
-        for l, layer in enumerate(self.layers):
-            activation = self.activation if l < self.n_layers - 1 else self.output
-            layer.initialize(rng, weight_init, activation, dtype)
+        """Draw every layer's parameters from ``rng``.
+
+        Every layer's Glorot bound uses the hidden activation's factor, the
+        output layer's included, as ``MLPClassifier._init_coef`` does.
+        """
+        for layer in self.layers:
+            layer.initialize(rng, weight_init, self.activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
         """Draw the rule's fixed feedback matrices from ``rng``.
@@ -224,15 +227,21 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     error = ops.copy_into(ws.error[:n, :], output)
     ACTIVATIONS[net.output](error, ops)
     error -= Y
+    # The targets that target projection sends: a single binary column is
+    # coded -1/+1, the difference of its two one-hot columns. Coded 0/1, the
+    # negative class would send nothing, and every update would push all
+    # samples the same way, never apart.
+    binary = Y.shape[1] == 1 and net.output == "logistic"
+    target = 2 * Y - 1 if binary else Y
     # Unit weights take the same arithmetic as no weights, bit for bit.
     if sample_weight is not None:
         column = ops.xp.reshape(sample_weight, (-1, 1))
         sample_loss *= sample_weight
         error *= column
-        Y = Y * column
+        target = target * column
     loss = ops.total(sample_loss) / weight_sum
     error /= weight_sum
-    target = Y / weight_sum
+    target = target / weight_sum
     if alpha:
         squares = sum(ops.sum_squares(p) for p in net.regularized_params)
         loss += 0.5 * alpha * squares / weight_sum
