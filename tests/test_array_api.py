@@ -294,3 +294,22 @@ def test_training_goes_on_after_a_move_between_namespaces():
     staying.fit(X, y)
     for a, b in zip(staying._network.params, back._network.params):
         _assert_close(b, a)
+
+
+def test_warm_start_with_new_settings_and_rebound_coefs_on_torch():
+    # A changed rule redraws the feedback (with numpy, then moved), a changed
+    # solver builds a new optimizer, and a rebound coefs_ array is the model.
+    X, y = _data()
+
+    def fit(to):
+        clf = DFAClassifier(warm_start=True, **{**SMALL, "max_iter": 3})
+        with config_context(array_api_dispatch=True):
+            clf.fit(to(X), to(y))
+            clf.set_params(rule="fa", solver="sgd").fit(to(X), to(y))
+            clf.coefs_[0] = clf.coefs_[0] * 0.5
+            return clf, clf.predict_proba(to(X))
+
+    ref, expected = fit(lambda a: a)
+    other, proba = fit(torch.asarray)
+    assert all(isinstance(b, torch.Tensor) for b in other.feedback_)
+    _assert_close(proba, expected)
