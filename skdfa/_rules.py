@@ -152,14 +152,19 @@ class _SignSymmetry(FeedbackAlignment):
     needs_dense_weights = True
 
     def make_feedback(self, net, sample):
-        feedback = [np.empty(shape, net.dtype) for shape in self.feedback_shapes(net.units)]
-        self._set_signs(net, feedback, self._magnitudes(net, feedback, sample))
+        # Numpy, like every rule's drawn feedback (the estimator moves it).
+        dtype = np.dtype(net._sampler[2])
+        feedback = [np.empty(shape, dtype) for shape in self.feedback_shapes(net.units)]
+        magnitudes = self._magnitudes(net, feedback, sample)
+        for l, (B, magnitude) in enumerate(zip(feedback, magnitudes)):
+            B[...] = np.sign(net.ops.to_numpy(net.layers[l + 1].coef).T) * magnitude
         return feedback
 
     def _set_signs(self, net, feedback, magnitudes):
+        ops = net.ops
         for l, (B, magnitude) in enumerate(zip(feedback, magnitudes)):
-            np.sign(net.layers[l + 1].coef.T, out=B)
-            B *= magnitude
+            ops.copy_into(B, ops.xp.sign(net.layers[l + 1].coef.T))
+            B *= magnitude if isinstance(magnitude, float) else ops.asarray(magnitude)
 
     def update_feedback(self, net, decay):
         self._set_signs(net, net.feedback, self._magnitudes(net, net.feedback, net.sample_feedback))
@@ -175,7 +180,7 @@ class UniformSignSymmetry(_SignSymmetry):
     """
 
     def _magnitudes(self, net, feedback, sample):
-        return [np.sqrt(2.0 / (B.shape[0] + B.shape[1])) for B in feedback]
+        return [float(np.sqrt(2.0 / (B.shape[0] + B.shape[1]))) for B in feedback]
 
 
 class FixedRandomSignSymmetry(_SignSymmetry):
@@ -186,8 +191,8 @@ class FixedRandomSignSymmetry(_SignSymmetry):
 
     def make_feedback(self, net, sample):
         magnitudes = [np.abs(sample(shape, shape[1])) for shape in self.feedback_shapes(net.units)]
-        feedback = [np.empty_like(M) for M in magnitudes]
-        self._set_signs(net, feedback, magnitudes)
+        feedback = [np.sign(net.ops.to_numpy(net.layers[l + 1].coef).T) * M
+                    for l, M in enumerate(magnitudes)]
         return feedback, magnitudes
 
     def feedback_matrices(self, feedback, units):
@@ -228,7 +233,7 @@ class KolenPollack(FeedbackAlignment):
 
     def feedback_gradients(self, net, inputs, error, layer_grads, grads):
         for l, grad in enumerate(grads):
-            np.copyto(grad, layer_grads[l + 1][0].T)
+            net.ops.copy_into(grad, layer_grads[l + 1][0].T)
 
     def update_feedback(self, net, decay):
         if decay:
@@ -333,7 +338,7 @@ class DirectKolenPollack(DirectFeedbackAlignment):
         (grad,) = grads
         start = 0
         for h in inputs[1:]:
-            np.matmul(error.T, h, out=grad[:, start : start + h.shape[1]])
+            net.ops.matmul(error.T, h, grad[:, start : start + h.shape[1]])
             start += h.shape[1]
 
     def update_feedback(self, net, decay):
