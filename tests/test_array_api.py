@@ -21,7 +21,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
 from skdfa import DFAClassifier, DFARegressor, RDClassifier
-from skdfa._rules import RULES
 
 from ._estimators import rules_of
 
