@@ -265,13 +265,13 @@ class DirectFeedbackAlignment(BackPropagation):
         bounds = np.cumsum([0, *units[1:-1]])
         return [feedback[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def _signal(self, error, target, row_weight):
+    def _signal(self, error, target, row_weight, ops):
         return error
 
     def hidden_deltas(self, net, error, target, row_weight, derivative):
         if net.n_layers == 1:
             return []
-        projected = self._signal(error, target, row_weight) @ net.feedback
+        projected = self._signal(error, target, row_weight, net.ops) @ net.feedback
         deltas = []
         start = 0
         for l, layer in enumerate(net.layers[:-1]):
@@ -302,7 +302,7 @@ class DirectRandomTargetProjection(DirectFeedbackAlignment):
     projects the targets instead of the error, so the hidden layers' updates
     need no output (they can be computed before the forward pass ends)."""
 
-    def _signal(self, error, target, row_weight):
+    def _signal(self, error, target, row_weight, ops):
         return target
 
 
@@ -314,8 +314,8 @@ class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
     ``sign(P - Y) = 1 - 2 Y``: like DRTP's, the signal depends on the target
     alone, and it never shrinks as the network learns."""
 
-    def _signal(self, error, target, row_weight):
-        signal = np.sign(error)
+    def _signal(self, error, target, row_weight, ops):
+        signal = ops.xp.sign(error)
         signal *= row_weight
         return signal
 
