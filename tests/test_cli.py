@@ -220,3 +220,17 @@ def test_failed_fit_is_one_line(capsys):
     assert "too few training samples for a validation split" in captured.out
     line = _one_error_line(captured.err)
     assert line.startswith("skdfa: error: BP: Training diverged")
+
+
+def test_compare_mnist_reads_the_fetchers_cache(tmp_path, capsys, monkeypatch):
+    # Files put in the cache by hand, as fetch_mnist's offline error says:
+    # no download is attempted.
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    (tmp_path / "mnist").mkdir()
+    write_mnist_folder(tmp_path / "mnist", n_train=40, n_test=10)
+    status = main(["compare", "--data", "mnist", *TINY, "--rules", "dfa",
+                   "--batch-size", "16", "--no-plots"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "MNIST: 40 train / 10 test samples, 12 features" in out
+    assert list(_table(out)) == ["DFA"]
