@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -208,6 +209,40 @@ def test_truncated_download_leaves_nothing_behind(tmp_path, serve):
         httpd.shutdown()
         httpd.server_close()
     assert _cache_files(tmp_path / "home") == []
+
+
+def test_slow_download_shows_progress(tmp_path, capsys):
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    write_mnist_folder(folder)
+    checksums = {p.name: _sha256(p) for p in folder.iterdir()}
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (folder / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:10])
+            self.wfile.flush()
+            time.sleep(1.2)  # past the one second after which progress shows
+            self.wfile.write(body[10:])
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        fetch_mnist(subset="test", data_home=tmp_path / "home", checksums=checksums,
+                    mirrors=[f"http://127.0.0.1:{httpd.server_address[1]}/"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capsys.readouterr().err
+    assert "downloading t10k-images-idx3-ubyte.gz: 100%" in err
+    assert "downloading t10k-labels-idx1-ubyte.gz: 100%" in err
 
 
 def test_download_if_missing_false(tmp_path):

@@ -102,6 +102,26 @@ def test_cell_matches_the_documented_recipe(digits_idx, tmp_path, capsys):
     assert cell["weight_init"] == "zeros" and cell["dropout"] == [0.1, 0.5]
 
 
+def test_cells_run_under_a_joblib_backend(digits_idx, tmp_path, capsys):
+    """--n-jobs hands the cells to joblib: under parallel_config (as with
+    backend="dask") they run there, with the results of a sequential run."""
+    from joblib import parallel_config
+
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "1",
+            "--n-train", "200", "--rows", "1x800-logistic", "--rules", "dfa,fa",
+            "--no-plots", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "seq")]) == 0
+    with parallel_config(backend="threading"):
+        assert main([*argv, "--n-jobs", "2", "--out", str(tmp_path / "par")]) == 0
+    capsys.readouterr()
+
+    def curves(folder):
+        cells = json.loads((folder / "nokland2016.json").read_text())
+        return {(c["row"], c["rule"]): c["loss_curve"] for c in cells}
+
+    assert curves(tmp_path / "par") == pytest.approx(curves(tmp_path / "seq"))
+
+
 def test_bp_keeps_a_random_start():
     assert _reproduce.make_estimator("1x800", "bp").weight_init == "glorot"
     assert _reproduce.make_estimator("1x800-logistic", "fa").weight_init == "zeros"
