@@ -22,16 +22,26 @@ from .test_datasets import write_mnist_folder
 
 
 class _Server:
-    """A folder served over HTTP on 127.0.0.1; ``requests`` lists the paths asked for."""
+    """A folder served over HTTP on 127.0.0.1; ``requests`` lists the paths asked for.
 
-    def __init__(self, folder):
+    ``send(wfile, body)``, if given, writes each file's body after the headers
+    (to cut it short or slow it down).
+    """
+
+    def __init__(self, folder, send=None):
         self.requests = []
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
-                super().do_GET()
+                if send is None:
+                    return super().do_GET()
+                body = (folder / self.path.lstrip("/")).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                send(self.wfile, body)
 
             def log_message(self, *args):
                 pass
@@ -39,7 +49,9 @@ class _Server:
         handler = functools.partial(Handler, directory=str(folder))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.05,), daemon=True
+        )
         self.thread.start()
 
     def stop(self):
@@ -52,8 +64,8 @@ class _Server:
 def serve():
     servers = []
 
-    def start(folder):
-        servers.append(_Server(folder))
+    def start(folder, send=None):
+        servers.append(_Server(folder, send))
         return servers[-1]
 
     yield start
@@ -65,14 +77,18 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _mirror_folder(folder, seed=0):
+    """Tiny MNIST files in ``folder``: their arrays and SHA-256 by name."""
+    folder.mkdir()
+    arrays = write_mnist_folder(folder, n_train=12, n_test=5, shape=(3, 4), seed=seed)
+    return arrays, {p.name: _sha256(p) for p in folder.iterdir()}
+
+
 @pytest.fixture
 def mirror(tmp_path, serve):
     """A served folder of tiny MNIST files, their arrays and checksums."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    arrays = write_mnist_folder(folder, n_train=12, n_test=5, shape=(3, 4))
-    checksums = {p.name: _sha256(p) for p in folder.iterdir()}
-    return serve(folder), arrays, checksums
+    arrays, checksums = _mirror_folder(tmp_path / "mirror")
+    return serve(tmp_path / "mirror"), arrays, checksums
 
 
 def _dead_url():
@@ -141,9 +157,7 @@ def test_mirror_fallback_dead_then_missing_then_good(tmp_path, mirror, serve):
 
 def test_corrupt_file_is_rejected_and_named(tmp_path, serve):
     folder = tmp_path / "mirror"
-    folder.mkdir()
-    write_mnist_folder(folder)
-    checksums = {p.name: _sha256(p) for p in folder.iterdir()}
+    _, checksums = _mirror_folder(folder)
     corrupt = folder / "train-labels-idx1-ubyte.gz"
     raw = corrupt.read_bytes()
     corrupt.write_bytes(raw[:-1] + bytes([raw[-1] ^ 0xFF]))
@@ -161,10 +175,8 @@ def test_corrupt_file_is_rejected_and_named(tmp_path, serve):
 
 def test_corrupt_mirror_falls_back_to_a_good_one(tmp_path, mirror, serve):
     server, arrays, checksums = mirror
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    write_mnist_folder(bad, seed=1)  # same names, other bytes
-    bad_server = serve(bad)
+    _mirror_folder(tmp_path / "bad", seed=1)  # same names, other bytes
+    bad_server = serve(tmp_path / "bad")
     X, y = fetch_mnist(data_home=tmp_path, mirrors=[bad_server.url, server.url],
                        checksums=checksums, return_X_y=True)
     np.testing.assert_array_equal(y, arrays["train"][1])
@@ -182,64 +194,29 @@ def test_dead_server_says_where_to_put_the_files(tmp_path):
 
 
 def test_truncated_download_leaves_nothing_behind(tmp_path, serve):
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    write_mnist_folder(folder)
-    checksums = {p.name: _sha256(p) for p in folder.iterdir()}
+    _, checksums = _mirror_folder(tmp_path / "mirror")
 
-    class Truncating(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = (folder / self.path.lstrip("/")).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])  # then the connection closes
+    def send_half(wfile, body):
+        wfile.write(body[: len(body) // 2])  # then the connection closes
 
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        with pytest.raises(OSError, match=r"download truncated \(\d+ of \d+ bytes\)"):
-            fetch_mnist(data_home=tmp_path / "home", checksums=checksums,
-                        mirrors=[f"http://127.0.0.1:{httpd.server_address[1]}"])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    server = serve(tmp_path / "mirror", send_half)
+    with pytest.raises(OSError, match=r"download truncated \(\d+ of \d+ bytes\)"):
+        fetch_mnist(data_home=tmp_path / "home", checksums=checksums, mirrors=[server.url])
     assert _cache_files(tmp_path / "home") == []
 
 
-def test_slow_download_shows_progress(tmp_path, capsys):
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    write_mnist_folder(folder)
-    checksums = {p.name: _sha256(p) for p in folder.iterdir()}
+def test_slow_download_shows_progress(tmp_path, serve, capsys):
+    _, checksums = _mirror_folder(tmp_path / "mirror")
 
-    class Slow(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = (folder / self.path.lstrip("/")).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[:10])
-            self.wfile.flush()
-            time.sleep(1.2)  # past the one second after which progress shows
-            self.wfile.write(body[10:])
+    def send_slowly(wfile, body):
+        wfile.write(body[:10])
+        wfile.flush()
+        time.sleep(1.2)  # past the one second after which progress shows
+        wfile.write(body[10:])
 
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        fetch_mnist(subset="test", data_home=tmp_path / "home", checksums=checksums,
-                    mirrors=[f"http://127.0.0.1:{httpd.server_address[1]}/"])
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    server = serve(tmp_path / "mirror", send_slowly)
+    fetch_mnist(subset="test", data_home=tmp_path / "home", checksums=checksums,
+                mirrors=[server.url])
     err = capsys.readouterr().err
     assert "downloading t10k-images-idx3-ubyte.gz: 100%" in err
     assert "downloading t10k-labels-idx1-ubyte.gz: 100%" in err
