@@ -45,6 +45,7 @@ not be checked against the paper here; the table marks them.
 import csv
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -178,8 +179,6 @@ def _weight_init(rule, activation):
 
 def _train_cell(row, rule, data, *, epochs, seed, description):
     """Fit one cell; runs in a joblib worker."""
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
 
     X_train, X_test, y_train, y_test = data
@@ -296,8 +295,9 @@ def run(args, out):
     return cells
 
 
-def _paper_text(cell_or_key):
-    value, verified = PAPER_ERRORS.get(cell_or_key, (None, False))
+def _paper_text(key):
+    """The paper's error of cell ``key = (row, rule)``; ``?`` marks an unverified one."""
+    value, verified = PAPER_ERRORS.get(key, (None, False))
     if value is None:
         return "-"
     return f"{value:.2f}" if verified else f"{value:.2f}?"
