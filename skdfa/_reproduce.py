@@ -84,7 +84,11 @@ PAPER_ERRORS = {
 }
 """Test error (%) reported by the paper: ``(value, verified)``. Only the
 abstract's 1.45% is verified; the others are commonly cited for Table 1 and
-unchecked (the paper also reports that BP and FA do not train 100x240)."""
+unchecked."""
+
+PAPER_NOT_TRAINED = {("100x240", "bp"), ("100x240", "fa")}
+"""Cells where the paper is commonly cited as reporting no training at all
+(unverified, like the numbers above)."""
 
 RECIPE = dict(
     solver="rmsprop",
@@ -297,6 +301,8 @@ def run(args, out):
 
 def _paper_text(key):
     """The paper's error of cell ``key = (row, rule)``; ``?`` marks an unverified one."""
+    if key in PAPER_NOT_TRAINED:
+        return "fail?"
     value, verified = PAPER_ERRORS.get(key, (None, False))
     if value is None:
         return "-"
@@ -321,7 +327,8 @@ def format_table(cells, rows, rules):
         lines.append(f"{ROW_TITLES[row]:<22}" + "".join(f"{e:>{width}}" for e in entries))
     lines.append(
         "paper: Nøkland (2016), Table 1. '?' = commonly cited for Table 1, not "
-        "verified against the paper; '-' = no number at hand; '...' = not run."
+        "verified against the paper; 'fail' = the network does not train; '-' = no "
+        "number at hand; '...' = not run."
     )
     return "\n".join(lines)
 
