@@ -164,3 +164,11 @@ def test_missing_data_is_one_line(tmp_path, capsys):
     assert main(["reproduce", "nokland2016", "--data", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nowhere" in err
+
+
+def test_table_before_any_cell_marks_the_papers_numbers():
+    lines = _reproduce.format_table([], ["100x240", "2x800-dropout"], _reproduce.RULES).splitlines()
+    assert lines[0].split()[-3:] == ["BP", "FA", "DFA"]
+    assert re.findall(r"\((.*?)\)", lines[3]) == [" fail?", " fail?", " 3.92?"]
+    assert re.findall(r"\((.*?)\)", lines[4]) == ["     -", "     -", "  1.45"]
+    assert lines[3].count("...") == 3
