@@ -171,3 +171,16 @@ def test_table_before_any_cell_marks_the_papers_numbers():
     assert re.findall(r"\((.*?)\)", lines[3]) == [" fail?", " fail?", " 3.92?"]
     assert re.findall(r"\((.*?)\)", lines[4]) == ["     -", "     -", "  1.45"]
     assert lines[3].count("...") == 3
+
+
+def test_offline_mnist_is_one_line_saying_where_to_put_the_files(tmp_path, capsys, monkeypatch):
+    from skdfa.datasets import _fetch
+
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    # Nothing listens there: the state of a machine without network.
+    monkeypatch.setattr(_fetch, "MNIST_MIRRORS", ("http://127.0.0.1:9/",))
+    assert main(["reproduce", "nokland2016", "--data", "mnist"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "could not download train-images-idx3-ubyte.gz of MNIST" in err
+    assert f"in {tmp_path / 'mnist'}" in err

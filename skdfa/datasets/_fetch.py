@@ -175,9 +175,9 @@ def _fetch_files(folder, names, mirrors, checksums, download_if_missing, title):
             failures.append(failure)
         else:
             raise OSError(
-                f"could not download {name} of {title} from any mirror:\n  "
-                + "\n  ".join(failures)
-                + f"\n{where}"
+                f"could not download {name} of {title} from any mirror: "
+                + "; ".join(failures)
+                + f". {where}"
             )
 
 
