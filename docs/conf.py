@@ -1,14 +1,18 @@
 """Sphinx configuration of skdfa's documentation.
 
-Build with ``make html`` in this folder (or ``sphinx-build -W -b html . _build/html``).
+Build with ``make html`` in this folder (or ``sphinx-build -n -W -b html . _build/html``).
 Set ``SKDFA_DOCS_OFFLINE=1`` to build without network: intersphinx then fetches
 no inventory (links to scikit-learn, NumPy and joblib are left as plain text).
+The math is rendered to MathML at build time (``_ext/mathml.py``), so the pages
+need no network either. ``make html`` builds nitpicky (``-n``): every reference
+must resolve.
 """
 
 import importlib
 import inspect
 import os
 import pkgutil
+import sys
 from pathlib import Path
 
 import jinja2
@@ -16,6 +20,9 @@ import jinja2
 import skdfa
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))  # mathml, gallery_order
+import gallery_order  # noqa: E402
+
 OFFLINE = os.environ.get("SKDFA_DOCS_OFFLINE", "") not in ("", "0")
 
 # -- Project ------------------------------------------------------------------
@@ -29,7 +36,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
+    "mathml",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
@@ -105,8 +112,11 @@ intersphinx_mapping = {
     "matplotlib": ("https://matplotlib.org/stable", None),
 }
 if OFFLINE:
-    # No inventory is fetched: references to these projects stay unlinked.
+    # No inventory is fetched: references to these projects stay unlinked, and
+    # the nitpicky build does not report them (online, they must resolve).
     intersphinx_mapping = {}
+    external = "|".join(["numpy", "scipy", "sklearn", "joblib", "matplotlib"])
+    nitpick_ignore_regex = [(r"py:.*", rf"({external})\..*")]
 
 # -- Gallery and figures ------------------------------------------------------------
 
@@ -116,7 +126,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("skdfa",),
     "backreferences_dir": "generated/backreferences",
-    "within_subsection_order": "FileNameSortKey",
+    # Sections and the order of their examples: see _ext/gallery_order.py.
+    "subsection_order": [f"../examples/{name}" for name in gallery_order.SECTIONS],
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "abort_on_example_error": True,
     "remove_config_comments": True,
     "show_memory": False,
@@ -130,6 +142,7 @@ plot_formats = [("png", 110)]
 
 # -- HTML -------------------------------------------------------------------------
 
+html_math_renderer = "mathml"
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdfa {release}"
 html_static_path = []

@@ -324,7 +324,7 @@ def _compare(data, args, out):
         angle = "-" if np.isnan(angle) else f"{angle:.1f}"
         out(f"{name:<26} {accuracy:>8.4f} {seconds:>8.2f} {n_params:>9} {angle:>11}")
     out("angle: mean over hidden layers and the last epoch of the angle between the "
-        "rule's hidden update and back-propagation's (0 = BP, 90 = unrelated).")
+        "rule's hidden deltas (error signals) and back-propagation's (0 = BP, 90 = unrelated).")
     out("fit (s): the whole fit, with its per-epoch validation score (and alignment "
         "records for skdfa); `skdfa bench` times training alone.")
     return fitted

@@ -1,11 +1,16 @@
-"""The documentation builds offline with warnings as errors, gallery included.
+"""The documentation builds offline, nitpicky, with warnings as errors, gallery
+included; the quick start of the README and of the landing page is one snippet
+that runs and prints what it shows.
 
 The sources are copied into a temporary folder, so that the build's generated
 files (API pages, gallery pages) never land in the repository.
 """
 
+import doctest
 import os
 import re
+import textwrap
+import warnings
 import shutil
 import subprocess
 import sys
@@ -51,7 +56,7 @@ def test_docs_build(tmp_path):
         "MKL_NUM_THREADS": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+        [sys.executable, "-m", "sphinx", "-n", "-W", "--keep-going", "-q", "-b", "html",
          str(tmp_path / "docs"), str(html)],
         env=env,
         capture_output=True,
@@ -68,15 +73,76 @@ def test_docs_build(tmp_path):
         assert f"{name}.html" in api, f"{name} is not listed in the API reference"
         assert "Examples" in page.read_text(), f"{name}'s page has no Examples"
 
-    # Every example ran and drew at least one figure.
-    examples = sorted((ROOT / "examples").glob("plot_*.py"))
+    # Class pages document their methods, and list the examples that use them.
+    for method in [
+        "skdfa.DFAClassifier.fit",
+        "skdfa.DFAClassifier.partial_fit",
+        "skdfa.DFAClassifier.predict_proba",
+        "skdfa.DFAClassifier.transform",
+        "skdfa.DFARegressor.predict",
+        "skdfa.StackingDFA.transform",
+        "skdfa.plotting.AlignmentDisplay.from_estimator",
+    ]:
+        page = (html / "generated" / f"{method.rsplit('.', 1)[0]}.html").read_text()
+        assert f'id="{method}"' in page, f"{method} is not documented"
+    page = (html / "generated" / "skdfa.DFAClassifier.html").read_text()
+    assert "Examples using" in page and "plot_dfa_vs_bp.html" in page
+
+    # Every example ran, drew at least one figure, and printed no warning.
+    examples = sorted((ROOT / "examples").rglob("plot_*.py"))
     assert len(examples) >= 7
     images = {p.name for p in (html / "_images").iterdir()}
     for example in examples:
-        assert (html / "auto_examples" / f"{example.stem}.html").exists()
+        section = example.parent.relative_to(ROOT / "examples")
+        page = html / "auto_examples" / section / f"{example.stem}.html"
+        assert page.exists(), f"{example} has no page"
         assert f"sphx_glr_{example.stem}_001.png" in images, f"{example.name} drew nothing"
+        assert "Warning" not in _example_output(page.read_text()), f"{example.name} warns"
 
-    # The user guide's diagram and equations are there.
+    # The gallery's sections, in their order, starting with the learning rules.
+    gallery = (html / "auto_examples" / "index.html").read_text()
+    titles = ["Learning rules", "RD layers", "Stacking", "In practice"]
+    positions = [gallery.find(f">{title}<") for title in titles]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert gallery.find("plot_dfa_vs_bp.html") < gallery.find("plot_alignment_angles.html")
+
+    # The user guide's diagram and equations are there, rendered as MathML:
+    # no page loads a math script from the network.
     dfa = (html / "user_guide" / "dfa.html").read_text()
     assert re.search(r'<img [^>]*src="[^"]*feedback_paths[^"]*\.png"', dfa)
-    assert r"\delta_l = (e\, B_l)" in dfa
+    assert "<math" in dfa and "<mo>&#x02299;</mo>" in dfa  # the odot of a delta
+    assert r"\delta_l" not in dfa  # no raw LaTeX left for a script to render
+    for page in html.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r"<script[^>]*(mathjax|katex)", text, re.I), page
+
+
+def _example_output(page):
+    """The text of a gallery page's captured outputs (stdout and stderr)."""
+    outputs = re.findall(r'<div class="sphx-glr-script-out[^"]*">(.*?)</pre>', page, re.S)
+    assert outputs, "no captured output: has sphinx-gallery's markup changed?"
+    return "".join(outputs)
+
+
+def _quick_start(path):
+    """The pycon snippet under the "Quick start" heading of a README or page."""
+    text = path.read_text()
+    start = text.index("Quick start")
+    if path.suffix == ".md":
+        block = re.search(r"```pycon\n(.*?)```", text[start:], re.S).group(1)
+    else:
+        block = re.search(r"\.\. code-block:: pycon\n\n(.*?)(?=\n\S)", text[start:], re.S).group(1)
+    return textwrap.dedent(block).strip()
+
+
+def test_quick_start_is_one_snippet_that_runs_as_shown():
+    readme = _quick_start(ROOT / "README.md")
+    assert readme == _quick_start(ROOT / "docs" / "index.rst")
+    test = doctest.DocTestParser().get_doctest(readme, {}, "quick start", "README.md", 0)
+    assert len(test.examples) >= 5 and all(ex.want for ex in test.examples[-4:])
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runner.run(test)
+    assert runner.failures == 0
+    assert not caught, [str(w.message) for w in caught]

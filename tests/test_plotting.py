@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier
 
 from skdfa import DFAClassifier
-from skdfa.plotting import AlignmentDisplay, TrainingHistoryDisplay
+from skdfa.plotting import AlignmentDisplay, TrainingHistoryDisplay, rule_color
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -74,6 +74,44 @@ def test_training_history_draws_the_curves(history_estimators):
     assert disp.ax_.get_xlabel() == "epoch"
     assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["DFA", "sklearn", "BP"]
     assert disp.figure_ is disp.ax_.figure
+    # Each rule in its own colour, scikit-learn's MLP in black.
+    to_hex = matplotlib.colors.to_hex
+    assert [to_hex(line.get_color()) for line in disp.loss_lines_] == [
+        rule_color("dfa"), "#000000", rule_color("bp")
+    ]
+
+
+def test_rule_colors_are_distinct_and_cover_every_rule():
+    from skdfa._rules import RULES
+
+    colors = [rule_color(rule) for rule in RULES]
+    assert len(set(colors)) == len(colors)
+    assert rule_color("sklearn") not in colors
+    with pytest.raises(ValueError, match="Unknown rule 'nope'"):
+        rule_color("nope")
+
+
+def test_estimators_of_one_rule_share_its_colour_and_differ_in_style(history_estimators):
+    dfa = history_estimators[0]
+    disp = TrainingHistoryDisplay.from_estimator([dfa, history_estimators[2], dfa])
+    assert [line.get_color() for line in disp.loss_lines_] == [
+        rule_color("dfa"), rule_color("bp"), rule_color("dfa")
+    ]
+    assert [line.get_linestyle() for line in disp.loss_lines_] == ["-", "-", ":"]
+
+
+def test_alignment_of_one_rule_twice_adds_markers(tracked):
+    disp = AlignmentDisplay.from_estimator([tracked[0], tracked[1], tracked[0]])
+    assert [lines[0].get_color() for lines in disp.lines_] == [
+        rule_color("dfa"), rule_color("fa"), rule_color("dfa")
+    ]
+    assert [lines[0].get_marker() for lines in disp.lines_] == ["None", "None", "o"]
+
+
+def test_colors_without_a_known_rule_follow_the_cycle():
+    to_hex = matplotlib.colors.to_hex
+    disp = TrainingHistoryDisplay(loss_curves=[[2.0, 1.0], [3.0, 1.0]]).plot()
+    assert [to_hex(line.get_color()) for line in disp.loss_lines_] == [to_hex("C0"), to_hex("C1")]
 
 
 def test_training_history_single_estimator_default_name_and_given_ax(history_estimators):
@@ -104,6 +142,9 @@ def test_alignment_draws_each_layer(tracked):
     disp = AlignmentDisplay.from_estimator(est)
     assert est.alignment_.shape[1] == 2 and len(est.alignment_) > 3
     assert [line.get_label() for line in disp.lines_[0]] == ["layer 1", "layer 2"]
+    # The rule's colour, the layers told apart by line style.
+    assert [line.get_color() for line in disp.lines_[0]] == [rule_color("dfa")] * 2
+    assert [line.get_linestyle() for line in disp.lines_[0]] == ["-", "--"]
     for l, line in enumerate(disp.lines_[0]):
         np.testing.assert_array_equal(line.get_xdata(), est.alignment_steps_)
         np.testing.assert_array_equal(line.get_ydata(), est.alignment_[:, l])
@@ -115,12 +156,19 @@ def test_alignment_draws_each_layer(tracked):
 def test_alignment_several_estimators(tracked):
     disp = AlignmentDisplay.from_estimator(tracked, names=["DFA", "FA"])
     assert len(disp.lines_) == 2
-    for lines, est, color in zip(disp.lines_, tracked, ["C0", "C1"]):
+    for lines, est in zip(disp.lines_, tracked):
         for l, line in enumerate(lines):
             np.testing.assert_array_equal(line.get_ydata(), est.alignment_[:, l])
-            assert line.get_color() == color
+            assert line.get_color() == rule_color(est.rule)
         assert [line.get_linestyle() for line in lines] == ["-", "--"]
     assert disp.lines_[1][0].get_label() == "FA: layer 1"
+
+
+def test_alignment_without_colors_tells_layers_apart_by_color(tracked):
+    est = tracked[0]
+    to_hex = matplotlib.colors.to_hex
+    disp = AlignmentDisplay(alignments=[est.alignment_], steps=[est.alignment_steps_]).plot()
+    assert [to_hex(line.get_color()) for line in disp.lines_[0]] == [to_hex("C0"), to_hex("C1")]
 
 
 def test_alignment_requires_tracking(history_estimators):

@@ -7,12 +7,13 @@ pass; coloured arrows carry the learning signal to the hidden layers.
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from skdfa.plotting import rule_color
+
 NODES = ["x", "h1", "h2", "out"]
 LABELS = {"x": "$x$", "h1": "$h_1$", "h2": "$h_2$", "out": r"$\hat y$"}
 X_POS = {"x": 0.0, "h1": 1.5, "h2": 3.0, "out": 4.5}
 FORWARD_Y = 1.0
 SIGNAL_Y = -0.4
-COLOR = {"bp": "tab:red", "fa": "tab:orange", "dfa": "tab:blue", "drtp": "tab:green"}
 
 
 def _box(ax, x, y, text, color="0.85"):
@@ -50,7 +51,7 @@ def _network(ax):
 
 def _panel(ax, rule, title):
     _network(ax)
-    color = COLOR[rule]
+    color = rule_color(rule)
     source = "y" if rule == "drtp" else "e"
     _box(ax, X_POS["out"], SIGNAL_Y, f"${source}$", color="white")
     _arrow(ax, (X_POS["out"], FORWARD_Y - 0.35), (X_POS["out"], SIGNAL_Y + 0.35), "0.55")

@@ -1,6 +1,6 @@
 """Plots of fitted networks (training history, alignment); needs matplotlib,
 imported only when drawing (``pip install skdfa[plot]``)."""
 
-from ._display import AlignmentDisplay, TrainingHistoryDisplay
+from ._display import AlignmentDisplay, TrainingHistoryDisplay, rule_color
 
-__all__ = ["AlignmentDisplay", "TrainingHistoryDisplay"]
+__all__ = ["AlignmentDisplay", "TrainingHistoryDisplay", "rule_color"]

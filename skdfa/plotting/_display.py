@@ -8,8 +8,66 @@ estimators with ``from_estimator``. matplotlib is imported only when drawing.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+# One colour per learning rule, the same in every figure of skdfa (displays,
+# CLI plots, gallery). scikit-learn's MLPClassifier/MLPRegressor is black.
+_RULE_COLORS = {
+    "bp": "#1f77b4",  # blue
+    "dfa": "#ff7f0e",  # orange
+    "fa": "#2ca02c",  # green
+    "drtp": "#d62728",  # red
+    "sdfa": "#9467bd",  # purple
+    "usf": "#8c564b",  # brown
+    "frsf": "#e377c2",  # pink
+    "brsf": "#17becf",  # cyan
+    "kp": "#bcbd22",  # olive
+    "dkp": "#393b79",  # navy
+}
+_SKLEARN_MLP_COLOR = "#000000"
+
 # Line styles of successive hidden layers when colours tell estimators apart.
 _LAYER_STYLES = ["-", "--", ":", "-."]
+
+
+def rule_color(rule):
+    """The colour that skdfa's figures give a learning rule.
+
+    Every display, the ``skdfa compare`` plots and the gallery draw a rule in
+    the same colour; use this function to match them in your own figures.
+
+    Parameters
+    ----------
+    rule : str
+        A learning rule (``"bp"``, ``"fa"``, ``"dfa"``, ``"drtp"``, ...), as
+        given to the estimators' ``rule`` parameter, or ``"sklearn"`` for
+        scikit-learn's :class:`~sklearn.neural_network.MLPClassifier` (black).
+
+    Returns
+    -------
+    color : str
+        A matplotlib colour, as ``"#rrggbb"``.
+
+    Examples
+    --------
+    >>> from skdfa.plotting import rule_color
+    >>> rule_color("dfa"), rule_color("bp"), rule_color("sklearn")
+    ('#ff7f0e', '#1f77b4', '#000000')
+    """
+    if rule == "sklearn":
+        return _SKLEARN_MLP_COLOR
+    try:
+        return _RULE_COLORS[rule]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown rule {rule!r}; known: {sorted(_RULE_COLORS) + ['sklearn']}."
+        ) from None
+
+
+def _estimator_color(estimator):
+    """The rule's colour, black for scikit-learn's MLPs, None (the colour
+    cycle) for anything else."""
+    if type(estimator).__module__.startswith("sklearn.neural_network"):
+        return _SKLEARN_MLP_COLOR
+    return _RULE_COLORS.get(getattr(estimator, "rule", None))
 
 
 def _import_pyplot(caller):
@@ -65,6 +123,11 @@ class TrainingHistoryDisplay:
         One validation-score curve per estimator (None where it has none).
     names : list of str, default=None
         Legend labels; ``None`` numbers the curves.
+    colors : list of (str or None), default=None
+        One colour per estimator (None where matplotlib's colour cycle
+        chooses); ``from_estimator`` gives each rule its colour,
+        see :func:`rule_color`. An estimator whose colour an earlier one has
+        is drawn dotted.
 
     Attributes
     ----------
@@ -95,10 +158,11 @@ class TrainingHistoryDisplay:
     [1, 2, 3, 4, 5]
     """
 
-    def __init__(self, *, loss_curves, validation_scores=None, names=None):
+    def __init__(self, *, loss_curves, validation_scores=None, names=None, colors=None):
         self.loss_curves = loss_curves
         self.validation_scores = validation_scores
         self.names = names
+        self.colors = colors
 
     def plot(self, *, ax=None, show_validation=True):
         """Draw the curves.
@@ -120,13 +184,17 @@ class TrainingHistoryDisplay:
         n = len(self.loss_curves)
         names = self.names if self.names is not None else [f"#{i + 1}" for i in range(n)]
         scores = self.validation_scores if self.validation_scores is not None else [None] * n
+        colors = self.colors if self.colors is not None else [None] * n
         has_scores = show_validation and any(s is not None and len(s) for s in scores)
         ax_score = ax.twinx() if has_scores else None
 
         self.loss_lines_, self.score_lines_ = [], []
-        for loss, score, name in zip(self.loss_curves, scores, names):
+        for i, (loss, score, name, color) in enumerate(zip(self.loss_curves, scores, names, colors)):
             epochs = np.arange(1, len(loss) + 1)
-            (line,) = ax.plot(epochs, loss, label=name)
+            # Two estimators of one rule (a dense and an RD network, say)
+            # share its colour: the later one is dotted.
+            style = ":" if color is not None and color in colors[:i] else "-"
+            (line,) = ax.plot(epochs, loss, label=name, color=color, linestyle=style)
             self.loss_lines_.append(line)
             if ax_score is not None and score is not None and len(score):
                 (score_line,) = ax_score.plot(
@@ -190,17 +258,19 @@ class TrainingHistoryDisplay:
                 for est in estimators
             ],
             names=_names(names, estimators),
+            colors=[_estimator_color(est) for est in estimators],
         ).plot(ax=ax, show_validation=show_validation)
 
 
 class AlignmentDisplay:
-    """Angle between each hidden layer's update and back-propagation's, over training.
+    """Angle between each hidden layer's delta and back-propagation's, over training.
 
-    The angle is measured between the learning rule's hidden delta and the
-    exact back-propagated delta of the same batch (see ``track_alignment`` of
-    :class:`~skdfa.DFAClassifier`): 0 degrees is back-propagation's direction,
-    90 degrees (drawn dotted) is no alignment. Under 90 degrees the rule's
-    update descends the loss.
+    The angle is measured between the learning rule's hidden delta (the
+    layer's error signal) and the exact back-propagated delta of the same
+    batch (see ``track_alignment`` of :class:`~skdfa.DFAClassifier`): 0
+    degrees is back-propagation's direction, 90 degrees (drawn dotted) is no
+    alignment. Under 90 degrees the rule's delta is a descent direction for
+    the layer's pre-activations.
 
     Parameters
     ----------
@@ -210,6 +280,12 @@ class AlignmentDisplay:
         The update count of each record (its ``alignment_steps_``).
     names : list of str, default=None
         Estimator names for the legend; ``None`` numbers them.
+    colors : list of (str or None), default=None
+        One colour per estimator, its layers told apart by line style; where
+        it is None (or ``colors`` is None), a single estimator's layers take
+        matplotlib's successive colours. ``from_estimator`` gives each rule
+        its colour, see :func:`rule_color`. An estimator whose colour an
+        earlier one has is drawn with markers.
 
     Attributes
     ----------
@@ -235,16 +311,19 @@ class AlignmentDisplay:
     True
     """
 
-    def __init__(self, *, alignments, steps, names=None):
+    def __init__(self, *, alignments, steps, names=None, colors=None):
         self.alignments = alignments
         self.steps = steps
         self.names = names
+        self.colors = colors
 
     def plot(self, *, ax=None):
         """Draw one curve per estimator and hidden layer.
 
-        With one estimator, colours tell the layers apart; with several,
-        colours tell the estimators apart and line styles the layers.
+        An estimator with a colour is drawn in it, its layers told apart by
+        line style. Without colours, a single estimator's layers take
+        successive colours, and several estimators take successive colours
+        with line styles for the layers.
 
         Parameters
         ----------
@@ -262,13 +341,22 @@ class AlignmentDisplay:
         names = self.names if self.names is not None else [
             f"#{i + 1}" for i in range(len(self.alignments))
         ]
+        colors = self.colors if self.colors is not None else [None] * len(self.alignments)
         self.lines_ = []
-        for i, (angles, steps, name) in enumerate(zip(self.alignments, self.steps, names)):
+        for i, (angles, steps, name, color) in enumerate(
+            zip(self.alignments, self.steps, names, colors)
+        ):
             angles = np.asarray(angles)
-            style = {"color": f"C{i}"} if several else {}
+            if color is None and several:
+                color = f"C{i}"
+            style = {} if color is None else {"color": color}
+            if color is not None and color in colors[:i]:
+                # Two estimators of one rule share its colour: the later one
+                # gets markers (the line styles are the layers').
+                style.update(marker="o", markersize=3)
             lines = []
             for l in range(angles.shape[1]):
-                if several:
+                if color is not None:
                     style["linestyle"] = _LAYER_STYLES[l % len(_LAYER_STYLES)]
                 label = f"{name}: layer {l + 1}" if several else f"layer {l + 1}"
                 (line,) = ax.plot(steps, angles[:, l], label=label, **style)
@@ -276,7 +364,7 @@ class AlignmentDisplay:
             self.lines_.append(lines)
         ax.axhline(90, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("update")
-        ax.set_ylabel("angle to back-propagation (degrees)")
+        ax.set_ylabel("angle to back-propagation's delta (degrees)")
         ax.set_title("Alignment" if several else f"Alignment: {names[0]}")
         ax.legend(fontsize="small")
         self.ax_, self.figure_ = ax, ax.figure
@@ -315,4 +403,5 @@ class AlignmentDisplay:
             alignments=[est.alignment_ for est in estimators],
             steps=[est.alignment_steps_ for est in estimators],
             names=_names(names, estimators),
+            colors=[_estimator_color(est) for est in estimators],
         ).plot(ax=ax)

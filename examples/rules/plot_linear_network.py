@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skdfa import DFARegressor
+from skdfa.plotting import rule_color
 
 rng = np.random.default_rng(0)
 n_samples, n_in, n_out = 1000, 30, 10
@@ -86,10 +87,10 @@ for name, reg in [("dfa", dfa), ("bp", bp)]:
 fig, (ax_loss, ax_angle) = plt.subplots(1, 2, figsize=(10, 4))
 epochs = np.arange(1, n_epochs + 1)
 for name, reg in [("dfa", dfa), ("bp", bp)]:
-    ax_loss.plot(epochs, reg.loss_curve_, label=name.upper())
-for layer in range(angles["dfa"].shape[1]):
-    ax_angle.plot(epochs, angles["dfa"][:, layer], label=f"DFA, hidden layer {layer + 1}")
-    ax_angle.plot(epochs, angles["bp"][:, layer], "--", label=f"BP, hidden layer {layer + 1}")
+    ax_loss.plot(epochs, reg.loss_curve_, color=rule_color(name), label=name.upper())
+    for layer, linestyle in enumerate(["-", ":"]):
+        ax_angle.plot(epochs, angles[name][:, layer], color=rule_color(name), linestyle=linestyle,
+                      label=f"{name.upper()}, hidden layer {layer + 1}")
 ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Loss")
 ax_angle.set(xlabel="epoch", ylabel="degrees", ylim=(0, 100),
              title="Angle between B_l and the forward path")
