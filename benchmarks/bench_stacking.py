@@ -4,6 +4,7 @@ Run once, by hand (a couple of minutes on 2 cores)::
 
     python benchmarks/bench_stacking.py
     python benchmarks/bench_stacking.py --n-estimators 8 --hidden 256 --epochs 2
+    python benchmarks/bench_stacking.py --n-train 600  # a quick check, not a measure
 
 Data: Fashion-MNIST's 60000 training images (float32, 188 MB) read by
 ``skdfa.datasets.load_fashion_mnist``; where the files are missing, a random
@@ -40,17 +41,21 @@ from skdfa.datasets import load_fashion_mnist
 MB = 2**20
 
 
-def load_data():
-    """Fashion-MNIST train and test, or a labelled random stand-in."""
+def load_data(n_train=60000):
+    """Fashion-MNIST train and test, or a labelled random stand-in; the
+    first ``n_train`` training and ``n_train // 6`` test samples."""
+    n_test = max(1, n_train // 6)
     try:
         X, y = load_fashion_mnist(subset="train", return_X_y=True)
         X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
-        return X, y, X_test, y_test, "Fashion-MNIST"
+        name = "Fashion-MNIST"
     except FileNotFoundError:
         rng = np.random.default_rng(0)
-        X = rng.random((70000, 784), dtype=np.float32)
-        y = rng.integers(10, size=70000)
-        return X[:60000], y[:60000], X[60000:], y[60000:], "SYNTHETIC random data"
+        X_all = rng.random((n_train + n_test, 784), dtype=np.float32)
+        y_all = rng.integers(10, size=n_train + n_test)
+        X, y, X_test, y_test = X_all[:n_train], y_all[:n_train], X_all[n_train:], y_all[n_train:]
+        name = "SYNTHETIC random data"
+    return X[:n_train], y[:n_train], X_test[:n_test], y_test[:n_test], name
 
 
 def _processes():
@@ -118,10 +123,12 @@ def main():
     parser.add_argument("--n-estimators", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=60000,
+                        help="training samples (fewer for a quick check)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
 
-    X, y, X_test, y_test, name = load_data()
+    X, y, X_test, y_test, name = load_data(args.n_train)
     learner = DFAClassifier(hidden_layer_sizes=(args.hidden,), max_iter=args.epochs)
     # A short-trained head, so that the timings are the learners' fan-out.
     head = DFAClassifier(hidden_layer_sizes=(), learning_rate_init=1e-2, max_iter=5)

@@ -1,10 +1,23 @@
-"""Session hooks: print how many examples each property-based test tried.
+"""Session hooks: derandomized hypothesis; how many examples each
+property-based test tried.
+
+Hypothesis draws the same examples on every run and keeps no database, so a
+CI failure reproduces locally and a green run stays green
+(``HYPOTHESIS_PROFILE=random`` explores new examples instead).
 
 A test reports its counts with ``record_property("hypothesis_examples", n)``
 and ``record_property("hypothesis_clear_errors", n)`` (see
 ``test_hypothesis.py``); they are shown at the end of every run, so CI logs
 say how much input space was actually explored.
 """
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("derandomized", derandomize=True, database=None)
+settings.register_profile("random", derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -41,7 +41,11 @@ def test_demo_table_and_plots(tmp_path, capsys):
     assert list(rows) == ["DFA", "BP", "MLPClassifier (sklearn)"]
     # 64 digits features, 8 hidden units, 10 classes.
     assert {params for _, _, params, _ in rows.values()} == {64 * 8 + 8 + 8 * 10 + 10}
-    assert all(0 <= acc <= 1 for acc, _, _, _ in rows.values())
+    # BP and MLPClassifier get the same settings: after 2 epochs both are far
+    # above chance (0.1; measured 0.518 and 0.536) and close to each other.
+    bp, mlp = rows["BP"][0], rows["MLPClassifier (sklearn)"][0]
+    assert bp > 0.3 and mlp > 0.3
+    assert abs(bp - mlp) < 0.1
     assert float(rows["DFA"][3]) > 0 and float(rows["BP"][3]) == 0.0
     assert rows["MLPClassifier (sklearn)"][3] == "-"
     for name in ["training_history.png", "alignment.png"]:
@@ -182,15 +186,27 @@ def test_run_benchmark_numbers_are_consistent():
     for row in (mlp, dfa):
         assert len(row.epoch_seconds) == 1 and row.seconds_per_epoch > 0
         assert row.peak_bytes > 4 * (784 * 16)  # at least the float32 weights
-        assert 0 <= row.accuracy <= 1
     n = _bench.QUICK_SAMPLES[0]
     assert dfa.gflops(n) == pytest.approx(
         2 * (2 * (784 * 16 + 16 * 10) + 10 * 16) * n / dfa.seconds_per_epoch / 1e9
     )
-    speed = report["targets"][0]
-    assert speed[1] == f"{mlp.seconds_per_epoch / dfa.seconds_per_epoch:.2f}x"
-    assert speed[2] == (mlp.seconds_per_epoch / dfa.seconds_per_epoch >= 2.5)
     assert report["matmul_gflops"][arch] > 0
+
+
+@pytest.mark.parametrize(
+    "mlp_seconds, dfa_seconds, shown, passed", [(3.0, 1.0, "3.00x", True), (3.0, 2.0, "1.50x", False)]
+)
+def test_speed_target_compares_mlpclassifier_time_to_dfa_time(
+    mlp_seconds, dfa_seconds, shown, passed
+):
+    units = [784, 16, 10]
+    # Median of the epochs: an outlier epoch does not move it.
+    mlp = _bench.BenchResult("mlp", units, [mlp_seconds, mlp_seconds, 100.0])
+    dfa = _bench.BenchResult("dfa", units, [dfa_seconds, 0.01, dfa_seconds])
+    targets = _bench._targets({"784-16-10": [mlp, dfa]}, {"784-16-10": 1.0}, 1000, False)
+    description, value, verdict = targets[0]
+    assert "DFA >= 2.5x faster" in description
+    assert (value, verdict) == (shown, passed)
 
 
 def test_training_flops_count_bp_and_fa_propagate_through_every_upper_layer():
@@ -234,3 +250,12 @@ def test_compare_mnist_reads_the_fetchers_cache(tmp_path, capsys, monkeypatch):
     assert status == 0
     assert "MNIST: 40 train / 10 test samples, 12 features" in out
     assert list(_table(out)) == ["DFA"]
+
+
+def test_ctrl_c_exits_with_130_and_one_line(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("skdfa._cli._compare", interrupted)
+    assert main(["demo", *TINY, "--rules", "dfa", "--no-plots"]) == 130
+    assert _one_error_line(capsys.readouterr().err) == "skdfa: interrupted"

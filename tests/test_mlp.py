@@ -2,16 +2,14 @@
 
 import pickle
 import re
-import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits, make_multilabel_classification
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
@@ -50,16 +48,99 @@ def test_bp_is_within_one_point_of_mlpclassifier(digits):
     assert abs(ours - ref) <= 0.01
 
 
+# (solver, schedule, learning_rate_init, power_t), with a learning rate at
+# which each stops, under tol=0.05 and n_iter_no_change=2, far from a tie:
+# every epoch's loss is more than 2% away from best_loss - tol.
+STOPPING_SETTINGS = [
+    ("sgd", "constant", 0.1, 0.5),
+    ("sgd", "adaptive", 0.1, 0.5),
+    ("sgd", "invscaling", 0.2, 0.25),
+    ("adam", "constant", 1e-2, 0.5),
+    pytest.param("adam", "invscaling", 1e-2, 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
+    pytest.param("adam", "adaptive", 1e-2, 0.5, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
+]
+
+
+@pytest.mark.parametrize("solver, schedule, learning_rate_init, power_t", STOPPING_SETTINGS)
+def test_bp_stops_and_learns_like_mlpclassifier(solver, schedule, learning_rate_init, power_t):
+    X, y = load_digits(return_X_y=True)
+    settings = dict(hidden_layer_sizes=(32,), activation="tanh", solver=solver,
+                    learning_rate=schedule, learning_rate_init=learning_rate_init,
+                    power_t=power_t, max_iter=40, random_state=0)
+    # The same initial weights; the shuffles differ (skdfa draws two seeds
+    # from the stream first), so the curves agree only up to sampling noise:
+    # measured within 2.7% or, once the loss is small, 0.004.
+    stoppings = [dict(tol=0.05, n_iter_no_change=2)]
+    if schedule != "adaptive":  # inert at tol=0: it would repeat "constant"
+        stoppings.append(dict(tol=0.0))
+    for stopping in stoppings:
+        ours = DFAClassifier(rule="bp", **settings, **stopping).fit(X / 16, y)
+        ref = MLPClassifier(**settings, **stopping).fit(X / 16, y)
+        assert ours.n_iter_ == ref.n_iter_
+        assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=0.04, atol=0.006)
+        if stopping["tol"] == 0:
+            assert ours.n_iter_ == 40
+
+
+def _initial_weights(Estimator, X, y, **params):
+    """The initial weights: SGD at a rate far below float precision keeps them."""
+    est = Estimator(solver="sgd", momentum=0.0, learning_rate_init=1e-300, max_iter=1,
+                    random_state=0, **params)
+    return est.fit(X, y).coefs_
+
+
+@pytest.mark.parametrize(
+    "activation, n_classes",
+    [
+        ("tanh", 3),
+        ("relu", 3),
+        pytest.param("logistic", 3, marks=pytest.mark.xfail(
+            strict=True, reason="issue 12 item 8: output layer's Glorot factor")),
+        pytest.param("relu", 2, marks=pytest.mark.xfail(
+            strict=True, reason="issue 12 item 8: output layer's Glorot factor")),
+    ],
+)
+def test_initial_weights_are_mlpclassifiers(activation, n_classes):
+    X, y = _small_data()
+    y = np.minimum(y, n_classes - 1)
+    settings = dict(hidden_layer_sizes=(8, 4), activation=activation)
+    ours = _initial_weights(DFAClassifier, X, y, rule="bp", **settings)
+    ref = _initial_weights(MLPClassifier, X, y, **settings)
+    for a, b in zip(ours, ref):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "n_targets",
+    [1, pytest.param(4, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 item 4: MLPRegressor averages the loss over outputs"))],
+)
+def test_bp_regressor_learns_like_mlpregressor(n_targets):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (300, 3))
+    Y = np.column_stack([np.sin(k * X[:, 0]) + X[:, 1] * X[:, 2] for k in range(1, n_targets + 1)])
+    settings = dict(hidden_layer_sizes=(16,), activation="tanh", learning_rate_init=1e-2,
+                    max_iter=20, tol=0, random_state=0)
+    ours = DFARegressor(rule="bp", **settings).fit(X, Y.squeeze())
+    ref = MLPRegressor(**settings).fit(X, Y.squeeze())
+    # As for the classifier: the same initial weights, different shuffles.
+    assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=0.05)
+
+
 def test_dfa_learns_from_zero_weights_and_bp_does_not(digits):
     X_train, X_test, y_train, y_test = digits
-    scores = {
-        rule: DFAClassifier((64,), rule=rule, weight_init="zeros", max_iter=20, random_state=0)
-        .fit(X_train, y_train)
-        .score(X_test, y_test)
-        for rule in ["dfa", "bp"]
-    }
-    assert scores["dfa"] > 0.85
-    assert scores["bp"] < 0.3  # zero hidden weights get zero back-propagated error
+
+    def score(rule, seed):
+        clf = DFAClassifier((64,), rule=rule, weight_init="zeros", max_iter=20, random_state=seed)
+        return clf.fit(X_train, y_train).score(X_test, y_test)
+
+    # Seeds 0-7 give 0.871 to 0.911 (mean 0.888, standard deviation 0.012).
+    assert np.mean([score("dfa", seed) for seed in range(5)]) > 0.87
+    # Zero hidden weights get zero back-propagated error (whatever the seed:
+    # the zero weights are the same), so only the output bias learns.
+    assert score("bp", 0) < 0.3
 
 
 def test_regressor_fits_a_smooth_function():
@@ -91,6 +172,25 @@ def test_same_seed_gives_bit_identical_models(dropout):
         assert_array_equal(a, b)
 
 
+def _angles_by_hand(clf, X, y):
+    """Each hidden layer's angle between DFA's and back-propagation's deltas
+    over the whole of (X, y), from the fitted weights and feedback."""
+    W, b, B = clf.coefs_, clf.intercepts_, clf.feedback_
+    H = [X]
+    for l in range(len(W) - 1):
+        H.append(np.tanh(H[-1] @ W[l] + b[l]))
+    A = H[-1] @ W[-1] + b[-1]
+    P = np.exp(A - A.max(axis=1, keepdims=True))
+    e = (P / P.sum(axis=1, keepdims=True) - np.eye(3)[y]) / len(y)
+    angles, bp = [], e
+    for l in reversed(range(len(W) - 1)):
+        bp = (bp @ W[l + 1].T) * (1 - H[l + 1] ** 2)
+        dfa = (e @ B[l]) * (1 - H[l + 1] ** 2)
+        cos = np.sum(dfa * bp) / np.linalg.norm(dfa) / np.linalg.norm(bp)
+        angles.insert(0, np.degrees(np.arccos(cos)))
+    return angles
+
+
 def test_alignment_tracking_does_not_change_training():
     X, y = _small_data()
     plain = DFAClassifier((8, 8), max_iter=5, random_state=0).fit(X, y)
@@ -100,8 +200,13 @@ def test_alignment_tracking_does_not_change_training():
     n_updates = 5 * 1  # one batch of 120 samples per epoch
     assert tracked.alignment_.shape == (len(range(0, n_updates, 2)), 2)
     assert_array_equal(tracked.alignment_steps_, [0, 2, 4])
-    assert np.all((tracked.alignment_ >= 0) & (tracked.alignment_ <= 180))
     assert plain.alignment_.shape == (0, 2)
+    # The record at update k is the angle for the weights after k updates,
+    # which a fit of k epochs (one batch each) ends with; the sum over the
+    # batch does not depend on its shuffled order.
+    for row, step in zip(tracked.alignment_[1:], [2, 4]):
+        after = DFAClassifier((8, 8), max_iter=step, random_state=0).fit(X, y)
+        assert_allclose(row, _angles_by_hand(after, X, y), rtol=1e-10)
 
 
 def test_feedback_seed_changes_feedback_but_not_initial_weights():
@@ -165,15 +270,28 @@ def test_pickle_round_trip_keeps_predictions():
 
 def test_pipeline_and_grid_search_over_rule_and_feedback_scale():
     X, y = _small_data(200)
-    pipe = make_pipeline(StandardScaler(), DFAClassifier((16,), max_iter=30, random_state=0))
+    # SGD, whose steps scale with the gradients: under adam, which divides
+    # them by their running scale, the feedback scale would hardly matter.
+    pipe = make_pipeline(
+        StandardScaler(),
+        DFAClassifier((16,), solver="sgd", learning_rate_init=0.1, max_iter=30, random_state=0),
+    )
     grid = GridSearchCV(
         pipe,
-        {"dfaclassifier__rule": ["dfa", "bp"], "dfaclassifier__feedback_scale": ["auto", 0.5]},
+        {"dfaclassifier__rule": ["dfa", "bp"], "dfaclassifier__feedback_scale": ["auto", 2.0]},
         cv=3,
+        scoring="neg_log_loss",
         n_jobs=2,
     ).fit(X, y)
-    assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_score_ > 0.7
+    results = {
+        (params["dfaclassifier__rule"], params["dfaclassifier__feedback_scale"]): score
+        for params, score in zip(grid.cv_results_["params"], grid.cv_results_["mean_test_score"])
+    }
+    assert len(results) == 4
+    # The feedback scale changes DFA's models and none of back-propagation's.
+    assert results["dfa", "auto"] != results["dfa", 2.0]
+    assert results["bp", "auto"] == results["bp", 2.0]
+    assert grid.best_estimator_.score(X, y) > 0.8
     assert grid.predict(X).shape == (200,)
 
 
@@ -252,13 +370,90 @@ def test_warm_start_continues_like_one_fit():
     assert twice.loss_curve_ == once.loss_curve_
 
 
-def test_early_stopping_keeps_the_best_validation_score():
+@pytest.mark.parametrize("Estimator", [DFAClassifier, DFARegressor])
+def test_early_stopping_keeps_the_first_best_epoch(Estimator):
     X, y = _small_data(300)
-    clf = DFAClassifier((16,), early_stopping=True, max_iter=40, random_state=0,
-                        n_iter_no_change=3).fit(X, y)
+    target = y if Estimator is DFAClassifier else X[:, 0] - X[:, 1] * X[:, 2]
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=3e-2, early_stopping=True,
+                  max_iter=60, n_iter_no_change=3, random_state=0)
+    clf = Estimator(**params).fit(X, target)
+    scores = np.asarray(clf.validation_scores_)
+    best_epoch = int(np.argmax(scores)) + 1  # the first of tied best scores
+    # Training ran past the best epoch, so restoring it is visible.
+    assert best_epoch < clf.n_iter_ == len(scores)
+    # It stopped where MLPClassifier's rule says, applied to these scores:
+    # after more than n_iter_no_change epochs without a gain of tol.
+    best, count = -np.inf, 0
+    for epoch, score in enumerate(scores, 1):
+        count = count + 1 if score < best + clf.tol else 0
+        best = max(best, score)
+        if count > clf.n_iter_no_change:
+            break
+    assert epoch == clf.n_iter_
+    if Estimator is DFAClassifier:
+        # Accuracy on 30 validation samples plateaus: later epochs tie the best.
+        assert (scores[best_epoch:] == scores.max()).any()
+    # The reference stops at the best epoch, so it needs no restoring: its
+    # last epoch is its best (it has no later ties to choose from). It keeps
+    # early_stopping so that it draws the same validation split from the
+    # random stream, and then the same shuffles: a fit without it would
+    # train on other rows in another order.
+    ref = Estimator(**{**params, "max_iter": best_epoch}).fit(X, target)
+    assert ref.n_iter_ == best_epoch
+    for a, b in zip(clf.coefs_ + clf.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.tobytes() == b.tobytes()
+    assert_array_equal(clf.predict(X), ref.predict(X))
     assert clf.best_loss_ is None
-    assert len(clf.validation_scores_) == clf.n_iter_
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_shuffle_false_trains_on_batches_in_data_order():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8,), random_state=0, shuffle=False)
+    fitted = DFAClassifier(batch_size=30, max_iter=1, **settings).fit(X, y)
+    # The same updates, one partial_fit per batch of 30 rows in order.
+    stepwise = DFAClassifier(**settings)
+    for start in range(0, 120, 30):
+        stepwise.partial_fit(X[start : start + 30], y[start : start + 30], classes=[0, 1, 2])
+    for a, b in zip(fitted.coefs_ + fitted.intercepts_, stepwise.coefs_ + stepwise.intercepts_):
+        assert_array_equal(a, b)
+    shuffled = DFAClassifier(batch_size=30, max_iter=1, **{**settings, "shuffle": True})
+    assert not np.array_equal(shuffled.fit(X, y).coefs_[0], fitted.coefs_[0])
+
+
+def test_normal_weight_init_draws_standard_normal_weights_and_zero_biases():
+    X, y = _small_data()
+    # A learning rate far below float precision keeps the initial weights.
+    clf = DFAClassifier((8, 4), weight_init="normal", solver="sgd", momentum=0.0,
+                        learning_rate_init=1e-300, max_iter=1, random_state=3).fit(X, y)
+    rng = np.random.RandomState(3)
+    for coef, shape in zip(clf.coefs_, [(5, 8), (8, 4), (4, 3)]):
+        assert_array_equal(coef, rng.standard_normal(shape))
+    for intercept in clf.intercepts_:  # zero, moved by about 1e-300
+        assert_allclose(intercept, 0, atol=1e-290)
+
+
+def test_warm_start_with_new_classes_is_a_clear_error():
+    X, y = _small_data()
+    clf = DFAClassifier((8,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape(
+        "warm_start can only be used where `y` has the same classes as in the previous "
+        "call to fit. Previously got [0 1 2], `y` has [0 1 5]"
+    )):
+        clf.fit(X, np.where(y == 2, 5, y))
+
+
+def test_partial_fit_with_another_number_of_outputs_is_a_clear_error():
+    X, y = _small_data()
+    reg = DFARegressor((8,), random_state=0).partial_fit(X, X[:, :2])
+    with pytest.raises(ValueError, match="y has 3 outputs, but DFARegressor was fitted with 2"):
+        reg.partial_fit(X, X[:, :3])
+
+
+def test_too_small_validation_set_is_a_clear_error():
+    X, y = _small_data(20)
+    clf = DFARegressor((8,), early_stopping=True, validation_fraction=0.05)
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        clf.fit(X, X[:, 0])
 
 
 def test_verbose_prints_one_row_per_epoch(capsys):
@@ -299,15 +494,3 @@ def test_divergence_stops_with_a_clear_error_and_finite_weights():
         reg.fit(X, X[:, 0] * 100)
     assert all(np.isfinite(c).all() for c in reg.coefs_)
     assert np.isfinite(reg.predict(X)).all()
-
-
-def test_divergence_with_early_stopping_keeps_best_weights():
-    X, y = _small_data(300)
-    clf = DFARegressor((8,), solver="sgd", learning_rate_init=0.2, momentum=0.99, max_iter=50,
-                       activation="relu", early_stopping=True, random_state=0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(X, X[:, 0] * 1e3)
-    if any("diverged" in str(w.message) for w in caught):
-        assert all(np.isfinite(c).all() for c in clf.coefs_)
-        assert np.isfinite(clf.predict(X)).all()

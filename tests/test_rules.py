@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.special import expit, softmax
 
-from skdfa._network import train_batch
+from skdfa._network import Workspace, train_batch
 
 from ._engine_helpers import tiny_batch, tiny_network, workspace
 
@@ -18,19 +18,26 @@ ACT = {
 OUT = {"identity": lambda a: a, "softmax": lambda a: softmax(a, axis=1), "logistic": expit}
 
 
-def _reference(net, X, Y, rule, activation, output):
-    """The deltas and weight gradients written out from the update equations."""
+def _reference(net, X, Y, rule, activation, output, masks=None):
+    """The deltas and weight gradients written out from the update equations.
+
+    ``masks``: the inverted-dropout masks of the input and of each hidden
+    layer; a dropped unit outputs 0 and gets no delta.
+    """
     f, df = ACT[activation]
     W = [layer.coef for layer in net.layers]
     b = [layer.intercept for layer in net.layers]
-    H = [X]
-    for l in range(len(W) - 1):
-        H.append(f(H[-1] @ W[l] + b[l]))
+    L = len(W) - 1  # hidden layers
+    masks = [np.ones_like(X)] + [1.0] * L if masks is None else masks
+    H = [X * masks[0]]  # what each layer sees
+    F = []  # hidden activations before dropout
+    for l in range(L):
+        F.append(f(H[-1] @ W[l] + b[l]))
+        H.append(F[-1] * masks[l + 1])
     A = H[-1] @ W[-1] + b[-1]
     n = X.shape[0]
     e = (OUT[output](A) - Y) / n
     B = net.feedback_matrices()
-    L = len(W) - 1  # hidden layers
     deltas = [None] * L
     for l in reversed(range(L)):
         if rule == "dfa":
@@ -40,7 +47,7 @@ def _reference(net, X, Y, rule, activation, output):
         else:
             upstream = e if l == L - 1 else deltas[l + 1]
             signal = upstream @ (W[l + 1].T if rule == "bp" else B[l])
-        deltas[l] = signal * df(H[l + 1])
+        deltas[l] = signal * df(F[l]) * masks[l + 1]
     deltas.append(e)
     grads = []
     for l in range(len(W)):
@@ -58,6 +65,44 @@ def test_rule_gradients_equal_their_formula(rule, activation, output):
     train_batch(net, ws, X, Y, None, alpha=0.0)
     for got, expected in zip(ws.grads, _reference(net, X, Y, rule, activation, output)):
         assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def _dropout_masks(seed, shapes, rates):
+    """Inverted dropout drawn as the engine draws it: one uniform array per
+    mask from ``default_rng(seed)``, the input's first; a unit is dropped
+    (0) with probability ``rate`` and kept as ``1 / (1 - rate)``."""
+    rng = np.random.default_rng(seed)
+    return [(rng.random(shape) >= rate) / (1 - rate) for shape, rate in zip(shapes, rates)]
+
+
+@pytest.mark.parametrize("rule", ["dfa", "fa", "bp", "drtp"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_dropout_gradients_equal_the_formula_with_fixed_masks(rule, activation):
+    net = tiny_network(rule, activation, units=(6, 40, 30, 3))
+    X, Y = tiny_batch(net, n=20)
+    rates = (0.3, 0.4)
+    ws = Workspace(net, 20, rates, np.random.default_rng(7))
+    train_batch(net, ws, X, Y, None, alpha=0.0)
+    masks = _dropout_masks(7, [X.shape, (20, 40), (20, 30)], [0.3, 0.4, 0.4])
+    # Every mask drops some units and keeps some.
+    assert all(0 < np.mean(m == 0) < 1 for m in masks)
+    expected = _reference(net, X, Y, rule, activation, "softmax", masks)
+    for got, want in zip(ws.grads, expected):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5, 0.7])
+def test_dropout_masks_drop_rate_and_rescale_the_rest(rate):
+    net = tiny_network("dfa", units=(50, 200, 2))
+    X, Y = tiny_batch(net, n=500)
+    ws = Workspace(net, 500, (rate, rate), np.random.default_rng(0))
+    train_batch(net, ws, X, Y, None, alpha=0.0)
+    hidden_mask = ws.masks[0]  # kept by the workspace for the backward pass
+    input_mask = ws._mask(np.empty(X.shape), rate)
+    for mask in (hidden_mask, input_mask):
+        # The fraction dropped is within 4 standard deviations of rate.
+        assert abs(np.mean(mask == 0) - rate) < 4 * np.sqrt(rate * (1 - rate) / mask.size)
+        assert_allclose(mask[mask != 0], 1 / (1 - rate), rtol=1e-12)
 
 
 def test_feedback_shapes_per_rule():

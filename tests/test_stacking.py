@@ -134,6 +134,41 @@ def test_seeds_come_from_random_state(tiny):
     assert not np.array_equal(a.random_states_, c.random_states_)
 
 
+@pytest.mark.parametrize("vary", ["feedback", "all"])
+def test_seed_streams_are_independent(tiny, vary):
+    X, y = tiny
+    n = 4
+    clf = StackingDFA(_small_learner(), n_estimators=n, vary=vary, random_state=7)
+    clf.fit(X, y)
+    # The documented derivation: SeedSequence(random_state) spawns three
+    # streams, for the learners' weights, their feedback, and the head and cv.
+    weights, feedback, other = np.random.SeedSequence(7).spawn(3)
+    expected_weights = weights.generate_state(n if vary == "all" else 1)
+    assert_array_equal(clf.random_states_, np.resize(expected_weights, n))
+    assert_array_equal(clf.feedback_random_states_, feedback.generate_state(n))
+    head_seed = clf.final_estimator_.random_state
+    assert head_seed == other.generate_state(1)[0]
+    # No seed of one stream reappears in another.
+    streams = [set(clf.random_states_), set(clf.feedback_random_states_), {head_seed}]
+    for i, a in enumerate(streams):
+        for b in streams[i + 1 :]:
+            assert not a & b
+
+
+def test_feedback_is_uncorrelated_with_initial_weights(tiny):
+    X, y = tiny
+    learner = _initial_weights_kept()
+    learner.set_params(hidden_layer_sizes=(64,))
+    clf = StackingDFA(learner, n_estimators=3, random_state=0).fit(X, y)
+    for est in clf.estimators_:
+        # Both are uniform draws; from one stream, B would repeat W1's first
+        # draws rescaled (correlation 1). Independent 192-value samples have
+        # a correlation of about N(0, 0.07^2).
+        B = est.feedback_[0].ravel()
+        W = est.coefs_[0].ravel()[: B.size]
+        assert abs(np.corrcoef(B, W)[0, 1]) < 0.3
+
+
 def test_transform_and_feature_names(tiny):
     X, y = tiny
     clf = StackingDFA(_small_learner(), n_estimators=2, random_state=0).fit(X, y)
@@ -216,18 +251,21 @@ def digits():
 
 
 def test_digits_stacking_beats_its_learners(digits):
+    # Bounds from StackingDFA random_state 0-7 (and 0-2 for cv=5): the dense
+    # head beats the best learner by 1.3 to 2.4 points (mean 1.75, standard
+    # deviation 0.4), out-of-fold by 1.5 to 1.8; the RD head scores 1.3 to
+    # 2.9 points below the dense head (mean 2.1, standard deviation 0.5).
     X_train, X_test, y_train, y_test = digits
     learner = DFAClassifier(hidden_layer_sizes=(64,), max_iter=10, learning_rate_init=1e-2)
     clf = StackingDFA(learner, n_estimators=10, random_state=0).fit(X_train, y_train)
     best_learner = max(est.score(X_test, y_test) for est in clf.estimators_)
     dense = clf.score(X_test, y_test)
-    assert dense > best_learner
+    assert dense > best_learner + 0.005
 
     out_of_fold = clone(clf).set_params(cv=5).fit(X_train, y_train)
-    assert out_of_fold.score(X_test, y_test) > best_learner
+    assert out_of_fold.score(X_test, y_test) > best_learner + 0.005
 
-    # An RD head has 120 parameters here to the dense head's 1010; over head
-    # seeds it scores 0.3 to 2.4 points below it (0.944 to 0.967, dense 0.969).
+    # An RD head has 120 parameters here to the dense head's 1010.
     rd_head = RDClassifier(hidden_layer_sizes=(), learning_rate_init=3e-2, max_iter=500)
     rd = clone(clf).set_params(final_estimator=rd_head).fit(X_train, y_train)
-    assert abs(rd.score(X_test, y_test) - dense) <= 0.025
+    assert 0 <= dense - rd.score(X_test, y_test) <= 0.035

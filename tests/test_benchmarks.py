@@ -1,0 +1,68 @@
+"""Each script in ``benchmarks/`` runs end to end with a tiny setting.
+
+The timings and memory figures of such runs mean nothing; what is checked
+is that every script still runs against the current library and prints the
+table it documents.
+"""
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _run(monkeypatch, capsys, script, *argv):
+    """Run ``benchmarks/<script>`` as ``__main__`` with ``argv``; its stdout."""
+    monkeypatch.setattr(sys, "argv", [script, *argv])
+    try:
+        runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_every_benchmark_is_covered():
+    tested = {"bench_memory.py", "bench_mlp.py", "bench_rd.py", "bench_stacking.py"}
+    assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
+
+
+def test_bench_memory(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "bench_memory.py", "--n-samples", "300",
+               "--n-features", "20", "--hidden", "8", "--max-iter", "1")
+    assert "X: (300, 20) float32" in out
+    assert re.search(r"^fit: .*extra peak .*\(bound", out, re.MULTILINE)
+    assert re.search(r"^predict: .*extra peak", out, re.MULTILINE)
+
+
+def test_bench_mlp(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "bench_mlp.py", "--quick", "--data", "synthetic",
+               "--epochs", "1", "--hidden", "8", "--quiet")
+    assert out.startswith("Benchmark on SYNTHETIC data")
+    assert "784-8-10" in out and "Targets:" in out
+
+
+def test_bench_rd(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "bench_rd.py", "--width", "64", "--batch", "8",
+               "--repeats", "1")
+    rows = dict(re.findall(r"^\s*(rd-dct|rd-gaussian|dense)\s.*\s(\d+)$", out, re.MULTILINE))
+    # An RD layer trains its two diagonals and a bias; a dense one its matrix.
+    assert rows == {"rd-dct": "192", "rd-gaussian": "192", "dense": str(64 * 64 + 64)}
+    assert len(re.findall(r"^dense / rd-\w+: ", out, re.MULTILINE)) == 2
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bench_stacking(monkeypatch, capsys, tmp_path):
+    # No Fashion-MNIST in an empty folder: the script's random stand-in,
+    # which needs no 60000-image read.
+    monkeypatch.setenv("SKDFA_FASHION_MNIST", str(tmp_path))
+    out = _run(monkeypatch, capsys, "bench_stacking.py", "--n-train", "300",
+               "--n-estimators", "2", "--hidden", "8", "--epochs", "1")
+    assert out.startswith("data: SYNTHETIC random data, X (300, 784) float32")
+    rows = re.findall(r"^\s*(-?1)\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+([\d.]+)$", out, re.MULTILINE)
+    assert [n_jobs for n_jobs, _ in rows] == ["1", "-1"]
+    # The fitted model does not depend on n_jobs, nor does its test accuracy.
+    assert rows[0][1] == rows[1][1]
