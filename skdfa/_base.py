@@ -75,8 +75,10 @@ DERIVATIVES = {
 # Output losses are computed from the output pre-activations A (numerically
 # stable, no log of a rounded probability). Each returns the per-sample loss.
 def _squared_loss(A, Y):
+    # Averaged over the outputs, as MLPRegressor reports it; the error that
+    # trains the network stays P - Y (the gradient of the sum), as in MLPRegressor.
     diff = A - Y
-    return 0.5 * np.einsum("ij,ij->i", diff, diff)
+    return (0.5 / diff.shape[1]) * np.einsum("ij,ij->i", diff, diff)
 
 
 def _log_loss(A, Y):

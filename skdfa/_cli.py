@@ -14,6 +14,7 @@ one line and exits non-zero: 2 for usage errors, 1 for the others.
 import argparse
 import contextlib
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -252,7 +253,9 @@ def _make_learner(key, args, verbose, validation, track):
         from ._stacking import StackingDFA
 
         member = DFAClassifier(rule="dfa", track_alignment=track, **common)
-        return StackingDFA(member, n_estimators=STACKING_SIZE, random_state=args.seed)
+        return StackingDFA(
+            member, n_estimators=STACKING_SIZE, random_state=args.seed, verbose=int(verbose)
+        )
     return DFAClassifier(rule=key, track_alignment=track, verbose=verbose, **common)
 
 
@@ -367,7 +370,23 @@ def _write_plots(fitted, folder, out):
     return written
 
 
+def _check_output_folder(folder):
+    """Create the plots' folder and check that it takes files, before any
+    training: a bad ``--out`` is one line, not a traceback after the fits."""
+    if folder.exists() and not folder.is_dir():
+        raise _bench.CommandError(f"--out {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise _bench.CommandError(
+            f"--out {folder} is not a writable folder: {exc.strerror}"
+        ) from None
+
+
 def _run_comparison(args, data, out):
+    if not args.no_plots:
+        _check_output_folder(args.out)
     arrays, description = _load(data, args.seed)
     n_train = len(arrays[0]) if args.n_train is None else min(args.n_train, len(arrays[0]))
     out(f"{description}: {n_train} train / {len(arrays[1])} test samples, "
@@ -413,6 +432,8 @@ def main(argv=None):
         if args.command == "reproduce":
             from . import _reproduce
 
+            if args.out is not None:
+                _check_output_folder(args.out)
             with _bench.data_errors():
                 _reproduce.run(args, print)
             return 0

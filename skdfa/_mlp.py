@@ -173,6 +173,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.coefs_ = [layer.coef for layer in self._network.layers]
         self.intercepts_ = [layer.intercept for layer in self._network.layers]
 
+    def _exposed_params(self):
+        """The fitted attributes' arrays, as ``(name, array)`` pairs per layer
+        in the order of the layer's ``param_names``."""
+        return [
+            [(f"coefs_[{i}]", coef), (f"intercepts_[{i}]", intercept)]
+            for i, (coef, intercept) in enumerate(zip(self.coefs_, self.intercepts_))
+        ]
+
     @abstractmethod
     def _encode_targets(self, y, incremental, first_pass):
         """Validated y -> 2-D float targets (and set ``classes_`` if any)."""
@@ -214,6 +222,100 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             )
         return tuple(float(r) for r in rates)
 
+    # -- the fitted attributes are the model ----------------------------------
+
+    def _read_exposed_params(self):
+        """Give the network the arrays the fitted attributes hold now.
+
+        As in MLPClassifier, whose ``coefs_`` are the model, rebinding a
+        fitted attribute (or one of its arrays) changes predictions and
+        further training, after pickling too.
+        """
+        layers = self._network.layers
+        exposed = self._exposed_params()
+        if len(exposed) != len(layers):
+            raise ValueError(
+                f"The fitted attributes of {type(self).__name__} describe "
+                f"{len(exposed)} layers; the network has {len(layers)}."
+            )
+        copied = False
+        for layer, pairs in zip(layers, exposed):
+            for param_name, (name, array) in zip(layer.param_names, pairs):
+                current = getattr(layer, param_name)
+                if array is current:
+                    continue
+                array = np.asarray(array)
+                if array.shape != current.shape:
+                    raise ValueError(
+                        f"{name} has shape {array.shape}; the fitted network "
+                        f"needs {current.shape}."
+                    )
+                # The network updates its arrays in place: it takes the given
+                # array itself (as MLPClassifier does) unless it cannot.
+                usable = (
+                    array.dtype == current.dtype
+                    and array.flags.c_contiguous
+                    and array.flags.writeable
+                )
+                if not usable:
+                    array = np.array(array, dtype=current.dtype)
+                    copied = True
+                setattr(layer, param_name, array)
+        if copied:
+            # The attributes hold the network's arrays again, which training updates.
+            self._expose_params()
+
+    # -- warm start ------------------------------------------------------------
+
+    # Settings that shape the network: no warm start or partial_fit can change them.
+    _structure_params = ("hidden_layer_sizes", "output_activation")
+    # Settings of the feedback: a change redraws it for the new rule.
+    _feedback_params = (
+        "rule", "feedback_distribution", "feedback_scale", "feedback_random_state"
+    )
+    # Settings of the optimizer: a change builds a new one (as MLPClassifier).
+    _optimizer_params = (
+        "solver", "learning_rate", "learning_rate_init", "power_t", "momentum",
+        "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "rho",
+    )
+
+    def _built_settings(self):
+        params = self.get_params(deep=False)
+        names = (
+            *self._structure_params, *self._feedback_params, *self._optimizer_params,
+            "activation", "early_stopping",
+        )
+        settings = {name: params.get(name) for name in names}
+        settings["hidden_layer_sizes"] = tuple(self._hidden_sizes())
+        return settings
+
+    def _carry_over(self):
+        """Apply the settings changed since the network was built (warm start,
+        partial_fit): the weights carry over, everything else follows the
+        current parameters; a change of the network's shape raises."""
+        built, now = self._built_with, self._built_settings()
+
+        def changed(names):
+            # ``is`` first: RandomState instances compare by identity.
+            return [n for n in names if not (built[n] is now[n] or built[n] == now[n])]
+
+        for name in changed(self._structure_params):
+            raise ValueError(
+                f"{type(self).__name__} was fitted with {name}={built[name]!r}; "
+                f"warm_start and partial_fit keep the fitted network, so they cannot "
+                f"use {name}={now[name]!r}. Fit a new model (warm_start=False) for it."
+            )
+        net = self._network
+        net.activation = self.activation
+        if changed(self._feedback_params):
+            net.rule = self.rule
+            self._draw_feedback(net, net.dtype)
+        if changed(self._optimizer_params):
+            self._optimizer = make_optimizer(self, net.params)
+        if changed(["early_stopping"]):
+            self._reset_stopping_state()
+        self._built_with = now
+
     # -- fitting --------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -241,6 +343,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             )
         if first_pass:
             self._initialize(X, Y, hidden)
+        else:
+            self._read_exposed_params()
+            self._carry_over()
         Y = Y.astype(self._network.dtype, copy=False)
         # Overflow is caught by the training loop's finiteness checks and
         # reported as divergence; numpy's warnings about it would be noise.
@@ -264,21 +369,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # feedback_random_state leaves every other draw unchanged.
         rng = check_random_state(self.random_state)
         net.initialize_weights(rng, self.weight_init, X.dtype)
-        derived_feedback_seed = rng.randint(_INT32_MAX)
-        feedback_rng = (
-            np.random.RandomState(derived_feedback_seed)
-            if self.feedback_random_state is None
-            else check_random_state(self.feedback_random_state)
-        )
-        net.initialize_feedback(
-            feedback_rng, self.feedback_distribution, self.feedback_scale, X.dtype
-        )
+        self._derived_feedback_seed = rng.randint(_INT32_MAX)
+        self._draw_feedback(net, X.dtype)
         self._rng = rng
         self._dropout_rng = np.random.default_rng(rng.randint(_INT32_MAX))
         self._network = net
         self._optimizer = make_optimizer(self, net.params)
         self._expose_params()
-        self.feedback_ = net.feedback_matrices()
         self.n_params_ = net.n_params
         self.n_iter_ = 0
         self.t_ = 0
@@ -287,6 +384,22 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self._n_updates = 0
         self._alignment = []
         self._alignment_steps = []
+        self._reset_stopping_state()
+        self._built_with = self._built_settings()
+
+    def _draw_feedback(self, net, dtype):
+        """Draw the rule's feedback (and publish it in ``feedback_``)."""
+        feedback_rng = (
+            np.random.RandomState(self._derived_feedback_seed)
+            if self.feedback_random_state is None
+            else check_random_state(self.feedback_random_state)
+        )
+        net.initialize_feedback(
+            feedback_rng, self.feedback_distribution, self.feedback_scale, dtype
+        )
+        self.feedback_ = net.feedback_matrices()
+
+    def _reset_stopping_state(self):
         self._best_params = None
         if self.early_stopping:
             self.validation_scores_ = []
@@ -325,6 +438,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         X = validate_data(
             self, X, accept_sparse=["csr"], dtype=(np.float64, np.float32), reset=False
         )
+        self._read_exposed_params()
         return self._network.decision(X)
 
     def transform(self, X):
@@ -392,8 +506,23 @@ class _ClassifierMixin:
         return "logistic"
 
     def _stratify(self, Y):
-        # Multilabel targets are not stratified (as MLPClassifier).
-        return Y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+        """Y to stratify the early-stopping split by, or None.
+
+        Multilabel targets are not stratified (as MLPClassifier); nor are
+        splits where stratification cannot work: a class with a single
+        sample, or a validation or training part smaller than the number of
+        classes. MLPClassifier never stratifies multiclass targets; we do
+        where it works, so the validation score sees every class.
+        """
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return None
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)
+        counts = np.bincount(labels)
+        counts = counts[counts > 0]
+        n_val = int(np.ceil(self.validation_fraction * Y.shape[0]))
+        if counts.min() < 2 or min(n_val, Y.shape[0] - n_val) < counts.size:
+            return None
+        return Y
 
     def _decode(self, scores):
         """Labels from output pre-activations (or from encoded targets)."""
@@ -542,7 +671,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule (applies to every solver).
+        Learning-rate schedule of ``solver="sgd"``; Adam and RMSprop ignore it
+        (as in :class:`~sklearn.neural_network.MLPClassifier`).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
@@ -563,7 +693,13 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     warm_start : bool, default=False
         Continue from the previous fit: weights, feedback, optimizer state and
         random streams are kept, so fitting twice for ``k`` epochs is the same
-        as fitting once for ``2k``.
+        as fitting once for ``2k``. Settings changed in between apply (as in
+        :class:`~sklearn.neural_network.MLPClassifier`): a new activation is
+        used, a changed optimizer setting builds a new optimizer, and a changed
+        rule or feedback setting redraws the feedback as a new fit would. A
+        change of the network's shape (``hidden_layer_sizes``,
+        ``output_activation``) raises a ValueError. The same holds for
+        :meth:`partial_fit`.
     momentum : float, default=0.9
         Momentum of ``"sgd"``.
     nesterovs_momentum : bool, default=True
@@ -611,6 +747,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Class labels.
     coefs_ : list of ndarray
         ``coefs_[i]`` of shape (n_units_i, n_units_{i+1}): the weights of layer i.
+        Like ``intercepts_``, it is the model: arrays assigned to it are
+        used by predictions and further training.
     intercepts_ : list of ndarray
         The biases of each layer.
     feedback_ : list of ndarray
@@ -775,7 +913,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule.
+        Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
@@ -792,7 +930,8 @@ class DFARegressor(RegressorMixin, BaseDFA):
     verbose : bool or int, default=False
         Print one line per epoch.
     warm_start : bool, default=False
-        Continue from the previous fit.
+        Continue from the previous fit; changed settings apply as described
+        in :class:`DFAClassifier`.
     momentum : float, default=0.9
         Momentum of ``"sgd"``.
     nesterovs_momentum : bool, default=True
@@ -833,7 +972,9 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss (half squared error) at the last epoch.
+        Loss at the last epoch: half the squared error, averaged over the
+        outputs (as :class:`~sklearn.neural_network.MLPRegressor`), plus the L2
+        penalty.
     loss_curve_ : list of float
         Loss at each epoch.
     best_loss_ : float or None

@@ -68,10 +68,13 @@ class Network:
         return self.layers[0].params[0].dtype
 
     def initialize_weights(self, rng, weight_init, dtype):
-        """Draw every layer's parameters from ``rng``."""
-        for l, layer in enumerate(self.layers):
-            activation = self.activation if l < self.n_layers - 1 else self.output
-            layer.initialize(rng, weight_init, activation, dtype)
+        """Draw every layer's parameters from ``rng``.
+
+        Every layer's Glorot bound uses the hidden activation's factor, the
+        output layer's included, as ``MLPClassifier._init_coef`` does.
+        """
+        for layer in self.layers:
+            layer.initialize(rng, weight_init, self.activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
         """Draw the rule's fixed feedback matrices from ``rng``.
@@ -208,14 +211,20 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     np.copyto(error, output)
     ACTIVATIONS[net.output](error)
     error -= Y
+    # The targets that target projection sends: a single binary column is
+    # coded -1/+1, the difference of its two one-hot columns. Coded 0/1, the
+    # negative class would send nothing, and every update would push all
+    # samples the same way, never apart.
+    binary = Y.shape[1] == 1 and net.output == "logistic"
+    target = 2 * Y - 1 if binary else Y
     # Unit weights take the same arithmetic as no weights, bit for bit.
     if sample_weight is not None:
         sample_loss *= sample_weight
         error *= sample_weight[:, None]
-        Y = Y * sample_weight[:, None]
+        target = target * sample_weight[:, None]
     loss = float(sample_loss.sum()) / weight_sum
     error /= weight_sum
-    target = Y / weight_sum
+    target = target / weight_sum
     if alpha:
         squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net.regularized_params)
         loss += 0.5 * alpha * squares / weight_sum

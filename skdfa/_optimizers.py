@@ -12,7 +12,7 @@ import numpy as np
 
 
 class BaseOptimizer:
-    """Learning-rate schedules shared by every optimizer.
+    """What every optimizer shares: the update loop and stopping.
 
     Parameters
     ----------
@@ -21,9 +21,8 @@ class BaseOptimizer:
     learning_rate_init : float
         The initial learning rate.
     learning_rate : {"constant", "invscaling", "adaptive"}
-        ``"invscaling"`` divides the initial rate by ``t ** power_t`` after
-        each epoch, ``t`` counting samples seen; ``"adaptive"`` divides it by 5
-        when training stops improving, until it falls below 1e-6.
+        The schedule, applied by :class:`SGDOptimizer` only: as in
+        scikit-learn, adaptive optimizers keep ``learning_rate_init``.
     power_t : float
         Exponent of ``"invscaling"``.
     """
@@ -45,30 +44,13 @@ class BaseOptimizer:
             self._update(param, grad, self._scratch[i], *(state[i] for state in states))
 
     def iteration_ends(self, time_step):
-        """Apply the ``invscaling`` schedule at the end of an epoch."""
-        if self.schedule == "invscaling":
-            self.learning_rate = float(self.learning_rate_init) / (
-                (time_step + 1) ** self.power_t
-            )
+        """Called at the end of each epoch (schedules happen here)."""
 
     def trigger_stopping(self, msg, verbose):
-        """Decide whether training stops once it no longer improves.
-
-        Returns ``True`` to stop; the ``"adaptive"`` schedule instead divides
-        the learning rate by 5 and goes on while it stays above 1e-6.
-        """
-        if self.schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
+        """Decide whether training stops once it no longer improves: it does."""
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
+            print(msg + " Stopping.")
+        return True
 
     def __getstate__(self):
         # Scratch buffers are re-created on load rather than pickled; dtypes
@@ -105,6 +87,34 @@ class SGDOptimizer(BaseOptimizer):
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocities = [np.zeros_like(p) for p in params]
+
+    def iteration_ends(self, time_step):
+        """Apply the ``invscaling`` schedule at the end of an epoch.
+
+        ``"invscaling"`` divides the initial rate by ``(t + 1) ** power_t``,
+        ``t`` counting the samples seen.
+        """
+        if self.schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (
+                (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg, verbose):
+        """Decide whether training stops once it no longer improves.
+
+        Returns ``True`` to stop; the ``"adaptive"`` schedule instead divides
+        the learning rate by 5 and goes on while it stays above 1e-6.
+        """
+        if self.schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
 
     def _update(self, param, grad, scratch, velocity):
         # v <- momentum * v - lr * g

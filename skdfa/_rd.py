@@ -43,7 +43,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule.
+        Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-2
         Initial learning rate. Ten times :class:`DFAClassifier`'s: an RD
         layer trains only its two diagonals, and at 1e-3 it learns several
@@ -64,7 +64,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     verbose : bool or int, default=False
         Print one line per epoch.
     warm_start : bool, default=False
-        Continue from the previous fit.
+        Continue from the previous fit; changed settings apply as described
+        in :class:`DFAClassifier` (``output_layer`` and ``rd_matrix`` cannot
+        change).
     momentum : float, default=0.9
         Momentum of ``"sgd"``.
     nesterovs_momentum : bool, default=True
@@ -122,7 +124,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     diagonals_ : list of tuple of ndarray
         ``(d1, d2)`` of each RD layer, from the input: ``d1`` of shape
         (n_units_i,) and ``d2`` of shape (n_units_{i+1},). The output layer's
-        pair is last when ``output_layer="rd"``.
+        pair is last when ``output_layer="rd"``. Like ``intercepts_`` and
+        ``output_coef_``, it is the model: arrays assigned to it are used by
+        predictions and further training.
     intercepts_ : list of ndarray
         The bias of each layer, output layer included.
     output_coef_ : ndarray of shape (n_units_last, n_outputs) or None
@@ -279,6 +283,19 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         else:
             layers.append(DenseLayer(units[-2], units[-1]))
         return layers
+
+    _structure_params = (*BaseDFA._structure_params, "output_layer", "rd_matrix")
+
+    def _exposed_params(self):
+        exposed = []
+        for i, intercept in enumerate(self.intercepts_):
+            if i < len(self.diagonals_):
+                d1, d2 = self.diagonals_[i]
+                pairs = [(f"diagonals_[{i}][0]", d1), (f"diagonals_[{i}][1]", d2)]
+            else:
+                pairs = [("output_coef_", self.output_coef_)]
+            exposed.append([*pairs, (f"intercepts_[{i}]", intercept)])
+        return exposed
 
     def _expose_params(self):
         layers = self._network.layers

@@ -10,7 +10,8 @@ itself (its exact gradient); a rule only decides the hidden deltas:
 - ``"dfa"``:  delta_l = (e @ B_l) * f'(a_l)                   (direct feedback alignment)
 - ``"drtp"``: delta_l = (y @ B_l) * f'(a_l)                   (direct random target projection)
 
-For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``. ``B`` are
+For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``; a single
+binary (logistic) column is coded -1/+1, so that both classes send a signal. ``B`` are
 fixed random matrices drawn once, at initialisation. A rule is one class with
 ``feedback_shapes`` (which matrices it needs) and ``hidden_deltas``; a new rule
 is one class added to ``RULES``.

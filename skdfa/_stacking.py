@@ -30,12 +30,21 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     StrOptions,
 )
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_feature_names_in,
+    _check_method_params,
     check_is_fitted,
+    has_fit_parameter,
     validate_data,
 )
 from threadpoolctl import threadpool_limits
@@ -45,7 +54,9 @@ from ._mlp import DFAClassifier
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-def _fit_one(estimator, X, y, index, random_state, feedback_random_state, cv, n_threads):
+def _fit_one(
+    estimator, X, y, index, random_state, feedback_random_state, cv, n_threads, fit_params
+):
     """Fit one learner; return it and the linear outputs the head trains on.
 
     X arrives as an argument, so process backends share it through a
@@ -67,6 +78,8 @@ def _fit_one(estimator, X, y, index, random_state, feedback_random_state, cv, n_
     n_threads : int or None
         BLAS threads this learner may use, so that concurrent learners do
         not oversubscribe the cores; ``None`` leaves the limit unchanged.
+    fit_params : dict
+        Metadata for the learner's ``fit`` (``sample_weight``), indexed like X.
 
     Returns
     -------
@@ -78,11 +91,18 @@ def _fit_one(estimator, X, y, index, random_state, feedback_random_state, cv, n_
     estimator.set_params(
         random_state=random_state, feedback_random_state=feedback_random_state
     )
+    if estimator.get_params().get("verbose"):
+        print(
+            f"StackingDFA: learner {index} (random_state={random_state}, "
+            f"feedback_random_state={feedback_random_state})"
+        )
     with threadpool_limits(limits=n_threads, user_api="blas"):
         try:
-            estimator.fit(X, y)
+            estimator.fit(X, y, **fit_params)
             outputs = (
-                estimator.transform(X) if cv is None else _out_of_fold(estimator, X, y, cv)
+                estimator.transform(X)
+                if cv is None
+                else _out_of_fold(estimator, X, y, cv, fit_params)
             )
         except ValueError as exc:
             raise ValueError(
@@ -92,7 +112,7 @@ def _fit_one(estimator, X, y, index, random_state, feedback_random_state, cv, n_
     return estimator, outputs
 
 
-def _out_of_fold(estimator, X, y, cv):
+def _out_of_fold(estimator, X, y, cv, fit_params):
     """Linear outputs of each fold's clone of ``estimator`` on its held-out part.
 
     ``cross_val_predict`` does not offer ``method="transform"``; this is its
@@ -107,6 +127,8 @@ def _out_of_fold(estimator, X, y, cv):
     y : ndarray of shape (n_samples,)
     cv : cross-validation splitter
         Its test folds must partition the samples.
+    fit_params : dict
+        Metadata for ``fit``, indexed like X; each fold gets its rows.
 
     Returns
     -------
@@ -118,7 +140,8 @@ def _out_of_fold(estimator, X, y, cv):
     outputs = np.empty((X.shape[0], n_outputs), dtype=first.dtype)
     n_predicted = np.zeros(X.shape[0], dtype=np.intp)
     for train, test in cv.split(X, y):
-        fold = clone(estimator).fit(X[train], y[train])
+        fold_params = _check_method_params(X, fit_params, indices=train)
+        fold = clone(estimator).fit(X[train], y[train], **fold_params)
         block = fold.transform(X[test])
         if block.shape[1] != n_outputs:
             raise ValueError(
@@ -133,6 +156,14 @@ def _out_of_fold(estimator, X, y, cv):
             "cv must partition the samples: every sample in exactly one test fold."
         )
     return outputs
+
+
+def _verbose(estimator, verbose):
+    """A copy of ``estimator`` that prints its progress, if it can and is silent."""
+    params = estimator.get_params()
+    if "verbose" in params and not params["verbose"]:
+        return clone(estimator).set_params(verbose=verbose)
+    return estimator
 
 
 def _head_has(attr):
@@ -204,7 +235,9 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         and unseeded shuffling splitters, through
         :class:`numpy.random.SeedSequence`.
     verbose : int, default=0
-        Verbosity of the parallel fan-out.
+        Verbosity of the parallel fan-out. When positive, it is also passed
+        to the learners and the head (those with a ``verbose`` parameter), so
+        each prints its training progress after a line naming it.
 
     Attributes
     ----------
@@ -288,14 +321,27 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         self.verbose = verbose
 
     @staticmethod
-    def _default_head():
+    def _default(estimator):
+        # Defaults take the sample weights under metadata routing: users
+        # cannot request them on an estimator they did not pass.
+        if _routing_enabled():
+            estimator.set_fit_request(sample_weight=True)
+        return estimator
+
+    @classmethod
+    def _default_head(cls):
         # Stacked linear outputs are few, informative features: a softmax
         # layer fits them faster at a learning rate 10x Adam's default.
-        return DFAClassifier(hidden_layer_sizes=(), learning_rate_init=1e-2)
+        return cls._default(DFAClassifier(hidden_layer_sizes=(), learning_rate_init=1e-2))
+
+    def _head(self):
+        return self._default_head() if self.final_estimator is None else self.final_estimator
 
     def _learner(self):
         """The estimator to clone, checked for the seeds stacking varies."""
-        estimator = DFAClassifier() if self.estimator is None else self.estimator
+        estimator = (
+            self._default(DFAClassifier()) if self.estimator is None else self.estimator
+        )
         params = estimator.get_params()
         missing = [p for p in ("random_state", "feedback_random_state") if p not in params]
         if missing:
@@ -341,7 +387,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         # The learner's and the head's parameters are validated when fitted.
         prefer_skip_nested_validation=False
     )
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Fit the learners in parallel, then the head on their linear outputs.
 
         Parameters
@@ -351,6 +397,15 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             array: parallel workers read it through a memory map.
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights, passed to every learner's and the head's ``fit``
+            (each fold's rows with ``cv``); the learner and the head must
+            support them. Under metadata routing, they go where requested
+            (as any other metadata), and the default learner and head
+            request them.
+        **fit_params : dict
+            Other metadata for the learners and the head; only with
+            ``sklearn.set_config(enable_metadata_routing=True)``.
 
         Returns
         -------
@@ -358,6 +413,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             The fitted estimator.
         """
         learner = self._learner()
+        head = self._head()
         X, y = validate_data(
             self,
             X,
@@ -367,6 +423,11 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             copy=False,
         )
         check_classification_targets(y)
+        learner_params, head_params = self._route_fit_params(
+            X, learner, head, sample_weight, fit_params
+        )
+        if self.verbose:
+            learner, head = (_verbose(est, self.verbose) for est in (learner, head))
         self.random_states_, self.feedback_random_states_, seed = self._seeds()
         cv = self._splitter(y, seed)
 
@@ -376,7 +437,15 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         n_threads = max(1, cpu_count() // n_workers) if n_workers > 1 else None
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fit_one)(
-                clone(learner), X, y, i, int(state), int(feedback), copy.deepcopy(cv), n_threads
+                clone(learner),
+                X,
+                y,
+                i,
+                int(state),
+                int(feedback),
+                copy.deepcopy(cv),
+                n_threads,
+                learner_params,
             )
             for i, (state, feedback) in enumerate(
                 zip(self.random_states_, self.feedback_random_states_)
@@ -387,14 +456,61 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         self._n_outputs = [block.shape[1] for block in outputs]
         X_meta = self._stack(outputs, X)
 
-        head = self._default_head() if self.final_estimator is None else self.final_estimator
         self.final_estimator_ = clone(head)
         # An unseeded head is seeded too, so that random_state fixes the model.
         if self.final_estimator_.get_params().get("random_state", 0) is None:
             self.final_estimator_.set_params(random_state=seed)
-        self.final_estimator_.fit(X_meta, y)
+        if self.verbose:
+            print("StackingDFA: head")
+        self.final_estimator_.fit(X_meta, y, **head_params)
         self.classes_ = self.final_estimator_.classes_
         return self
+
+    def _route_fit_params(self, X, learner, head, sample_weight, fit_params):
+        """The metadata for the learners' and the head's ``fit``."""
+        if sample_weight is not None:
+            fit_params = {**fit_params, "sample_weight": sample_weight}
+        if _routing_enabled():
+            routed = process_routing(self, "fit", **fit_params)
+            learner_params, head_params = routed.estimator.fit, routed.final_estimator.fit
+        else:
+            _raise_for_params(fit_params, self, "fit", allow=["sample_weight"])
+            for role, est in (("learner", learner), ("head", head)):
+                if sample_weight is not None and not has_fit_parameter(est, "sample_weight"):
+                    raise TypeError(
+                        f"The {role} {type(est).__name__} does not support sample "
+                        "weights (its fit has no sample_weight parameter)."
+                    )
+            learner_params = head_params = fit_params
+        # Metadata indexed like X, as the learners and folds slice it.
+        return (
+            _check_method_params(X, learner_params),
+            _check_method_params(X, head_params),
+        )
+
+    def get_metadata_routing(self):
+        """Get the metadata routing of this object.
+
+        ``fit``'s metadata (such as ``sample_weight``) goes to the learners'
+        and the head's ``fit``, where they request it (see scikit-learn's
+        user guide on metadata routing).
+
+        Returns
+        -------
+        routing : MetadataRouter
+            The routing of the learner (``estimator``) and the head
+            (``final_estimator``).
+        """
+        router = MetadataRouter(owner=self)
+        router.add(
+            estimator=self._learner(),
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
+        router.add(
+            final_estimator=self._head(),
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
+        return router
 
     def _stack(self, outputs, X):
         """Concatenate the learners' outputs (and X with ``passthrough``)."""

@@ -66,14 +66,29 @@ def _alignment_interval(track_alignment):
     return int(track_alignment)
 
 
+# Width of a progress-table column: every cell fits it, ``.5g`` numbers
+# (1.2346e+12, -1.2346e-05) included, so the columns stay aligned.
+_COLUMN_WIDTH = 11
+
+
 def _print_header(early_stopping, alignment):
     columns = ["epoch", "train loss"]
     columns += ["valid score"] if early_stopping else []
     columns += ["angle (deg)"] if alignment else []
     columns += ["dur (s)"]
-    line = "  ".join(f"{c:>11}" for c in columns)
+    line = "  ".join(f"{c:>{_COLUMN_WIDTH}}" for c in columns)
     print(line)
     print("-" * len(line))
+
+
+def _mean_angle_cell(epoch_angles):
+    """The epoch's mean alignment angle, blank when none was measured (an
+    epoch between two measurements, or only zero deltas)."""
+    angles = np.asarray(epoch_angles, dtype=np.float64).ravel()
+    angles = angles[np.isfinite(angles)]
+    if angles.size == 0:
+        return f"{'':>{_COLUMN_WIDTH}}"
+    return f"{angles.mean():>{_COLUMN_WIDTH}.2f}"
 
 
 def fit_stochastic(est, X, Y, sample_weight, incremental):
@@ -130,7 +145,8 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
-    if est.verbose:
+    # partial_fit calls continue one table: its header is printed once.
+    if est.verbose and not (incremental and est.t_ > 0):
         _print_header(early_stopping, interval > 0)
 
     last_epoch = _Snapshot(params, est)
@@ -184,13 +200,14 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                 _update_training_loss(est)
 
             if est.verbose:
-                row = [f"{est.n_iter_:>11d}", f"{est.loss_:>11.5f}"]
+                width = _COLUMN_WIDTH
+                epoch = est.n_iter_ if not incremental else len(est.loss_curve_)
+                row = [f"{epoch:>{width}d}", f"{est.loss_:>{width}.5g}"]
                 if early_stopping:
-                    row.append(f"{est.validation_scores_[-1]:>11.5f}")
+                    row.append(f"{est.validation_scores_[-1]:>{width}.5g}")
                 if interval > 0:
-                    mean = np.nanmean(epoch_angles) if epoch_angles else np.nan
-                    row.append(f"{mean:>11.2f}")
-                row.append(f"{time.perf_counter() - start_time:>11.3f}")
+                    row.append(_mean_angle_cell(epoch_angles))
+                row.append(f"{time.perf_counter() - start_time:>{width}.3f}")
                 print("  ".join(row))
 
             est._optimizer.iteration_ends(est.t_)

@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -56,10 +57,8 @@ STOPPING_SETTINGS = [
     ("sgd", "adaptive", 0.1, 0.5),
     ("sgd", "invscaling", 0.2, 0.25),
     ("adam", "constant", 1e-2, 0.5),
-    pytest.param("adam", "invscaling", 1e-2, 0.5, marks=pytest.mark.xfail(
-        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
-    pytest.param("adam", "adaptive", 1e-2, 0.5, marks=pytest.mark.xfail(
-        strict=True, reason="issue 12 item 3: sklearn applies schedules to sgd only")),
+    ("adam", "invscaling", 1e-2, 0.5),
+    ("adam", "adaptive", 1e-2, 0.5),
 ]
 
 
@@ -92,15 +91,7 @@ def _initial_weights(Estimator, X, y, **params):
 
 
 @pytest.mark.parametrize(
-    "activation, n_classes",
-    [
-        ("tanh", 3),
-        ("relu", 3),
-        pytest.param("logistic", 3, marks=pytest.mark.xfail(
-            strict=True, reason="issue 12 item 8: output layer's Glorot factor")),
-        pytest.param("relu", 2, marks=pytest.mark.xfail(
-            strict=True, reason="issue 12 item 8: output layer's Glorot factor")),
-    ],
+    "activation, n_classes", [("tanh", 3), ("relu", 3), ("logistic", 3), ("relu", 2)]
 )
 def test_initial_weights_are_mlpclassifiers(activation, n_classes):
     X, y = _small_data()
@@ -112,11 +103,7 @@ def test_initial_weights_are_mlpclassifiers(activation, n_classes):
         assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize(
-    "n_targets",
-    [1, pytest.param(4, marks=pytest.mark.xfail(
-        strict=True, reason="issue 12 item 4: MLPRegressor averages the loss over outputs"))],
-)
+@pytest.mark.parametrize("n_targets", [1, 4])
 def test_bp_regressor_learns_like_mlpregressor(n_targets):
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, (300, 3))
@@ -494,3 +481,176 @@ def test_divergence_stops_with_a_clear_error_and_finite_weights():
         reg.fit(X, X[:, 0] * 100)
     assert all(np.isfinite(c).all() for c in reg.coefs_)
     assert np.isfinite(reg.predict(X)).all()
+
+
+# -- rule="bp" is MLPClassifier / MLPRegressor -----------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh"])
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+@pytest.mark.parametrize(
+    "solver, learning_rate",
+    [("sgd", "invscaling"), ("adam", "invscaling"), ("adam", "adaptive")],
+)
+def test_bp_trains_exactly_like_mlpclassifier(activation, target, solver, learning_rate):
+    # Same initial weights (the Glorot factor of the hidden activation in
+    # every layer), same gradients, and schedules on sgd only: without
+    # shuffling, the two fits agree to rounding.
+    X, y = _small_data()
+    y = y > 0 if target == "binary" else y
+    settings = dict(
+        hidden_layer_sizes=(7, 5), activation=activation, solver=solver,
+        learning_rate=learning_rate, learning_rate_init=0.05, power_t=0.3,
+        shuffle=False, batch_size=50, max_iter=8, random_state=3,
+    )
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_multioutput_loss_is_averaged_over_outputs_like_mlpregressor():
+    X, _ = _small_data()
+    Y = np.column_stack([X[:, 0], 2 * X[:, 1], X[:, 2] * X[:, 3], np.sin(X[:, 4])])
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd",
+                    learning_rate_init=0.01,
+                    alpha=0.1, shuffle=False, max_iter=6, random_state=0)
+    ours = DFARegressor(rule="bp", **settings).fit(X, Y)
+    ref = MLPRegressor(**settings).fit(X, Y)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+# -- early stopping on small data, verbose output -----------------------------------------
+
+
+def test_early_stopping_splits_tiny_multiclass_data_like_mlpclassifier(monkeypatch):
+    from sklearn.datasets import load_iris
+
+    import skdfa._training
+
+    X, y = load_iris(return_X_y=True)
+    settings = dict(early_stopping=True, validation_fraction=0.01, max_iter=3, random_state=0)
+    ref = MLPClassifier(**settings).fit(X, y)  # 2 validation samples, 3 classes
+    clf = DFAClassifier(**settings).fit(X, y)
+    assert len(clf.validation_scores_) == len(ref.validation_scores_) == 3
+    # Where stratification works, it is used: the validation part holds
+    # every class in proportion.
+    split = skdfa._training.train_test_split
+    validation_rows = []
+
+    def recording_split(*args, **kwargs):
+        train, val = split(*args, **kwargs)
+        validation_rows.append(val)
+        return train, val
+
+    monkeypatch.setattr(skdfa._training, "train_test_split", recording_split)
+    DFAClassifier(**{**settings, "validation_fraction": 0.2}).fit(X, y)
+    assert_array_equal(np.bincount(y[validation_rows[0]]), [10, 10, 10])
+
+
+def test_verbose_table_over_partial_fit_calls_and_large_losses(capsys):
+    X, y = _small_data()
+    clf = DFAClassifier((8,), random_state=0, verbose=True, track_alignment=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(3):
+            clf.partial_fit(X, y, classes=[0, 1, 2])
+        # Zero weights under "bp": zero deltas, angles undefined (NaN).
+        DFAClassifier((8,), rule="bp", weight_init="zeros", random_state=0, verbose=True,
+                      track_alignment=1, max_iter=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("train loss") == 2  # one table per partial_fit run, one per fit
+    assert "nan" not in out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
+    # Epochs without a measurement (every 10 updates) leave the angle blank.
+    assert len(lines[2].split()) == 4 and len(lines[3].split()) == 3
+    DFARegressor((4,), max_iter=2, random_state=0, verbose=True, early_stopping=True,
+                 learning_rate_init=1e-6).fit(X, X[:, 0] * 1e8)
+    header, rule, *rows = capsys.readouterr().out.splitlines()[:4]
+    assert len(rule) == len(header) and all(len(row) == len(header) for row in rows)
+    assert "e+" in rows[0]
+
+
+# -- warm start after set_params; the fitted attributes are the model ----------------------
+
+
+def test_warm_start_uses_changed_activation_solver_and_learning_rate_like_mlpclassifier():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", shuffle=False, max_iter=3,
+                    random_state=0, warm_start=True)
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    changes = dict(activation="relu", solver="sgd", learning_rate_init=0.05)
+    ours.set_params(**changes).fit(X, y)
+    ref.set_params(**changes).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_rebound_weights_and_changed_rule_carry_into_a_warm_start():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", shuffle=False,
+                    max_iter=2, random_state=0, warm_start=True)
+    ref = MLPClassifier(**settings).fit(X, y)
+    ours = DFAClassifier(rule="dfa", **{**settings, "random_state": 1}).fit(X, y)
+    ours.coefs_ = [c.copy() for c in ref.coefs_]
+    ours.intercepts_ = [i.copy() for i in ref.intercepts_]
+    # A new learning rate builds a new optimizer, in both.
+    ours.set_params(rule="bp", learning_rate_init=0.05).fit(X, y)
+    ref.set_params(learning_rate_init=0.05).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_changed_rule_gets_the_feedback_of_a_fresh_fit_and_shapes_cannot_change():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(8, 6), max_iter=2, random_state=0)
+    warm = DFAClassifier(rule="dfa", warm_start=True, **settings).fit(X, y)
+    warm.set_params(rule="fa").fit(X, y)
+    fresh = DFAClassifier(rule="fa", **settings).fit(X, y)
+    assert [B.shape for B in warm.feedback_] == [(6, 8), (3, 6)]
+    for a, b in zip(warm.feedback_, fresh.feedback_):
+        assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(8, 6\).*\(8, 5\)"):
+        warm.set_params(hidden_layer_sizes=(8, 5)).fit(X, y)
+    partial = DFAClassifier(**settings).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="output_activation"):
+        partial.set_params(output_activation="sigmoid").partial_fit(X, y)
+
+
+def test_rebinding_fitted_attributes_changes_predictions_like_mlpclassifier():
+    X, y = _small_data()
+    settings = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", shuffle=False,
+                    max_iter=2, random_state=0)
+    ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+    ref = MLPClassifier(**settings).fit(X, y)
+    rng = np.random.RandomState(0)
+    new_coefs = [rng.standard_normal(c.shape) for c in ref.coefs_]
+    ours = pickle.loads(pickle.dumps(ours))
+    ref.coefs_ = [c.copy() for c in new_coefs]
+    ours.coefs_ = [c.copy() for c in new_coefs]
+    ref.intercepts_[1] = np.ones(3)
+    ours.intercepts_[1] = np.ones(3)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match=re.escape("coefs_[0] has shape (4, 7)")):
+        ours.coefs_[0] = np.zeros((4, 7))
+        ours.predict(X)
+
+
+def test_assigned_arrays_are_the_ones_training_updates():
+    X, y = _small_data()
+    clf = DFAClassifier((7,), max_iter=2, random_state=0, warm_start=True).fit(X, y)
+    coefs = clf.coefs_
+    clf.predict(X)
+    mine = np.zeros_like(coefs[1])
+    coefs[1] = mine  # the list held before predict is still the model's
+    as_float32 = [i.astype(np.float32) for i in clf.intercepts_]
+    clf.intercepts_ = as_float32
+    clf.fit(X, y)
+    assert clf.coefs_[1] is mine and np.abs(mine).sum() > 0  # trained in place
+    assert clf.intercepts_[0].dtype == np.float64 and clf.intercepts_[0] is not as_float32[0]
+    assert np.abs(clf.intercepts_[0] - as_float32[0]).max() > 0

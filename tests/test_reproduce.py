@@ -184,3 +184,12 @@ def test_offline_mnist_is_one_line_saying_where_to_put_the_files(tmp_path, capsy
     assert len(err.splitlines()) == 1
     assert "could not download train-images-idx3-ubyte.gz of MNIST" in err
     assert f"in {tmp_path / 'mnist'}" in err
+
+
+def test_bad_out_is_one_line_before_any_cell(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["reproduce", "nokland2016", "--out", str(tmp_path / "file")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no data loaded, nothing trained
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("skdfa: error: --out ")

@@ -269,3 +269,96 @@ def test_digits_stacking_beats_its_learners(digits):
     rd_head = RDClassifier(hidden_layer_sizes=(), learning_rate_init=3e-2, max_iter=500)
     rd = clone(clf).set_params(final_estimator=rd_head).fit(X_train, y_train)
     assert 0 <= dense - rd.score(X_test, y_test) <= 0.035
+
+
+# -- sample weights, metadata routing, progress ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iris_without_class_2():
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y, (y != 2).astype(float)
+
+
+@pytest.mark.parametrize("cv", [None, 3])
+def test_sample_weight_reaches_learners_and_head_like_stackingclassifier(
+    iris_without_class_2, cv
+):
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    X, y, sw = iris_without_class_2
+    clf = StackingDFA(_small_learner(), n_estimators=2, cv=cv, random_state=0)
+    clf.fit(X, y, sample_weight=sw)
+    ref = StackingClassifier(
+        [("mlp", MLPClassifier((8,), max_iter=50, random_state=0))], cv=cv or 3
+    ).fit(X, y, sample_weight=sw)
+    assert 2 not in ref.predict(X)
+    assert 2 not in clf.predict(X)
+    # Each learner is the learner fitted alone on the weighted data.
+    alone = clone(clf.estimators_[1]).fit(X, y, sample_weight=sw)
+    for a, b in zip(alone.coefs_, clf.estimators_[1].coefs_):
+        assert_array_equal(a, b)
+    if cv is not None:
+        # The head is the head fitted on out-of-fold outputs of weighted folds.
+        from sklearn.model_selection import StratifiedKFold
+
+        blocks = []
+        for est in clf.estimators_:
+            block = np.empty((len(y), 3))
+            for train, test in StratifiedKFold(cv).split(X, y):
+                fold = clone(est).fit(X[train], y[train], sample_weight=sw[train])
+                block[test] = fold.transform(X[test])
+            blocks.append(block)
+        head = clone(clf.final_estimator_).fit(np.hstack(blocks), y, sample_weight=sw)
+        assert_array_equal(head.coefs_[0], clf.final_estimator_.coefs_[0])
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = clone(clf).set_params(final_estimator=KNeighborsClassifier())
+    with pytest.raises(TypeError, match="KNeighborsClassifier does not support sample"):
+        knn.fit(X, y, sample_weight=sw)
+
+
+def test_metadata_routing_into_learners_and_head(iris_without_class_2):
+    from sklearn import config_context
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.model_selection import cross_validate
+
+    X, y, sw = iris_without_class_2
+    with config_context(enable_metadata_routing=True):
+        clf = StackingDFA(
+            _small_learner().set_fit_request(sample_weight=True),
+            n_estimators=2,
+            final_estimator=DFAClassifier(hidden_layer_sizes=(), learning_rate_init=3e-2)
+            .set_fit_request(sample_weight=True),
+            random_state=0,
+        )
+        routing = clf.get_metadata_routing()
+        assert routing.consumes("fit", ["sample_weight"]) == {"sample_weight"}
+        results = cross_validate(clf, X, y, params={"sample_weight": sw}, cv=3,
+                                 return_estimator=True, return_indices=True)
+        for fitted, train in zip(results["estimator"], results["indices"]["train"]):
+            assert 2 not in fitted.predict(X)
+            # The learner is the one fitted alone on its fold's weighted rows.
+            learner = fitted.estimators_[0]
+            alone = clone(learner).fit(X[train], y[train], sample_weight=sw[train])
+            for a, b in zip(alone.coefs_, learner.coefs_):
+                assert_array_equal(a, b)
+        # The defaults request the weights; an explicit learner must.
+        default = StackingDFA(n_estimators=1, random_state=0).fit(X, y, sample_weight=sw)
+        assert 2 not in default.predict(X)
+        unrequested = clone(clf).set_params(estimator=_small_learner())
+        with pytest.raises(UnsetMetadataPassedError):
+            unrequested.fit(X, y, sample_weight=sw)
+
+
+def test_verbose_shows_each_learners_progress(tiny, capsys):
+    X, y = tiny
+    learner = _small_learner().set_params(max_iter=2)
+    StackingDFA(learner, n_estimators=2, random_state=0, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "learner 0" in out and "learner 1" in out and "head" in out
+    assert out.count("train loss") == 3  # two learners and the head
