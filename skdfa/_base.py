@@ -1,35 +1,35 @@
 """Activations, their derivatives and the output losses, as registries of small
-in-place numpy functions (the layout of ``sklearn.neural_network._base``).
+in-place functions (the layout of ``sklearn.neural_network._base``).
 
 Adding an activation is one function in ``ACTIVATIONS`` and one in
 ``DERIVATIVES``; adding an output is one entry in ``OUTPUTS``.
 """
 
-import numpy as np
-from scipy.special import expit as logistic_sigmoid
-from scipy.special import log_expit
+# Every function takes the ``ArrayOps`` of its arrays' namespace (see
+# ``_array_ops.py``) and works in place, writing into buffers numpy's way.
 
 
-def _identity(X):
+def _identity(X, ops):
     """Identity activation, in place (nothing to do)."""
 
 
-def _logistic(X):
-    logistic_sigmoid(X, out=X)
+def _logistic(X, ops):
+    ops.expit(X, out=X)
 
 
-def _tanh(X):
-    np.tanh(X, out=X)
+def _tanh(X, ops):
+    ops.tanh(X, out=X)
 
 
-def _relu(X):
-    np.maximum(X, 0, out=X)
+def _relu(X, ops):
+    ops.relu(X, out=X)
 
 
-def _softmax(X):
-    X -= X.max(axis=1, keepdims=True)
-    np.exp(X, out=X)
-    X /= X.sum(axis=1, keepdims=True)
+def _softmax(X, ops):
+    xp = ops.xp
+    X -= xp.max(X, axis=1, keepdims=True)
+    ops.exp(X, out=X)
+    X /= xp.sum(X, axis=1, keepdims=True)
 
 
 ACTIVATIONS = {
@@ -44,24 +44,24 @@ ACTIVATIONS = {
 # Derivatives are written in terms of the activation's *output* Z, so the
 # pre-activations never need to be kept; each multiplies ``delta`` in place.
 # ``scratch`` is a buffer shaped like Z that the function may overwrite.
-def _identity_derivative(Z, delta, scratch):
+def _identity_derivative(Z, delta, scratch, ops):
     """The derivative of the identity is 1: nothing to do."""
 
 
-def _logistic_derivative(Z, delta, scratch):
-    np.subtract(1, Z, out=scratch)
+def _logistic_derivative(Z, delta, scratch, ops):
+    ops.one_minus(Z, out=scratch)
     scratch *= Z
     delta *= scratch
 
 
-def _tanh_derivative(Z, delta, scratch):
-    np.multiply(Z, Z, out=scratch)
-    np.subtract(1, scratch, out=scratch)
+def _tanh_derivative(Z, delta, scratch, ops):
+    ops.multiply(Z, Z, out=scratch)
+    ops.one_minus(scratch, out=scratch)
     delta *= scratch
 
 
-def _relu_derivative(Z, delta, scratch):
-    delta[Z <= 0] = 0
+def _relu_derivative(Z, delta, scratch, ops):
+    ops.zero_where_nonpositive(Z, delta)
 
 
 DERIVATIVES = {
@@ -74,25 +74,26 @@ DERIVATIVES = {
 
 # Output losses are computed from the output pre-activations A (numerically
 # stable, no log of a rounded probability). Each returns the per-sample loss.
-def _squared_loss(A, Y):
+def _squared_loss(A, Y, ops):
     # Averaged over the outputs, as MLPRegressor reports it; the error that
     # trains the network stays P - Y (the gradient of the sum), as in MLPRegressor.
     diff = A - Y
-    return (0.5 / diff.shape[1]) * np.einsum("ij,ij->i", diff, diff)
+    return (0.5 / diff.shape[1]) * ops.row_dots(diff, diff)
 
 
-def _log_loss(A, Y):
+def _log_loss(A, Y, ops):
     # -sum_k y_k log softmax(a)_k, with log softmax = a - max - log sum exp(a - max);
     # written out because scipy's logsumexp costs more than the rest of the
     # loss on small outputs.
-    shifted = A - A.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return log_norm * Y.sum(axis=1) - np.einsum("ij,ij->i", shifted, Y)
+    xp = ops.xp
+    shifted = A - xp.max(A, axis=1, keepdims=True)
+    log_norm = xp.log(xp.sum(xp.exp(shifted), axis=1))
+    return log_norm * xp.sum(Y, axis=1) - ops.row_dots(shifted, Y)
 
 
-def _binary_log_loss(A, Y):
+def _binary_log_loss(A, Y, ops):
     # -[y log s(a) + (1 - y) log(1 - s(a))] = -log s(a) + (1 - y) a
-    return np.einsum("ij->i", (1 - Y) * A - log_expit(A))
+    return ops.xp.sum((1 - Y) * A - ops.log_expit(A), axis=1)
 
 
 # Every output pairs an activation with its canonical loss, so the error

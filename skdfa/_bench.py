@@ -1,7 +1,10 @@
-"""The speed benchmark: skdfa against scikit-learn's MLPClassifier.
+"""The speed benchmark: skdfa against scikit-learn's MLPClassifier and PyTorch.
 
-Both train the same architecture on the same float32 data with adam, batch
-200 and the same epochs. Each epoch is one ``partial_fit`` call, timed alone
+All train the same architecture on the same float32 data with adam, batch
+200 and the same epochs. skdfa runs on numpy arrays and, where torch is
+installed, on torch tensors (CPU, and CUDA where a GPU exists), next to the
+reference peer: a plain PyTorch DFA loop written the way DFA research code
+writes it (``_torch_dfa_loop``). Each epoch is one ``partial_fit`` call, timed alone
 (no validation, no data loading); the first epoch, which allocates the
 network, is measured for memory (``tracemalloc``) instead of speed. The
 achieved training rate is compared with the float32 matrix-multiply rate of
@@ -12,14 +15,17 @@ Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
 
 import argparse
 import contextlib
+import os
 import time
 import tracemalloc
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
+from sklearn.utils import gen_batches
 
 from ._mlp import DFAClassifier
 
@@ -28,9 +34,11 @@ ARCHITECTURES = [(800,), (1000, 1000, 1000)]
 QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
 QUICK_SAMPLES = (600, 200)
 BENCH_RULES = ("dfa", "fa", "bp", "drtp")
+DEVICES = ("numpy", "cpu", "cuda")
 
 # Targets of the project (reported, never asserted).
 SPEEDUP_TARGETS = (2.5, 3.0)  # DFA vs MLPClassifier, shallow and deep net
+TORCH_LOOP_TARGET = 1.1  # skdfa on torch CPU vs the plain PyTorch loop, time ratio
 MATMUL_FRACTION_TARGET = 0.75
 ACCURACY_TARGET = 0.89
 BP_GAP_TARGET = 0.01
@@ -183,11 +191,12 @@ def data_errors():
         raise CommandError(str(exc)) from None
 
 
-def load_bench_data(data, quick):
+def load_bench_data(data, quick, n_train=None):
     """``(X_train, X_test, y_train, y_test), label`` for ``--data``.
 
     ``"fashion-mnist"`` falls back to synthetic data (said in the label) when
     the files are missing; a folder must hold MNIST-style IDX files.
+    ``n_train`` keeps the first training samples only.
     """
     from .datasets import load_fashion_mnist, load_idx_folder
 
@@ -211,6 +220,9 @@ def load_bench_data(data, quick):
         n_train, n_test = QUICK_SAMPLES
         X_train, X_test, y_train, y_test = arrays
         arrays = X_train[:n_train], X_test[:n_test], y_train[:n_train], y_test[:n_test]
+    if n_train is not None:
+        X_train, X_test, y_train, y_test = arrays
+        arrays = X_train[:n_train], X_test, y_train[:n_train], y_test
     return arrays, label
 
 
@@ -225,7 +237,9 @@ def train_test(loader, *args, **kwargs):
 class BenchResult:
     """One learner on one architecture.
 
-    ``learner`` is ``"mlp"`` (scikit-learn's MLPClassifier) or an skdfa rule.
+    ``learner`` is ``"mlp"`` (scikit-learn's MLPClassifier), ``"torch-loop"``
+    (the plain PyTorch DFA loop) or an skdfa rule; ``device`` is ``"numpy"``
+    or the torch device it trained on.
     """
 
     learner: str
@@ -233,15 +247,22 @@ class BenchResult:
     epoch_seconds: list = field(default_factory=list)
     peak_bytes: int = 0
     accuracy: float = np.nan
+    device: str = "numpy"
 
     @property
     def name(self):
-        return "sklearn MLPClassifier" if self.learner == "mlp" else f"skdfa {self.learner}"
+        if self.learner == "mlp":
+            return "sklearn MLPClassifier"
+        if self.learner == "torch-loop":
+            return f"PyTorch DFA loop {self.device}"
+        if self.device == "numpy":
+            return f"skdfa {self.learner}"
+        return f"skdfa {self.learner} torch {self.device}"
 
     @property
     def rule(self):
         """The rule whose FLOPs the learner does (MLPClassifier back-propagates)."""
-        return "bp" if self.learner == "mlp" else self.learner
+        return {"mlp": "bp", "torch-loop": "dfa"}.get(self.learner, self.learner)
 
     @property
     def seconds_per_epoch(self):
@@ -273,7 +294,7 @@ def _make_learner(rule, hidden, epochs, seed):
     return DFAClassifier(rule=rule, **common)
 
 
-def bench_learner(rule, hidden, data, epochs, seed=0, progress=None):
+def bench_learner(rule, hidden, data, epochs, seed=0, progress=None, device="numpy"):
     """Train one learner for ``epochs`` epochs of ``partial_fit`` and measure it.
 
     Epoch 1 (allocations, input checks) runs under ``tracemalloc`` for the
@@ -294,6 +315,9 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None):
         ``random_state`` of the learner.
     progress : callable, default=None
         Called with a line of text after each epoch.
+    device : {"numpy", "cpu", "cuda"}, default="numpy"
+        Train on numpy arrays, or on torch tensors on this device (with
+        ``array_api_dispatch``; memory is then not traced).
 
     Returns
     -------
@@ -302,8 +326,15 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None):
     X_train, X_test, y_train, y_test = data
     classes = np.unique(np.concatenate([y_train, y_test]))
     est = _make_learner(rule, hidden, epochs, seed)
-    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)])
-    with warnings.catch_warnings():
+    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device)
+    if device != "numpy":
+        import torch
+
+        X_train, X_test, y_train, y_test = (
+            torch.asarray(a, device=device) for a in (X_train, X_test, y_train, y_test)
+        )
+    dispatch = config_context(array_api_dispatch=device != "numpy")
+    with warnings.catch_warnings(), dispatch:
         # Epochs are fixed on purpose: "max_iter reached" is expected.
         warnings.simplefilter("ignore", ConvergenceWarning)
         for epoch in range(epochs):
@@ -324,8 +355,119 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None):
                     f"  {_arch(result.units)}  {result.name:<22} epoch "
                     f"{epoch + 1}/{epochs}  {seconds:7.2f} s{note}"
                 )
-    result.accuracy = float(est.score(X_test, y_test))
+        result.accuracy = float(est.score(X_test, y_test))
     return result
+
+
+def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
+    """The reference peer: DFA in plain PyTorch, as DFA research code writes it.
+
+    ``torch.no_grad()`` forward pass, the output error projected to each
+    hidden layer by ``e @ B_l``, ``torch.mm`` into each ``.grad``, then
+    ``torch.optim.Adam(fused=True)`` (the L2 penalty as the weights' decay).
+    Same network, initialisation scheme, batch size and epochs as skdfa's
+    row; only the loop is PyTorch's.
+
+    Parameters
+    ----------
+    hidden, data, epochs, seed, progress
+        As :func:`bench_learner`.
+    device : str, default="cpu"
+        The torch device.
+
+    Returns
+    -------
+    result : BenchResult
+    """
+    import torch
+
+    X_train, X_test, y_train, y_test = data
+    classes, labels = np.unique(y_train, return_inverse=True)
+    units = [X_train.shape[1], *hidden, len(classes)]
+    result = BenchResult("torch-loop", units, device=device)
+    rng = np.random.RandomState(seed)
+    weights, biases = [], []
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        bound = np.sqrt(6.0 / (n_in + n_out))
+        for shape, group in (((n_in, n_out), weights), ((n_out,), biases)):
+            init = rng.uniform(-bound, bound, shape).astype(np.float32)
+            group.append(torch.nn.Parameter(torch.asarray(init, device=device)))
+    feedback = [
+        torch.asarray(
+            (rng.uniform(-1, 1, (units[-1], width)) / np.sqrt(width)).astype(np.float32),
+            device=device,
+        )
+        for width in hidden
+    ]
+    for p in weights + biases:
+        p.grad = torch.empty_like(p)
+    optimizer = torch.optim.Adam(
+        [{"params": weights, "weight_decay": 1e-4 / BATCH_SIZE},
+         {"params": biases, "weight_decay": 0.0}],
+        lr=1e-3, fused=True,
+    )
+    X = torch.asarray(X_train, device=device)
+    Y = torch.nn.functional.one_hot(
+        torch.asarray(labels, device=device), len(classes)
+    ).to(torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            order = torch.randperm(X.shape[0], generator=generator).to(device)
+            for batch in gen_batches(X.shape[0], BATCH_SIZE):
+                index = order[batch]
+                x, y = X[index], Y[index]
+                activations = [x]
+                for W, b in zip(weights[:-1], biases[:-1]):
+                    activations.append(torch.tanh(torch.addmm(b, activations[-1], W)))
+                output = torch.addmm(biases[-1], activations[-1], weights[-1])
+                error = (torch.softmax(output, dim=1) - y) / x.shape[0]
+                for l, B in enumerate(feedback):
+                    delta = (error @ B) * (1 - activations[l + 1] ** 2)
+                    torch.mm(activations[l].T, delta, out=weights[l].grad)
+                    torch.sum(delta, 0, out=biases[l].grad)
+                torch.mm(activations[-1].T, error, out=weights[-1].grad)
+                torch.sum(error, 0, out=biases[-1].grad)
+                optimizer.step()
+            if device != "cpu":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            if epoch > 0 or epochs == 1:
+                result.epoch_seconds.append(seconds)
+            if progress is not None:
+                progress(
+                    f"  {_arch(units)}  {result.name:<22} epoch {epoch + 1}/{epochs}  "
+                    f"{seconds:7.2f} s"
+                )
+        hidden_out = torch.asarray(X_test, device=device)
+        for W, b in zip(weights[:-1], biases[:-1]):
+            hidden_out = torch.tanh(torch.addmm(b, hidden_out, W))
+        scores = torch.addmm(biases[-1], hidden_out, weights[-1])
+    predicted = classes[scores.argmax(dim=1).cpu().numpy()]
+    result.accuracy = float(np.mean(predicted == y_test))
+    return result
+
+
+def available_devices():
+    """``"numpy"``, then the torch devices this machine has (none without torch).
+
+    Returns
+    -------
+    devices : tuple of str
+    note : str or None
+        Why torch devices are left out, when they are.
+    """
+    try:
+        import torch
+    except ImportError:
+        return ("numpy",), "torch is not installed: no torch rows (pip install skdfa[torch])."
+    if os.environ.get("SCIPY_ARRAY_API") != "1":
+        return ("numpy",), (
+            "SCIPY_ARRAY_API=1 is not set: no torch rows (scikit-learn's array API "
+            "dispatch needs it set before Python starts)."
+        )
+    return ("numpy", "cpu") + (("cuda",) if torch.cuda.is_available() else ()), None
 
 
 def _arch(units):
@@ -334,7 +476,7 @@ def _arch(units):
 
 def run_benchmark(
     *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
-    quick=False, seed=0, out=print, progress=True,
+    quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
 ):
     """Run the benchmark and print its report.
 
@@ -357,6 +499,12 @@ def run_benchmark(
         Receives the report, line by line.
     progress : bool, default=True
         Report each epoch.
+    devices : sequence of {"numpy", "cpu", "cuda"}, default=("numpy",)
+        Where skdfa trains: numpy arrays, torch tensors on CPU, on CUDA. Each
+        torch device adds the plain PyTorch DFA loop on it as reference peer.
+    n_train : int, default=None
+        Train on the first ``n_train`` samples only (shorter epochs on a
+        busy machine; accuracy is then lower).
 
     Returns
     -------
@@ -367,7 +515,7 @@ def run_benchmark(
     """
     if architectures is None:
         architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
-    arrays, label = load_bench_data(data, quick)
+    arrays, label = load_bench_data(data, quick, n_train)
     X_train, X_test = arrays[0], arrays[1]
     n_classes = len(np.unique(arrays[2]))
     out(
@@ -388,7 +536,18 @@ def run_benchmark(
         results[arch] = [
             bench_learner(rule, hidden, arrays, epochs, seed, report_progress)
             for rule in ("mlp", *rules)
+            if "numpy" in devices or rule == "mlp"
         ]
+        for device in devices:
+            if device == "numpy":
+                continue
+            results[arch] += [
+                bench_learner(rule, hidden, arrays, epochs, seed, report_progress, device)
+                for rule in rules
+            ]
+            results[arch].append(
+                _torch_dfa_loop(hidden, arrays, epochs, seed, report_progress, device)
+            )
         rates[arch] = max(before, matmul_rate(units, **timing))
     n_train = len(X_train)
     for arch, rows in results.items():
@@ -425,8 +584,9 @@ def _print_table(arch, rows, rate, n_train, out):
         out(
             f"{row.name:<22} {row.seconds_per_epoch:>8.3f} "
             f"{reference / row.seconds_per_epoch:>9.2f}x {gflops:>8.1f} "
-            f"{100 * gflops / rate:>7.0f}% {row.peak_bytes / 2**20:>8.1f} "
-            f"{row.accuracy:>8.4f}"
+            f"{100 * gflops / rate:>7.0f}% "
+            + (f"{row.peak_bytes / 2**20:>8.1f} " if row.device == "numpy" else f"{'-':>8} ")
+            + f"{row.accuracy:>8.4f}"
         )
 
 
@@ -436,8 +596,18 @@ def _targets(results, rates, n_train, real_data, accuracy=True):
     ``accuracy=False`` leaves the accuracy targets out."""
     targets = []
     archs = list(results)
+    for arch in archs:
+        on_cpu = {row.learner: row for row in results[arch] if row.device == "cpu"}
+        if "dfa" in on_cpu and "torch-loop" in on_cpu:
+            ratio = on_cpu["dfa"].seconds_per_epoch / on_cpu["torch-loop"].seconds_per_epoch
+            targets.append((
+                f"skdfa dfa on torch CPU within {TORCH_LOOP_TARGET}x of the plain "
+                f"PyTorch DFA loop's time on {arch}",
+                f"{ratio:.2f}x",
+                ratio <= TORCH_LOOP_TARGET,
+            ))
     for arch, minimum in zip(archs, SPEEDUP_TARGETS):
-        rows = {row.learner: row for row in results[arch]}
+        rows = {row.learner: row for row in results[arch] if row.device == "numpy"}
         if "dfa" not in rows:
             continue
         dfa, mlp = rows["dfa"], rows["mlp"]
@@ -453,7 +623,7 @@ def _targets(results, rates, n_train, real_data, accuracy=True):
             f"{fraction:.0%}",
             fraction >= MATMUL_FRACTION_TARGET,
         ))
-    rows = {row.learner: row for row in results[archs[0]]}
+    rows = {row.learner: row for row in results[archs[0]] if row.device == "numpy"}
     if "dfa" in rows and accuracy:
         dfa = rows["dfa"]
         bp = rows.get("bp", rows["mlp"])
@@ -495,6 +665,10 @@ def parse_names(text, choices, noun):
     return names
 
 
+def parse_devices(text):
+    return parse_names(text, DEVICES, "device")
+
+
 def parse_rules(text):
     return parse_names(text, BENCH_RULES, "rule")
 
@@ -529,14 +703,28 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny nets on {QUICK_SAMPLES[0]} samples, for tests")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--train-samples", type=parse_positive_int, default=None,
+                        help="train on the first N samples only (default: all)")
+    parser.add_argument("--devices", type=parse_devices, default=None,
+                        help="where skdfa trains, comma-separated, from "
+                             f"{','.join(DEVICES)}: numpy arrays or torch tensors; each "
+                             "torch device adds the plain PyTorch DFA loop (default: "
+                             "numpy and every torch device of this machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 
 def run(args):
     """Run the benchmark from parsed ``args``; returns the exit status."""
+    devices = args.devices
+    if devices is None:
+        devices, note = available_devices()
+        if note:
+            print(note)
     run_benchmark(
         data=args.data, epochs=args.epochs, rules=args.rules,
         architectures=args.hidden, quick=args.quick, seed=args.seed,
         progress=not args.quiet,
+        devices=devices,
+        n_train=args.train_samples,
     )
     return 0

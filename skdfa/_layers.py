@@ -21,7 +21,8 @@ A new layer type is one class here.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.fft import dct, idct
+
+from ._array_ops import array_ops
 
 
 def _glorot_bound(fan_in, fan_out, activation):
@@ -76,24 +77,16 @@ class DenseLayer:
             self.intercept = np.zeros(self.n_out, dtype=dtype)
 
     def forward(self, X, out, training=False):
-        if sp.issparse(X):
-            # The sparse product never densifies X.
-            out[...] = X @ self.coef
-        else:
-            np.matmul(X, self.coef, out=out)
-        out += self.intercept
-        return out
+        return array_ops(self.coef).affine(X, self.coef, self.intercept, out=out)
 
     def backward(self, delta):
         return delta @ self.coef.T
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads
-        if sp.issparse(X):
-            coef_grad[...] = X.T @ delta
-        else:
-            np.matmul(X.T, delta, out=coef_grad)
-        np.sum(delta, axis=0, out=intercept_grad)
+        ops = array_ops(self.coef)
+        ops.matmul(X.T, delta, out=coef_grad)
+        ops.column_sums(delta, out=intercept_grad)
 
 
 # Largest dense R that rd_matrix="gaussian" builds (bytes): beyond it, "dct"
@@ -155,20 +148,24 @@ class _DCTMatrix:
     def apply(self, U):
         """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows)."""
         U = U.toarray() if sp.issparse(U) else U
-        coefficients = dct(U * self.signs, n=self.m, norm="ortho", axis=1, overwrite_x=True)
+        ops = array_ops(self.signs)
+        coefficients = ops.dct(U * self.signs, self.m)
         if self.rows is None:
             return coefficients
-        return np.take(coefficients, self.rows, axis=1)
+        return ops.xp.take(coefficients, self.rows, axis=1)
 
     def apply_transpose(self, G):
         """``G @ R``."""
+        ops = array_ops(self.signs)
         if self.rows is None:
             coefficients = G
         else:
-            coefficients = np.zeros((G.shape[0], self.m), dtype=G.dtype)
+            coefficients = ops.xp.zeros(
+                (G.shape[0], self.m), dtype=G.dtype, device=ops.device
+            )
             coefficients[:, self.rows] = G
         # Only the scatter buffer is ours to overwrite, never G.
-        V = idct(coefficients, norm="ortho", axis=1, overwrite_x=self.rows is not None)
+        V = ops.idct(coefficients, overwrite=self.rows is not None)
         V = V[:, : self.n_in]
         V *= self.signs
         return V
@@ -263,7 +260,7 @@ class RDLayer:
         if training:
             # gradients() needs Z for d2's gradient; it releases it.
             self._Z = Z
-        np.multiply(Z, self.d2, out=out)
+        array_ops(self.d2).multiply(Z, self.d2, out=out)
         out += self.intercept
         return out
 
@@ -275,13 +272,14 @@ class RDLayer:
     def gradients(self, X, delta, grads):
         d1_grad, d2_grad, intercept_grad = grads
         Z, self._Z = self._Z, None
-        np.einsum("ij,ij->j", delta, Z, out=d2_grad)
+        ops = array_ops(self.d2)
+        ops.column_dots(delta, Z, out=d2_grad)
         G = self.R.apply_transpose(delta * self.d2)
         if sp.issparse(X):
             d1_grad[...] = np.asarray(X.multiply(G).sum(axis=0)).ravel()
         else:
-            np.einsum("ij,ij->j", G, X, out=d1_grad)
-        np.sum(delta, axis=0, out=intercept_grad)
+            ops.column_dots(G, X, out=d1_grad)
+        ops.column_sums(delta, out=intercept_grad)
 
 
 LAYERS = {"dense": DenseLayer, "rd": RDLayer}

@@ -5,10 +5,12 @@ fitted attributes; the network (``_network.py``), the rules (``_rules.py``) and
 the training loop (``_training.py``) do the work.
 """
 
+import copy
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -20,6 +22,11 @@ from sklearn.base import (
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._array_api import (
+    get_namespace_and_device,
+    move_to,
+    supported_float_dtypes,
+)
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
@@ -33,6 +40,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._array_ops import array_ops, convert_arrays
 from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
@@ -238,13 +246,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 f"The fitted attributes of {type(self).__name__} describe "
                 f"{len(exposed)} layers; the network has {len(layers)}."
             )
+        ops = self._network.ops
         copied = False
         for layer, pairs in zip(layers, exposed):
             for param_name, (name, array) in zip(layer.param_names, pairs):
                 current = getattr(layer, param_name)
                 if array is current:
                     continue
-                array = np.asarray(array)
+                array = ops.asarray(array)
                 if array.shape != current.shape:
                     raise ValueError(
                         f"{name} has shape {array.shape}; the fitted network "
@@ -252,13 +261,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                     )
                 # The network updates its arrays in place: it takes the given
                 # array itself (as MLPClassifier does) unless it cannot.
-                usable = (
-                    array.dtype == current.dtype
-                    and array.flags.c_contiguous
-                    and array.flags.writeable
+                # (numpy's flags; other namespaces' arrays are taken as they are)
+                flags = getattr(array, "flags", None)
+                usable = array.dtype == current.dtype and (
+                    flags is None or (flags.c_contiguous and flags.writeable)
                 )
                 if not usable:
-                    array = np.array(array, dtype=current.dtype)
+                    array = ops.astype(ops.copy(array), current.dtype)
                     copied = True
                 setattr(layer, param_name, array)
         if copied:
@@ -324,12 +333,26 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         first_pass = not hasattr(self, "_network") or (
             not self.warm_start and not incremental
         )
+        # Everything follows X: with array_api_dispatch on, the sample weights
+        # move to X's namespace and device, and the network lives there. Targets
+        # are encoded with numpy (labels may be strings), then moved.
+        xp, is_array_api, device = get_namespace_and_device(X)
+        if is_array_api:
+            _check_dense(X, type(self).__name__)
+            sample_weight = move_to(sample_weight, xp=xp, device=device)
+            if hasattr(y, "__dlpack__") and not isinstance(y, np.ndarray):
+                y = move_to(y, xp=np, device="cpu")
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=["csr"],
-            dtype=(np.float64, np.float32) if first_pass else self._network.dtype,
+            dtype=(
+                _float_dtypes(xp, device)
+                if first_pass
+                # The network's dtype, as X's namespace spells it.
+                else getattr(xp, self._network.ops.numpy_dtype(self._network.dtype).name)
+            ),
             multi_output=True,
             y_numeric=self._y_numeric,
             reset=first_pass,
@@ -344,19 +367,56 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         if first_pass:
             self._initialize(X, Y, hidden)
         else:
+            self._check_namespace(X, "partial_fit" if incremental else "fit")
             self._read_exposed_params()
             self._carry_over()
-        Y = Y.astype(self._network.dtype, copy=False)
+        ops = self._network.ops
+        Y = ops.asarray(Y, dtype=self._network.dtype)
         # Overflow is caught by the training loop's finiteness checks and
         # reported as divergence; numpy's warnings about it would be noise.
         with np.errstate(over="ignore", invalid="ignore"):
             fit_stochastic(self, X, Y, sample_weight, incremental)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
-        self.alignment_ = np.array(self._alignment, dtype=np.float64).reshape(
-            len(self._alignment), self._network.n_layers - 1
+        self.alignment_ = ops.asarray(
+            np.array(self._alignment, dtype=np.float64).reshape(
+                len(self._alignment), self._network.n_layers - 1
+            )
         )
-        self.alignment_steps_ = np.array(self._alignment_steps, dtype=np.int64)
+        self.alignment_steps_ = ops.asarray(np.array(self._alignment_steps, dtype=np.int64))
         return self
+
+    def _check_namespace(self, X, method):
+        """Raise unless X has the namespace and device of the fitted network."""
+        fitted, given = self._network.ops, array_ops(X)
+        if given is not fitted:
+            raise ValueError(
+                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
+                "namespace and the same device as those passed to fit(): the model "
+                f"was fitted on {_describe(fitted)} arrays, {method} got "
+                f"{_describe(given)} {'sparse matrix' if sp.issparse(X) else 'arrays'}. "
+                "Move the model first, e.g. to numpy with: 'from "
+                "sklearn.utils._array_api import move_estimator_to; with "
+                "sklearn.config_context(array_api_dispatch=True): model = "
+                "move_estimator_to(model, numpy, \"cpu\")'."
+            )
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy whose arrays are ``converter(array)`` (``move_estimator_to``).
+
+        The network, the optimizer state and the fitted arrays move together,
+        and the fitted attributes share the moved parameters again; the
+        classes stay numpy arrays.
+        """
+        new = copy.deepcopy(self)
+        if not hasattr(new, "_network"):
+            return new
+        for name in ("_network", "_optimizer", "_best_params"):
+            convert_arrays(getattr(new, name), converter)
+        new.alignment_ = converter(new.alignment_)
+        new.alignment_steps_ = converter(new.alignment_steps_)
+        new._expose_params()
+        new.feedback_ = new._network.feedback_matrices()
+        return new
 
     def _initialize(self, X, Y, hidden):
         self.n_outputs_ = Y.shape[1]
@@ -367,8 +427,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # One stream for the weights, the feedback seed, then shuffling and
         # dropout; the feedback seed is always drawn so that setting
         # feedback_random_state leaves every other draw unchanged.
+        # Weights and feedback are drawn with numpy, then moved to X's device:
+        # the same seeds give the same model in every namespace.
+        ops = array_ops(X)
+        dtype = ops.numpy_dtype(X.dtype)
         rng = check_random_state(self.random_state)
-        net.initialize_weights(rng, self.weight_init, X.dtype)
+        net.initialize_weights(rng, self.weight_init, dtype)
+        convert_arrays(net, ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
         self._rng = rng
@@ -394,9 +459,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             if self.feedback_random_state is None
             else check_random_state(self.feedback_random_state)
         )
+        # Drawn with numpy, then moved to the network's namespace and device.
+        ops = net.ops
         net.initialize_feedback(
-            feedback_rng, self.feedback_distribution, self.feedback_scale, dtype
+            feedback_rng, self.feedback_distribution, self.feedback_scale,
+            ops.numpy_dtype(dtype),
         )
+        net.feedback = convert_arrays(net.feedback, ops.asarray)
         self.feedback_ = net.feedback_matrices()
 
     def _reset_stopping_state(self):
@@ -433,11 +502,15 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
 
     # -- inference ------------------------------------------------------------
 
-    def _decision(self, X):
+    def _decision(self, X, method):
         check_is_fitted(self)
+        xp, is_array_api, device = get_namespace_and_device(X)
+        if is_array_api:
+            _check_dense(X, type(self).__name__)
         X = validate_data(
-            self, X, accept_sparse=["csr"], dtype=(np.float64, np.float32), reset=False
+            self, X, accept_sparse=["csr"], dtype=_float_dtypes(xp, device), reset=False
         )
+        self._check_namespace(X, method)
         self._read_exposed_params()
         return self._network.decision(X)
 
@@ -456,7 +529,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         X_new : ndarray of shape (n_samples, `n_outputs_`)
             Output pre-activations, in the fitted network's dtype.
         """
-        return self._decision(X)
+        return self._decision(X, "transform")
 
     @property
     def _n_features_out(self):
@@ -466,7 +539,35 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True
         return tags
+
+
+def _float_dtypes(xp, device):
+    """The float dtypes X may keep: float64 and float32 where the device has them."""
+    supported = supported_float_dtypes(xp, device)
+    dtypes = [dtype for dtype in (xp.float64, xp.float32) if dtype in supported]
+    if not dtypes:
+        raise TypeError(
+            f"{xp.__name__} on device {device} offers neither float64 nor float32; "
+            "skdfa trains in one of them."
+        )
+    return dtypes
+
+
+def _check_dense(X, name):
+    """Sparse tensors are refused with a clear message (scipy sparse X is fine)."""
+    layout = getattr(X, "layout", None)
+    if layout is not None and "strided" not in str(layout):
+        raise TypeError(
+            f"{name} got a sparse {type(X).__module__}.{type(X).__name__} "
+            f"({layout}); sparse input is supported as a scipy.sparse CSR matrix "
+            "(numpy namespace) only. Pass a dense tensor, or X.to_dense()."
+        )
+
+
+def _describe(ops):
+    return ops.name if ops.device is None else f"{ops.name} ({ops.device})"
 
 
 class _ClassifierMixin:
@@ -525,17 +626,29 @@ class _ClassifierMixin:
         return Y
 
     def _decode(self, scores):
-        """Labels from output pre-activations (or from encoded targets)."""
+        """Labels from output pre-activations (or from encoded targets).
+
+        Numeric labels come back in the namespace and device of ``scores``;
+        others (strings) as a numpy array.
+        """
+        ops = array_ops(scores)
+        xp = ops.xp
+        if self._label_binarizer.y_type_ == "multilabel-indicator" and scores.shape[1] > 1:
+            return xp.astype(scores > 0, xp.int64)
         if scores.shape[1] == 1:
-            return self.classes_[(scores[:, 0] > 0).astype(np.intp)]
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            return (scores > 0).astype(int)
-        return self.classes_[np.argmax(scores, axis=1)]
+            index = xp.astype(scores[:, 0] > 0, xp.int64)
+        else:
+            index = xp.argmax(scores, axis=1)
+        labels = self.classes_[ops.to_numpy(index)]
+        return ops.asarray(labels) if labels.dtype.kind in "biuf" else labels
 
     def _validation_score(self, net, X, Y, sample_weight):
         # Encoded targets decode like scores: positive <-> 1, argmax unchanged.
+        to_numpy = net.ops.to_numpy
         return accuracy_score(
-            self._decode(Y - 0.5), self._decode(net.decision(X)), sample_weight=sample_weight
+            to_numpy(self._decode(Y - 0.5)),
+            to_numpy(self._decode(net.decision(X))),
+            sample_weight=None if sample_weight is None else to_numpy(sample_weight),
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -582,8 +695,8 @@ class _ClassifierMixin:
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             One column (raveled) for binary problems.
         """
-        scores = self._decision(X)
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        scores = self._decision(X, "decision_function")
+        return _ravel_single_column(scores)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -599,13 +712,17 @@ class _ClassifierMixin:
             Rows sum to one, except for multilabel targets, whose columns are
             independent probabilities.
         """
-        proba = self._decision(X)
-        ACTIVATIONS[self.out_activation_](proba)
+        return self._proba(X, "predict_proba")
+
+    def _proba(self, X, method):
+        proba = self._decision(X, method)
+        ops = array_ops(proba)
+        ACTIVATIONS[self.out_activation_](proba, ops)
         if proba.shape[1] == 1:
-            return np.hstack([1 - proba, proba])
+            return ops.xp.concat([1 - proba, proba], axis=1)
         if self._label_binarizer.y_type_ == "multiclass" and self.out_activation_ == "logistic":
             # Independent sigmoid outputs, normalised into a distribution.
-            proba /= proba.sum(axis=1, keepdims=True)
+            proba /= ops.xp.sum(proba, axis=1, keepdims=True)
         return proba
 
     def predict_log_proba(self, X):
@@ -621,8 +738,9 @@ class _ClassifierMixin:
         log_proba : ndarray of shape (n_samples, n_classes)
             The log-probabilities.
         """
+        proba = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return array_ops(proba).xp.log(proba)
 
     def predict(self, X):
         """Predict class labels.
@@ -637,7 +755,7 @@ class _ClassifierMixin:
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Predicted labels (an indicator matrix for multilabel targets).
         """
-        return self._decode(self._decision(X))
+        return self._decode(self._decision(X, "predict"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1101,7 +1219,12 @@ class DFARegressor(RegressorMixin, BaseDFA):
         return "identity"
 
     def _validation_score(self, net, X, Y, sample_weight):
-        return r2_score(Y, net.decision(X), sample_weight=sample_weight)
+        to_numpy = net.ops.to_numpy
+        return r2_score(
+            to_numpy(Y),
+            to_numpy(net.decision(X)),
+            sample_weight=None if sample_weight is None else to_numpy(sample_weight),
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -1136,5 +1259,11 @@ class DFARegressor(RegressorMixin, BaseDFA):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values.
         """
-        y = self._decision(X)
-        return y.ravel() if y.shape[1] == 1 else y
+        return _ravel_single_column(self._decision(X, "predict"))
+
+
+def _ravel_single_column(scores):
+    """One-column outputs as a 1-d array, in their namespace."""
+    if scores.shape[1] != 1:
+        return scores
+    return array_ops(scores).xp.reshape(scores, (-1,))

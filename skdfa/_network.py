@@ -8,6 +8,7 @@ deltas into gradients, and an optimizer (``_optimizers.py``) applies them.
 import numpy as np
 import scipy.sparse as sp
 
+from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 from ._rules import RULES
@@ -67,6 +68,11 @@ class Network:
     def dtype(self):
         return self.layers[0].params[0].dtype
 
+    @property
+    def ops(self):
+        """The array operations of the namespace and device of the parameters."""
+        return array_ops(self.layers[0].params[0])
+
     def initialize_weights(self, rng, weight_init, dtype):
         """Draw every layer's parameters from ``rng``.
 
@@ -95,27 +101,28 @@ class Network:
 
     def decision(self, X):
         """Output pre-activations for X, computed in chunks of rows."""
+        ops = self.ops
         n_samples = X.shape[0]
-        out = np.empty((n_samples, self.units[-1]), dtype=self.dtype)
+        out = ops.empty((n_samples, self.units[-1]), self.dtype)
         chunk = max(1, min(n_samples, _INFERENCE_CHUNK_VALUES // max(self.units)))
-        buffers = [np.empty((chunk, layer.n_out), self.dtype) for layer in self.layers[:-1]]
+        buffers = [ops.empty((chunk, layer.n_out), self.dtype) for layer in self.layers[:-1]]
         activate = ACTIVATIONS[self.activation]
         for start in range(0, n_samples, chunk):
             stop = min(start + chunk, n_samples)
             # Chunks are cast to the network's dtype (not the weights to X's).
-            inputs = X[start:stop].astype(self.dtype, copy=False)
+            inputs = ops.astype(X[start:stop, :], self.dtype)
             for layer, buffer in zip(self.layers[:-1], buffers):
-                hidden = buffer[: stop - start]
+                hidden = buffer[: stop - start, :]
                 layer.forward(inputs, hidden)
-                activate(hidden)
+                activate(hidden, ops)
                 inputs = hidden
-            self.layers[-1].forward(inputs, out[start:stop])
+            self.layers[-1].forward(inputs, out[start:stop, :])
         return out
 
     def predict_output(self, X):
         """Output activations (probabilities for classifiers)."""
         out = self.decision(X)
-        ACTIVATIONS[self.output](out)
+        ACTIVATIONS[self.output](out, self.ops)
         return out
 
 
@@ -133,24 +140,33 @@ class Workspace:
     """
 
     def __init__(self, net, batch_size, dropout, dropout_rng):
+        ops = net.ops
         dtype = net.dtype
         hidden = [layer.n_out for layer in net.layers[:-1]]
-        self.hidden = [np.empty((batch_size, w), dtype) for w in hidden]
-        self.scratch = [np.empty((batch_size, w), dtype) for w in hidden]
-        self.output = np.empty((batch_size, net.units[-1]), dtype)
-        self.error = np.empty_like(self.output)
-        self.grads = [np.empty_like(p) for p in net.params]
+        self.hidden = [ops.empty((batch_size, w), dtype) for w in hidden]
+        self.scratch = [ops.empty((batch_size, w), dtype) for w in hidden]
+        self.output = ops.empty((batch_size, net.units[-1]), dtype)
+        self.error = ops.empty((batch_size, net.units[-1]), dtype)
+        self.grads = [ops.empty(p.shape, p.dtype) for p in net.params]
         self.input_rate, self.hidden_rate = dropout
         self.dropout_rng = dropout_rng
         if self.hidden_rate > 0:
-            self.masks = [np.empty((batch_size, w), dtype) for w in hidden]
-            self.dropped = [np.empty((batch_size, w), dtype) for w in hidden]
+            self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
+            self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
 
     def _mask(self, out, rate):
-        """Inverted-dropout mask: 0 with probability ``rate``, else 1/(1-rate)."""
-        self.dropout_rng.random(out=out, dtype=out.dtype)
-        np.greater_equal(out, rate, out=out)
-        out *= 1.0 / (1.0 - rate)
+        """Inverted-dropout mask: 0 with probability ``rate``, else 1/(1-rate).
+
+        The mask is drawn with numpy in every namespace, then copied to
+        ``out``'s device: the same seed drops the same units everywhere.
+        """
+        ops = array_ops(out)
+        host = out if ops.is_numpy() else np.empty(out.shape, ops.numpy_dtype(out.dtype))
+        self.dropout_rng.random(out=host, dtype=host.dtype)
+        np.greater_equal(host, rate, out=host)
+        host *= 1.0 / (1.0 - rate)
+        if host is not out:
+            ops.copy_into(out, ops.asarray(host))
         return out
 
 
@@ -180,36 +196,36 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         Angles in degrees between the rule's and back-propagation's hidden
         deltas for this batch, when ``track_alignment``.
     """
+    ops = net.ops
     n = X.shape[0]
     if sample_weight is None:
         weight_sum = n
     else:
-        weight_sum = float(sample_weight.sum())
+        weight_sum = ops.total(sample_weight)
         if weight_sum <= 0:
             return None, None
 
     # Forward pass; ``inputs[l]`` is what layer l saw (after dropout).
     if ws.input_rate > 0:
-        mask = ws._mask(np.empty(X.shape, net.dtype), ws.input_rate)
-        X = X.multiply(mask).tocsr() if sp.issparse(X) else np.multiply(X, mask, out=mask)
+        mask = ws._mask(ops.empty(X.shape, net.dtype), ws.input_rate)
+        X = X.multiply(mask).tocsr() if sp.issparse(X) else ops.multiply(X, mask, out=mask)
     inputs = [X]
     activate = ACTIVATIONS[net.activation]
     for l, layer in enumerate(net.layers[:-1]):
-        hidden = ws.hidden[l][:n]
+        hidden = ws.hidden[l][:n, :]
         layer.forward(inputs[-1], hidden, training=True)
-        activate(hidden)
+        activate(hidden, ops)
         if ws.hidden_rate > 0:
-            mask = ws._mask(ws.masks[l][:n], ws.hidden_rate)
-            hidden = np.multiply(hidden, mask, out=ws.dropped[l][:n])
+            mask = ws._mask(ws.masks[l][:n, :], ws.hidden_rate)
+            hidden = ops.multiply(hidden, mask, out=ws.dropped[l][:n, :])
         inputs.append(hidden)
-    output = net.layers[-1].forward(inputs[-1], ws.output[:n], training=True)
+    output = net.layers[-1].forward(inputs[-1], ws.output[:n, :], training=True)
 
     # Loss and output error e = (P - Y) * w / sum(w): every output uses its
     # canonical loss, so dLoss/dA is P - Y.
-    sample_loss = OUTPUTS[net.output](output, Y)
-    error = ws.error[:n]
-    np.copyto(error, output)
-    ACTIVATIONS[net.output](error)
+    sample_loss = OUTPUTS[net.output](output, Y, ops)
+    error = ops.copy_into(ws.error[:n, :], output)
+    ACTIVATIONS[net.output](error, ops)
     error -= Y
     # The targets that target projection sends: a single binary column is
     # coded -1/+1, the difference of its two one-hot columns. Coded 0/1, the
@@ -219,22 +235,23 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     target = 2 * Y - 1 if binary else Y
     # Unit weights take the same arithmetic as no weights, bit for bit.
     if sample_weight is not None:
+        column = ops.xp.reshape(sample_weight, (-1, 1))
         sample_loss *= sample_weight
-        error *= sample_weight[:, None]
-        target = target * sample_weight[:, None]
-    loss = float(sample_loss.sum()) / weight_sum
+        error *= column
+        target = target * column
+    loss = ops.total(sample_loss) / weight_sum
     error /= weight_sum
     target = target / weight_sum
     if alpha:
-        squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net.regularized_params)
+        squares = sum(ops.sum_squares(p) for p in net.regularized_params)
         loss += 0.5 * alpha * squares / weight_sum
 
     derivative_fn = DERIVATIVES[net.activation]
 
     def derivative(l, delta):
-        derivative_fn(ws.hidden[l][:n], delta, ws.scratch[l][:n])
+        derivative_fn(ws.hidden[l][:n, :], delta, ws.scratch[l][:n, :], ops)
         if ws.hidden_rate > 0:
-            delta *= ws.masks[l][:n]
+            delta *= ws.masks[l][:n, :]
 
     deltas = RULES[net.rule].hidden_deltas(net, error, target, derivative)
     deltas.append(error)
@@ -242,7 +259,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     angles = None
     if track_alignment and net.n_layers > 1:
         exact = RULES["bp"].hidden_deltas(net, error, target, derivative)
-        angles = np.array([_angle(a, b) for a, b in zip(deltas, exact)])
+        angles = np.array([_angle(a, b, ops) for a, b in zip(deltas, exact)])
 
     grads = iter(ws.grads)
     for layer, layer_input, delta in zip(net.layers, inputs, deltas):
@@ -251,17 +268,14 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         if alpha:
             for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
                 if reg:
-                    grad += (alpha / weight_sum) * param
+                    ops.add_scaled(grad, param, alpha / weight_sum)
     return loss, angles
 
 
-def _angle(a, b):
+def _angle(a, b, ops):
     """Angle in degrees between two arrays seen as vectors (NaN if one is 0)."""
-    dot = np.einsum("ij,ij->", a, b, dtype=np.float64)
-    norms = np.sqrt(
-        np.einsum("ij,ij->", a, a, dtype=np.float64)
-        * np.einsum("ij,ij->", b, b, dtype=np.float64)
-    )
+    dot = ops.vdot(a, b)
+    norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
     if norms == 0:
         return np.nan
     return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))

@@ -6,9 +6,15 @@ and the optimizer all share the same arrays, and updates allocate nothing but
 one scratch buffer per parameter. The training loop does not know which
 optimizer it drives. The optimizer holds no reference to the parameters, so it
 can be copied (snapshots, pickles) on its own.
+
+Each optimizer has two kernels with the same arithmetic, picked once per step
+from the parameters' namespace (``_array_ops.py``): ``_update``, one
+parameter at a time through ``ArrayOps`` (numpy's ``out=`` path, or any array
+API namespace), and ``_update_foreach``, every parameter at once through
+torch's ``torch._foreach_*`` kernels.
 """
 
-import numpy as np
+from ._array_ops import array_ops
 
 
 class BaseOptimizer:
@@ -29,19 +35,28 @@ class BaseOptimizer:
 
     # Names of the per-parameter state lists, passed to ``_update`` in order.
     state_names = ()
+    # Buffers rebuilt by the next update rather than pickled or copied.
+    transient = ("_scratch",)
 
     def __init__(self, params, learning_rate_init, learning_rate, power_t):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.schedule = learning_rate
         self.power_t = power_t
-        self._scratch = [np.empty_like(p) for p in params]
+        # Created by the first update, in the parameters' namespace.
+        self._scratch = None
 
     def update_params(self, params, grads):
         """Update every parameter in place from its gradient."""
+        ops = array_ops(params[0])
+        if self._scratch is None:
+            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         states = [getattr(self, name) for name in self.state_names]
+        if ops.foreach:
+            self._update_foreach(ops.torch, params, grads, self._scratch, *states)
+            return
         for i, (param, grad) in enumerate(zip(params, grads)):
-            self._update(param, grad, self._scratch[i], *(state[i] for state in states))
+            self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
 
     def iteration_ends(self, time_step):
         """Called at the end of each epoch (schedules happen here)."""
@@ -53,15 +68,9 @@ class BaseOptimizer:
         return True
 
     def __getstate__(self):
-        # Scratch buffers are re-created on load rather than pickled; dtypes
-        # are kept as strings, which skops loads without trusting numpy.dtype.
         state = self.__dict__.copy()
-        state["_scratch"] = [(s.shape, s.dtype.str) for s in self._scratch]
+        state.update(dict.fromkeys(self.transient))
         return state
-
-    def __setstate__(self, state):
-        state["_scratch"] = [np.empty(shape, dtype) for shape, dtype in state["_scratch"]]
-        self.__dict__.update(state)
 
 
 class SGDOptimizer(BaseOptimizer):
@@ -86,7 +95,7 @@ class SGDOptimizer(BaseOptimizer):
         super().__init__(params, learning_rate_init, learning_rate, power_t)
         self.momentum = momentum
         self.nesterov = nesterov
-        self.velocities = [np.zeros_like(p) for p in params]
+        self.velocities = [array_ops(p).zeros_like(p) for p in params]
 
     def iteration_ends(self, time_step):
         """Apply the ``invscaling`` schedule at the end of an epoch.
@@ -116,18 +125,27 @@ class SGDOptimizer(BaseOptimizer):
             print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-    def _update(self, param, grad, scratch, velocity):
+    def _update(self, ops, param, grad, scratch, velocity):
         # v <- momentum * v - lr * g
         velocity *= self.momentum
-        np.multiply(grad, self.learning_rate, out=scratch)
+        ops.multiply(grad, self.learning_rate, out=scratch)
         velocity -= scratch
         if self.nesterov:
             # param <- param + momentum * v - lr * g
             param -= scratch
-            np.multiply(velocity, self.momentum, out=scratch)
+            ops.multiply(velocity, self.momentum, out=scratch)
             param += scratch
         else:
             param += velocity
+
+    def _update_foreach(self, torch, params, grads, scratch, velocities):
+        torch._foreach_mul_(velocities, self.momentum)
+        torch._foreach_add_(velocities, grads, alpha=-self.learning_rate)
+        if self.nesterov:
+            torch._foreach_add_(params, grads, alpha=-self.learning_rate)
+            torch._foreach_add_(params, velocities, alpha=self.momentum)
+        else:
+            torch._foreach_add_(params, velocities)
 
 
 class AdamOptimizer(BaseOptimizer):
@@ -137,7 +155,10 @@ class AdamOptimizer(BaseOptimizer):
     ``V = v / (1 - beta_2)``, so their updates ``M <- beta_1 M + g`` and
     ``V <- beta_2 V + g^2`` need no multiplication of the gradient; the
     constants reappear in the step, which also carries the bias correction.
-    The updates are Adam's exactly (up to rounding).
+    The updates are Adam's exactly (up to rounding). On torch, the update is
+    torch's fused Adam kernel, one pass over each parameter, which keeps the
+    moments ``m`` and ``v`` themselves; ``moments`` says which form is
+    stored, and a model moved between namespaces converts it once.
 
     Parameters
     ----------
@@ -151,6 +172,7 @@ class AdamOptimizer(BaseOptimizer):
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
     state_names = ("ms", "vs")
+    transient = ("_scratch", "_steps")
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
@@ -160,16 +182,31 @@ class AdamOptimizer(BaseOptimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.ms = [np.zeros_like(p) for p in params]
-        self.vs = [np.zeros_like(p) for p in params]
+        self.ms = [array_ops(p).zeros_like(p) for p in params]
+        self.vs = [array_ops(p).zeros_like(p) for p in params]
+        self.moments = "rescaled"
+        self._steps = None
+
+    def _store_moments(self, form):
+        """Convert the stored moments to ``form``: "rescaled" or "standard"."""
+        if self.moments == form:
+            return
+        scale_m, scale_v = 1 - self.beta_1, 1 - self.beta_2
+        if form == "rescaled":
+            scale_m, scale_v = 1 / scale_m, 1 / scale_v
+        for m, v in zip(self.ms, self.vs):
+            m *= scale_m
+            v *= scale_v
+        self.moments = form
 
     def update_params(self, params, grads):
+        self._store_moments("standard" if array_ops(params[0]).foreach else "rescaled")
         self.t += 1
-        root = np.sqrt(1 - self.beta_2)
+        root = (1 - self.beta_2) ** 0.5
         # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
         self._step = (
             self.learning_rate
-            * np.sqrt(1 - self.beta_2**self.t)
+            * (1 - self.beta_2**self.t) ** 0.5
             / (1 - self.beta_1**self.t)
             * (1 - self.beta_1)
             / root
@@ -177,17 +214,32 @@ class AdamOptimizer(BaseOptimizer):
         self._epsilon = self.epsilon / root
         super().update_params(params, grads)
 
-    def _update(self, param, grad, scratch, m, v):
+    def _update(self, ops, param, grad, scratch, m, v):
         m *= self.beta_1
         m += grad
-        np.multiply(grad, grad, out=scratch)
+        ops.multiply(grad, grad, out=scratch)
         v *= self.beta_2
         v += scratch
-        np.sqrt(v, out=scratch)
+        ops.sqrt(v, out=scratch)
         scratch += self._epsilon
-        np.divide(m, scratch, out=scratch)
+        ops.divide(m, scratch, out=scratch)
         scratch *= self._step
         param -= scratch
+
+    def _update_foreach(self, torch, params, grads, scratch, ms, vs):
+        if self._steps is None:
+            # The fused kernel reads the step count from one tensor per parameter.
+            self._steps = [
+                torch.tensor(float(self.t), dtype=torch.float32, device=p.device)
+                for p in params
+            ]
+        else:
+            torch._foreach_add_(self._steps, 1)
+        torch._fused_adam_(
+            params, grads, ms, vs, [], self._steps,
+            amsgrad=False, lr=self.learning_rate, beta1=self.beta_1,
+            beta2=self.beta_2, weight_decay=0.0, eps=self.epsilon, maximize=False,
+        )
 
 
 class RMSpropOptimizer(BaseOptimizer):
@@ -212,20 +264,29 @@ class RMSpropOptimizer(BaseOptimizer):
         super().__init__(params, learning_rate_init, learning_rate, power_t)
         self.rho = rho
         self.epsilon = epsilon
-        self.squares = [np.zeros_like(p) for p in params]
+        self.squares = [array_ops(p).zeros_like(p) for p in params]
 
-    def _update(self, param, grad, scratch, square):
+    def _update(self, ops, param, grad, scratch, square):
         # s <- s + (1 - rho) (g^2 - s)
-        np.multiply(grad, grad, out=scratch)
+        ops.multiply(grad, grad, out=scratch)
         scratch -= square
         scratch *= 1 - self.rho
         square += scratch
         # param <- param - lr * g / (sqrt(s) + eps)
-        np.sqrt(square, out=scratch)
+        ops.sqrt(square, out=scratch)
         scratch += self.epsilon
-        np.divide(grad, scratch, out=scratch)
+        ops.divide(grad, scratch, out=scratch)
         scratch *= self.learning_rate
         param -= scratch
+
+    def _update_foreach(self, torch, params, grads, scratch, squares):
+        # s <- rho s + (1 - rho) g^2, the same average as _update's
+        torch._foreach_mul_(squares, self.rho)
+        torch._foreach_addcmul_(squares, grads, grads, value=1 - self.rho)
+        for square, root in zip(squares, scratch):
+            torch.sqrt(square, out=root)
+        torch._foreach_add_(scratch, self.epsilon)
+        torch._foreach_addcdiv_(params, grads, scratch, value=-self.learning_rate)
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer, "rmsprop": RMSpropOptimizer}

@@ -304,3 +304,10 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ]
         self.intercepts_ = [layer.intercept for layer in layers]
         self.output_coef_ = layers[-1].coef if isinstance(layers[-1], DenseLayer) else None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The DCT runs on numpy and torch only (torch.fft), not in every
+        # array API namespace; "gaussian" runs everywhere.
+        tags.array_api_support = self.rd_matrix == "gaussian"
+        return tags

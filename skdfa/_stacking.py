@@ -24,6 +24,7 @@ from sklearn.base import (
 )
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state, get_tags
+from sklearn.utils._array_api import get_namespace_and_device, move_to
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -49,7 +50,8 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from ._mlp import DFAClassifier
+from ._array_ops import array_ops
+from ._mlp import DFAClassifier, _check_dense, _float_dtypes
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -135,27 +137,33 @@ def _out_of_fold(estimator, X, y, cv, fit_params):
     outputs : ndarray of shape (n_samples, n_outputs)
         Each sample's linear outputs from the fold that held it out.
     """
-    first = estimator.transform(X[:1])
-    n_outputs = first.shape[1]
-    outputs = np.empty((X.shape[0], n_outputs), dtype=first.dtype)
-    n_predicted = np.zeros(X.shape[0], dtype=np.intp)
+    ops = array_ops(X)
+
+    def rows(index):
+        return X[index] if sp.issparse(X) else ops.xp.take(X, ops.index(index), axis=0)
+
+    n_outputs = estimator.transform(rows(np.arange(1))).shape[1]
+    blocks, held_out = [], []
     for train, test in cv.split(X, y):
         fold_params = _check_method_params(X, fit_params, indices=train)
-        fold = clone(estimator).fit(X[train], y[train], **fold_params)
-        block = fold.transform(X[test])
+        fold = clone(estimator).fit(rows(train), y[train], **fold_params)
+        block = fold.transform(rows(test))
         if block.shape[1] != n_outputs:
             raise ValueError(
                 f"A cross-validation fold gave {block.shape[1]} outputs instead of "
                 f"{n_outputs}: its training part lacks some class. Use fewer folds "
                 "or a stratified splitter."
             )
-        outputs[test] = block
-        n_predicted[test] += 1
-    if not (n_predicted == 1).all():
+        blocks.append(block)
+        held_out.append(test)
+    held_out = np.concatenate(held_out)
+    if not np.array_equal(np.sort(held_out), np.arange(X.shape[0])):
         raise ValueError(
             "cv must partition the samples: every sample in exactly one test fold."
         )
-    return outputs
+    # Blocks come fold after fold; put each sample's row back in its place.
+    outputs = ops.xp.concat(blocks, axis=0)
+    return ops.xp.take(outputs, ops.index(np.argsort(held_out)), axis=0)
 
 
 def _verbose(estimator, verbose):
@@ -414,12 +422,19 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         """
         learner = self._learner()
         head = self._head()
+        # Tensors pass through to the learners (with array_api_dispatch on);
+        # the labels stay numpy, for the splitters.
+        xp, is_array_api, device = get_namespace_and_device(X)
+        if is_array_api:
+            _check_dense(X, type(self).__name__)
+            if hasattr(y, "__dlpack__") and not isinstance(y, np.ndarray):
+                y = move_to(y, xp=np, device="cpu")
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=["csr"],
-            dtype=(np.float64, np.float32),
+            dtype=_float_dtypes(xp, device),
             copy=False,
         )
         check_classification_targets(y)
@@ -462,7 +477,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             self.final_estimator_.set_params(random_state=seed)
         if self.verbose:
             print("StackingDFA: head")
-        self.final_estimator_.fit(X_meta, y, **head_params)
+        self.final_estimator_.fit(self._head_input(X_meta), y, **head_params)
         self.classes_ = self.final_estimator_.classes_
         return self
 
@@ -514,11 +529,17 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
 
     def _stack(self, outputs, X):
         """Concatenate the learners' outputs (and X with ``passthrough``)."""
-        if self.passthrough:
-            if sp.issparse(X):
-                return sp.hstack([*outputs, X], format="csr")
-            return np.hstack([*outputs, X])
-        return np.hstack(outputs)
+        if self.passthrough and sp.issparse(X):
+            return sp.hstack([*outputs, X], format="csr")
+        xp = array_ops(outputs[0]).xp
+        return xp.concat([*outputs, X] if self.passthrough else outputs, axis=1)
+
+    def _head_input(self, X_meta):
+        """The stacked outputs as the head takes them: as they are if it
+        supports the array API, else as a numpy array."""
+        if sp.issparse(X_meta) or get_tags(self.final_estimator_).array_api_support:
+            return X_meta
+        return array_ops(X_meta).to_numpy(X_meta)
 
     def transform(self, X):
         """The learners' stacked linear outputs (with X if ``passthrough``).
@@ -535,8 +556,11 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
             the ``n_features_in_`` columns of X with ``passthrough``.
         """
         check_is_fitted(self)
+        xp, is_array_api, device = get_namespace_and_device(X)
+        if is_array_api:
+            _check_dense(X, type(self).__name__)
         X = validate_data(
-            self, X, accept_sparse=["csr"], dtype=(np.float64, np.float32), reset=False
+            self, X, accept_sparse=["csr"], dtype=_float_dtypes(xp, device), reset=False
         )
         return self._stack([est.transform(X) for est in self.estimators_], X)
 
@@ -582,7 +606,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         y : ndarray of shape (n_samples,)
             Predicted labels.
         """
-        X_meta = self.transform(X)
+        X_meta = self._head_input(self.transform(X))
         return self.final_estimator_.predict(X_meta)
 
     @available_if(_head_has("predict_proba"))
@@ -599,7 +623,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         proba : ndarray of shape (n_samples, n_classes)
             The head's probabilities.
         """
-        X_meta = self.transform(X)
+        X_meta = self._head_input(self.transform(X))
         return self.final_estimator_.predict_proba(X_meta)
 
     @available_if(_head_has("decision_function"))
@@ -616,7 +640,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The head's scores (one column, raveled, for binary problems).
         """
-        X_meta = self.transform(X)
+        X_meta = self._head_input(self.transform(X))
         return self.final_estimator_.decision_function(X_meta)
 
     def __sklearn_tags__(self):

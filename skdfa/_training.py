@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
+from ._array_ops import array_ops
 from ._network import Workspace, train_batch
 
 # Updates between two alignment measurements when ``track_alignment=True``.
@@ -34,7 +35,8 @@ class _Snapshot:
     """
 
     def __init__(self, params, estimator):
-        self.params = [p.copy() for p in params]
+        ops = array_ops(params[0])
+        self.params = [ops.copy(p) for p in params]
         self.optimizer = copy.deepcopy(estimator._optimizer)
         self.rng_state = estimator._rng.get_state()
         self.dropout_state = estimator._dropout_rng.bit_generator.state
@@ -42,8 +44,9 @@ class _Snapshot:
         self.n_alignment = len(estimator._alignment)
 
     def restore(self, params, estimator):
+        ops = array_ops(params[0])
         for param, saved in zip(params, self.params):
-            np.copyto(param, saved)
+            ops.copy_into(param, saved)
         estimator._optimizer = copy.deepcopy(self.optimizer)
         estimator._rng.set_state(self.rng_state)
         estimator._dropout_rng.bit_generator.state = self.dropout_state
@@ -54,10 +57,6 @@ class _Snapshot:
 
 class TrainingDiverged(ValueError):
     """Raised when the loss or the weights become non-finite."""
-
-
-def _all_finite(arrays):
-    return all(np.isfinite(a).all() for a in arrays)
 
 
 def _alignment_interval(track_alignment):
@@ -100,14 +99,18 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
         Supplies the hyper-parameters, the network, the optimizer, the random
         streams, and receives the fitted attributes.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Or an array of any array API namespace, on the network's device.
     Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets, in the network's dtype.
+        Encoded targets, in the network's dtype, namespace and device.
     sample_weight : ndarray of shape (n_samples,) or None
+        In the network's namespace and device.
     incremental : bool
         ``partial_fit``: one epoch, no early stopping.
     """
     net = est._network
     params = net.params
+    ops = net.ops
+    take = ops.xp.take
     rng = est._rng
 
     if est.early_stopping and incremental:
@@ -121,15 +124,17 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             np.arange(X.shape[0]),
             random_state=rng,
             test_size=est.validation_fraction,
-            stratify=est._stratify(Y),
+            stratify=est._stratify(ops.to_numpy(Y)),
         )
         if val_rows.shape[0] < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        X_val, Y_val = X[val_rows], Y[val_rows]
-        sw_val = None if sample_weight is None else sample_weight[val_rows]
+        val_rows = ops.index(val_rows)
+        X_val = X[val_rows] if sp.issparse(X) else take(X, val_rows, axis=0)
+        Y_val = take(Y, val_rows, axis=0)
+        sw_val = None if sample_weight is None else take(sample_weight, val_rows, axis=0)
 
     n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
     if est.batch_size == "auto":
@@ -144,7 +149,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
 
     ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
     interval = _alignment_interval(est.track_alignment)
-    dense_batch = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
+    dense_batch = None if sp.issparse(X) else ops.empty((batch_size, X.shape[1]), X.dtype)
     # partial_fit calls continue one table: its header is printed once.
     if est.verbose and not (incremental and est.t_ > 0):
         _print_header(early_stopping, interval > 0)
@@ -154,24 +159,32 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     try:
         for _ in range(est.max_iter):
             start_time = time.perf_counter()
-            order = rng.permutation(n_samples) if est.shuffle else None
+            rows = rng.permutation(n_samples) if est.shuffle else None
+            if train_rows is not None:
+                rows = train_rows if rows is None else train_rows[rows]
+            # One transfer of the epoch's row order to the device.
+            rows = None if rows is None else ops.index(rows)
             accumulated_loss = 0.0
             epoch_angles = []
             for batch in gen_batches(n_samples, batch_size):
                 n_batch = batch.stop - batch.start
-                index = batch if order is None else order[batch]
-                if train_rows is not None:
-                    index = train_rows[index]
-                if isinstance(index, slice):
-                    X_batch = X[index]  # a view, never written to
-                elif dense_batch is None:
-                    X_batch = X[index]
+                if rows is None:
+                    # Views, never written to.
+                    X_batch, Y_batch = X[batch, :], Y[batch, :]
+                    sw_batch = None if sample_weight is None else sample_weight[batch]
                 else:
-                    X_batch = np.take(X, index, axis=0, out=dense_batch[:n_batch])
-                sw_batch = None if sample_weight is None else sample_weight[index]
+                    index = rows[batch]
+                    if dense_batch is None:
+                        X_batch = X[index]
+                    else:
+                        X_batch = ops.take_rows(X, index, out=dense_batch[:n_batch, :])
+                    Y_batch = take(Y, index, axis=0)
+                    sw_batch = (
+                        None if sample_weight is None else take(sample_weight, index, axis=0)
+                    )
                 track = interval > 0 and est._n_updates % interval == 0
                 loss, angles = train_batch(
-                    net, ws, X_batch, Y[index], sw_batch, est.alpha, track
+                    net, ws, X_batch, Y_batch, sw_batch, est.alpha, track
                 )
                 if loss is None:
                     continue
@@ -188,7 +201,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             # Each batch's loss checks the update before it; the epoch's last
             # update is checked on its own batch, so that the state kept at
             # the end of an epoch never predicts non-finite outputs.
-            if not (_all_finite(params) and np.isfinite(net.decision(X_batch)).all()):
+            if not (ops.all_finite(params) and ops.all_finite([net.decision(X_batch)])):
                 raise TrainingDiverged(np.inf)
             est.n_iter_ += 1
             est.loss_ = accumulated_loss / n_samples
@@ -259,7 +272,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
 
     if early_stopping and est._best_params is not None:
         for param, best in zip(params, est._best_params):
-            np.copyto(param, best)
+            ops.copy_into(param, best)
 
 
 def _update_validation(est, net, params, X_val, Y_val, sw_val):
@@ -271,7 +284,7 @@ def _update_validation(est, net, params, X_val, Y_val, sw_val):
         est._no_improvement_count = 0
     if score > est.best_validation_score_:
         est.best_validation_score_ = score
-        est._best_params = [p.copy() for p in params]
+        est._best_params = [net.ops.copy(p) for p in params]
 
 
 def _update_training_loss(est):

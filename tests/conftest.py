@@ -1,19 +1,27 @@
-"""Session hooks: derandomized hypothesis; how many examples each
-property-based test tried.
+"""Session set-up and hooks: the array API switch; derandomized hypothesis;
+how many examples each property-based test tried.
 
 Hypothesis draws the same examples on every run and keeps no database, so a
 CI failure reproduces locally and a green run stays green
 (``HYPOTHESIS_PROFILE=random`` explores new examples instead).
 
-A test reports its counts with ``record_property("hypothesis_examples", n)``
-and ``record_property("hypothesis_clear_errors", n)`` (see
+scikit-learn's array API checks (torch, array_api_strict) need
+``SCIPY_ARRAY_API=1`` before scipy is imported; without it they would be
+skipped, so it is set here for the whole session.
+
+The hook prints how many examples each property-based test tried. A test
+reports its counts with ``record_property("hypothesis_examples", n)`` and
+``record_property("hypothesis_clear_errors", n)`` (see
 ``test_hypothesis.py``); they are shown at the end of every run, so CI logs
 say how much input space was actually explored.
 """
 
 import os
 
-from hypothesis import settings
+# Before anything imports scipy.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+from hypothesis import settings  # noqa: E402
 
 settings.register_profile("derandomized", derandomize=True, database=None)
 settings.register_profile("random", derandomize=False, database=None)

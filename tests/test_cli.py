@@ -160,7 +160,10 @@ def test_help_and_version(capsys):
 
 
 def test_bench_quick_reports_ratios_and_targets(capsys):
-    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet"])
+    status = main(
+        ["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
+         "--devices", "numpy"]
+    )
     out = capsys.readouterr().out
     assert status == 0
     assert out.startswith("Benchmark on SYNTHETIC data")
@@ -172,6 +175,27 @@ def test_bench_quick_reports_ratios_and_targets(capsys):
     assert len(verdicts) == 4 and "accuracy >=" not in out
     assert "accuracy targets not evaluated: --quick trains on 600 samples" in out
     assert "epoch 1/2" not in out  # --quiet
+
+
+def test_bench_torch_rows_and_the_plain_pytorch_loop(capsys):
+    pytest.importorskip("torch")
+    status = main(
+        ["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
+         "--devices", "numpy,cpu", "--rules", "dfa", "--hidden", "16"]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    table = out[out.index("784-16-10 tanh"):out.index("FLOPs per training sample")]
+    names = [line[:22].strip() for line in table.splitlines()[3:] if line.strip()]
+    assert names == [
+        "sklearn MLPClassifier", "skdfa dfa", "skdfa dfa torch cpu", "PyTorch DFA loop cpu"
+    ]
+    rows = {line[:22].strip(): line.split() for line in table.splitlines()[3:] if line.strip()}
+    ratio = float(rows["skdfa dfa torch cpu"][-6]) / float(rows["PyTorch DFA loop cpu"][-6])
+    match = re.search(r"(PASS|MISS)  skdfa dfa on torch CPU within 1.1x of the plain "
+                      r"PyTorch DFA loop's time on 784-16-10: ([0-9.]+)x", out)
+    # The table rounds the times to milliseconds.
+    assert match and float(match.group(2)) == pytest.approx(ratio, rel=0.1)
 
 
 def test_run_benchmark_numbers_are_consistent():

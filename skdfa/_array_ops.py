@@ -1,0 +1,480 @@
+"""The engine's array operations, one implementation per array namespace.
+
+The engine is written once, against the array API (in-place operators such
+as ``x += y`` are part of it). The few operations whose fast form differs
+between namespaces (writing into a preallocated buffer, fused optimizer
+steps) are methods of an ``ArrayOps`` object, chosen once from the arrays'
+namespace by :func:`array_ops`:
+
+- ``ArrayOps``: any array API namespace (array_api_strict, CuPy, ...); a
+  result is computed, then copied into its buffer.
+- ``NumpyOps``: numpy's ``out=`` arguments, ``einsum`` and scipy's special
+  functions; the default path.
+- ``TorchOps``: torch's ``out=`` kernels, and optimizer steps over every
+  parameter at once (fused Adam, ``torch._foreach_*``), on whatever device
+  the tensors live.
+
+Every method that takes ``out`` writes its result there and returns it.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.fft import dct, idct
+from scipy.special import expit, log_expit
+from sklearn.externals import array_api_compat
+from sklearn.utils._array_api import _convert_to_numpy
+
+
+class ArrayOps:
+    """Operations in any array API namespace ``xp`` on ``device``."""
+
+    #: Whether the optimizers step with torch's multi-tensor kernels
+    #: (``_update_foreach``) rather than one parameter at a time.
+    foreach = False
+
+    def __init__(self, xp, device):
+        self.xp = xp
+        self.device = device
+
+    @property
+    def name(self):
+        return self.xp.__name__.split(".")[-1]
+
+    # -- creation and transfer ---------------------------------------------------
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=dtype, device=self.device)
+
+    def zeros_like(self, x):
+        return self.xp.zeros(x.shape, dtype=x.dtype, device=self.device)
+
+    def asarray(self, array, dtype=None):
+        """``array`` (numpy or this namespace) here, on this device."""
+        if isinstance(array, np.ndarray) and dtype is not None:
+            array = array.astype(_numpy_dtype(dtype), copy=False)
+        return self.xp.asarray(array, dtype=dtype, device=self.device)
+
+    def astype(self, x, dtype):
+        return x if x.dtype == dtype else self.xp.astype(x, dtype)
+
+    def copy(self, x):
+        return self.xp.asarray(x, copy=True)
+
+    def numpy_dtype(self, dtype):
+        return _numpy_dtype(dtype)
+
+    # -- computations into buffers -------------------------------------------------
+
+    def matmul(self, a, b, out):
+        out[...] = a @ b
+        return out
+
+    def multiply(self, a, b, out):
+        out[...] = a * b
+        return out
+
+    def divide(self, a, b, out):
+        out[...] = a / b
+        return out
+
+    def sqrt(self, x, out):
+        out[...] = self.xp.sqrt(x)
+        return out
+
+    def one_minus(self, x, out):
+        out[...] = 1 - x
+        return out
+
+    def tanh(self, x, out):
+        out[...] = self.xp.tanh(x)
+        return out
+
+    def expit(self, x, out):
+        out[...] = 1 / (1 + self.xp.exp(-x))
+        return out
+
+    def relu(self, x, out):
+        out[...] = self.xp.where(x > 0, x, self.xp.zeros_like(x))
+        return out
+
+    def exp(self, x, out):
+        out[...] = self.xp.exp(x)
+        return out
+
+    def copy_into(self, out, x):
+        out[...] = x
+        return out
+
+    def add_scaled(self, out, x, scale):
+        """``out += scale * x``, in place."""
+        out += scale * x
+
+    def affine(self, X, coef, intercept, out):
+        """``X @ coef + intercept``."""
+        self.matmul(X, coef, out=out)
+        out += intercept
+        return out
+
+    def column_sums(self, x, out):
+        out[...] = self.xp.sum(x, axis=0)
+        return out
+
+    def column_dots(self, a, b, out):
+        """``out[j] = sum_i a[i, j] * b[i, j]``."""
+        out[...] = self.xp.sum(a * b, axis=0)
+        return out
+
+    def take_rows(self, X, index, out):
+        """Rows ``index`` (an index array of this namespace) of X, into ``out``."""
+        out[...] = self.xp.take(X, index, axis=0)
+        return out
+
+    def zero_where_nonpositive(self, Z, delta):
+        """``delta[Z <= 0] = 0`` (the ReLU derivative), in place."""
+        delta *= self.xp.astype(Z > 0, delta.dtype)
+
+    def dct(self, x, n):
+        """Orthonormal DCT-II of the rows of ``x`` zero-padded to ``n`` columns."""
+        raise TypeError(_NO_DCT.format(self.name))
+
+    def idct(self, y, overwrite=False):
+        """The inverse (and transpose) of :meth:`dct`, row by row."""
+        raise TypeError(_NO_DCT.format(self.name))
+
+    # -- reductions and new arrays ---------------------------------------------------
+
+    def row_dots(self, a, b):
+        """``sum_j a[i, j] * b[i, j]`` for every row i."""
+        return self.xp.sum(a * b, axis=1)
+
+    def log_expit(self, x):
+        # log(1 / (1 + exp(-x))) = min(x, 0) - log1p(exp(-|x|)), stable both ways.
+        xp = self.xp
+        return xp.minimum(x, xp.zeros_like(x)) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def vdot(self, a, b):
+        """``sum(a * b)`` as a Python float, accumulated in float64 where available."""
+        xp = self.xp
+        wide = getattr(xp, "float64", a.dtype)
+        try:
+            a, b = xp.astype(a, wide), xp.astype(b, wide)
+        except (TypeError, ValueError, RuntimeError):  # no float64 on this device
+            pass
+        return float(xp.sum(a * b))
+
+    def total(self, x):
+        return float(self.xp.sum(x))
+
+    def sum_squares(self, x):
+        return float(self.xp.sum(x * x))
+
+    def all_finite(self, arrays):
+        return all(bool(self.xp.all(self.xp.isfinite(a))) for a in arrays)
+
+    def index(self, index):
+        """A numpy integer index array, as an index array of this namespace."""
+        return self.xp.asarray(index.astype(np.int64, copy=False), device=self.device)
+
+    def to_numpy(self, x):
+        return _convert_to_numpy(x, self.xp)
+
+    def is_numpy(self):
+        return False
+
+
+class NumpyOps(ArrayOps):
+    """numpy: every buffered operation uses ``out=``; sparse X is welcome."""
+
+    def __init__(self):
+        super().__init__(np, None)
+
+    @property
+    def name(self):
+        return "numpy"
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype)
+
+    def zeros_like(self, x):
+        return np.zeros_like(x)
+
+    def asarray(self, array, dtype=None):
+        return np.asarray(array, dtype=dtype)
+
+    def astype(self, x, dtype):
+        return x.astype(dtype, copy=False)
+
+    def copy(self, x):
+        return x.copy()
+
+    def matmul(self, a, b, out):
+        if sp.issparse(a):
+            # The sparse product never densifies a.
+            out[...] = a @ b
+            return out
+        return np.matmul(a, b, out=out)
+
+    def multiply(self, a, b, out):
+        return np.multiply(a, b, out=out)
+
+    def divide(self, a, b, out):
+        return np.divide(a, b, out=out)
+
+    def sqrt(self, x, out):
+        return np.sqrt(x, out=out)
+
+    def one_minus(self, x, out):
+        return np.subtract(1, x, out=out)
+
+    def tanh(self, x, out):
+        return np.tanh(x, out=out)
+
+    def expit(self, x, out):
+        return expit(x, out=out)
+
+    def relu(self, x, out):
+        return np.maximum(x, 0, out=out)
+
+    def exp(self, x, out):
+        return np.exp(x, out=out)
+
+    def copy_into(self, out, x):
+        np.copyto(out, x)
+        return out
+
+    def column_sums(self, x, out):
+        return np.sum(x, axis=0, out=out)
+
+    def column_dots(self, a, b, out):
+        return np.einsum("ij,ij->j", a, b, out=out)
+
+    def take_rows(self, X, index, out):
+        return np.take(X, index, axis=0, out=out)
+
+    def zero_where_nonpositive(self, Z, delta):
+        delta[Z <= 0] = 0
+
+    def row_dots(self, a, b):
+        return np.einsum("ij,ij->i", a, b)
+
+    def dct(self, x, n):
+        # x is a temporary of the caller's, free to overwrite.
+        return dct(x, n=n, norm="ortho", axis=1, overwrite_x=True)
+
+    def idct(self, y, overwrite=False):
+        return idct(y, norm="ortho", axis=1, overwrite_x=overwrite)
+
+    def log_expit(self, x):
+        return log_expit(x)
+
+    def vdot(self, a, b):
+        return float(np.einsum("ij,ij->", a, b, dtype=np.float64))
+
+    def total(self, x):
+        return float(x.sum())
+
+    def sum_squares(self, x):
+        return float(np.dot(x.ravel(), x.ravel()))
+
+    def all_finite(self, arrays):
+        return all(np.isfinite(a).all() for a in arrays)
+
+    def index(self, index):
+        return index
+
+    def to_numpy(self, x):
+        return x
+
+    def is_numpy(self):
+        return True
+
+
+class TorchOps(ArrayOps):
+    """torch: ``out=`` kernels and ``torch._foreach_*`` optimizer steps.
+
+    They run on the tensors' device, in torch's own thread pool (set with
+    ``torch.set_num_threads``).
+    """
+
+    foreach = True
+
+    def __init__(self, xp, device):
+        super().__init__(xp, device)
+        import torch
+
+        self.torch = torch
+        self._dct_cache = {}
+        self._ones = {}
+
+    def matmul(self, a, b, out):
+        return self.torch.matmul(a, b, out=out)
+
+    def multiply(self, a, b, out):
+        return self.torch.mul(a, b, out=out)
+
+    def divide(self, a, b, out):
+        return self.torch.div(a, b, out=out)
+
+    def sqrt(self, x, out):
+        return self.torch.sqrt(x, out=out)
+
+    def one_minus(self, x, out):
+        return self.torch.sub(self._one(x.dtype), x, out=out)
+
+    def _one(self, dtype):
+        if dtype not in self._ones:
+            self._ones[dtype] = self.torch.ones((), dtype=dtype, device=self.device)
+        return self._ones[dtype]
+
+    def affine(self, X, coef, intercept, out):
+        return self.torch.addmm(intercept, X, coef, out=out)
+
+    def add_scaled(self, out, x, scale):
+        out.add_(x, alpha=scale)
+
+    def tanh(self, x, out):
+        return self.torch.tanh(x, out=out)
+
+    def expit(self, x, out):
+        return self.torch.sigmoid(x, out=out)
+
+    def relu(self, x, out):
+        return self.torch.clamp_min(x, 0, out=out)
+
+    def exp(self, x, out):
+        return self.torch.exp(x, out=out)
+
+    def copy_into(self, out, x):
+        return out.copy_(x)
+
+    def column_sums(self, x, out):
+        return self.torch.sum(x, 0, out=out)
+
+    def column_dots(self, a, b, out):
+        return self.torch.linalg.vecdot(a, b, dim=0, out=out)
+
+    def take_rows(self, X, index, out):
+        return self.torch.index_select(X, 0, index, out=out)
+
+    def zero_where_nonpositive(self, Z, delta):
+        delta.masked_fill_(Z <= 0, 0)
+
+    def row_dots(self, a, b):
+        return self.torch.linalg.vecdot(a, b, dim=1)
+
+    def _dct_factors(self, n, dtype):
+        """``cos``, ``sin`` of ``pi k / (2 n)`` and the orthonormal scale, per k."""
+        key = (n, dtype)
+        if key not in self._dct_cache:
+            k = np.arange(n)
+            theta = np.pi * k / (2 * n)
+            scale = np.where(k == 0, np.sqrt(1 / n), np.sqrt(2 / n))
+            self._dct_cache[key] = tuple(
+                self.torch.as_tensor(a, dtype=dtype, device=self.device)
+                for a in (np.cos(theta), np.sin(theta), scale)
+            )
+        return self._dct_cache[key]
+
+    def dct(self, x, n):
+        # Makhoul (1980): the DCT-II of x is the real part of the FFT of x's
+        # even entries followed by its odd ones reversed, times a twiddle.
+        torch = self.torch
+        if x.shape[1] < n:
+            x = torch.nn.functional.pad(x, (0, n - x.shape[1]))
+        v = torch.cat([x[:, ::2], x[:, 1::2].flip(1)], dim=1)
+        V = torch.fft.fft(v, dim=1)
+        cos, sin, scale = self._dct_factors(n, x.dtype)
+        return (V.real * cos + V.imag * sin) * scale
+
+    def idct(self, y, overwrite=False):
+        # Inverts dct(): the twiddled FFT is a_k - i a_{n-k}, a = y / scale.
+        torch = self.torch
+        n = y.shape[1]
+        cos, sin, scale = self._dct_factors(n, y.dtype)
+        a = y / scale
+        b = torch.cat([torch.zeros_like(a[:, :1]), a[:, 1:].flip(1)], dim=1)
+        V = torch.complex(cos * a + sin * b, sin * a - cos * b)
+        v = torch.fft.ifft(V, dim=1).real
+        x = torch.empty_like(y)
+        half = (n + 1) // 2
+        x[:, ::2] = v[:, :half]
+        x[:, 1::2] = v[:, half:].flip(1)
+        return x
+
+    def log_expit(self, x):
+        return self.torch.nn.functional.logsigmoid(x)
+
+    def total(self, x):
+        return float(x.sum())
+
+    def sum_squares(self, x):
+        flat = x.reshape(-1)
+        return float(self.torch.dot(flat, flat))
+
+    def all_finite(self, arrays):
+        return all(bool(self.torch.isfinite(a).all()) for a in arrays)
+
+
+_NO_DCT = (
+    "rd_matrix='dct' runs on numpy and torch arrays only, not on {} arrays; "
+    "use rd_matrix='gaussian', which runs in every array API namespace."
+)
+
+_NUMPY_OPS = NumpyOps()
+_OPS_CACHE = {}
+
+
+def array_ops(array):
+    """The operations for the namespace and device of ``array``.
+
+    Works whatever ``array_api_dispatch`` says: the engine follows the arrays
+    it was given, so a fitted torch model keeps predicting with torch.
+    """
+    if isinstance(array, np.ndarray) or sp.issparse(array):
+        return _NUMPY_OPS
+    key = (type(array), str(getattr(array, "device", None)))
+    ops = _OPS_CACHE.get(key)
+    if ops is None:
+        xp = array_api_compat.array_namespace(array)
+        device = array_api_compat.device(array)
+        if array_api_compat.is_numpy_namespace(xp):
+            ops = _NUMPY_OPS
+        elif array_api_compat.is_torch_namespace(xp):
+            ops = TorchOps(xp, device)
+        else:
+            ops = ArrayOps(xp, device)
+        _OPS_CACHE[key] = ops
+    return ops
+
+
+def _numpy_dtype(dtype):
+    """The numpy dtype of the same name as any namespace's float dtype."""
+    name = str(dtype).split(".")[-1]
+    return np.dtype(name)
+
+
+def convert_arrays(obj, converter, _seen=None):
+    """Replace, in place, every numpy or namespace array held by ``obj``.
+
+    Walks the attributes of plain objects (layers, matrices, optimizers) and
+    lists; returns the converted object (arrays are replaced, containers and
+    objects are updated in place).
+    """
+    if _seen is None:
+        _seen = set()
+    if isinstance(obj, np.ndarray) or hasattr(obj, "__dlpack__"):
+        return converter(obj)
+    if id(obj) in _seen:
+        return obj
+    _seen.add(id(obj))
+    if isinstance(obj, list):
+        obj[:] = [convert_arrays(item, converter, _seen) for item in obj]
+    elif isinstance(obj, tuple):
+        return type(obj)(convert_arrays(item, converter, _seen) for item in obj)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            obj[key] = convert_arrays(value, converter, _seen)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        for key, value in vars(obj).items():
+            setattr(obj, key, convert_arrays(value, converter, _seen))
+    return obj

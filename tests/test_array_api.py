@@ -1,0 +1,315 @@
+"""The engine on torch tensors and array_api_strict arrays, against numpy.
+
+The reference is the same model fitted on numpy arrays: weights and feedback
+come from the same numpy seeds, so every rule, layer type, optimizer and
+training option must give the numpy model's predictions to float32
+tolerance. sklearn's own array API checks run over every estimator in
+``test_common.py`` and ``test_rd.py`` (they follow ``array_api_support``).
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
+
+from skdfa import DFAClassifier, DFARegressor, RDClassifier
+from skdfa._rules import RULES
+
+torch = pytest.importorskip("torch")
+xps = pytest.importorskip("array_api_strict")
+
+# Float32 training, a few epochs: numpy and torch round differently (BLAS,
+# torch's fused Adam kernel), so outputs agree to float32 precision, not bits.
+# Adam's first steps move a weight by about the learning rate whatever its
+# gradient's size, so a gradient that rounds to the other side of zero moves
+# a few weights apart by ~1e-4: the largest difference gets that slack, the
+# mean difference none.
+RTOL, ATOL, MEAN_ATOL = 1e-4, 3e-4, 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n_samples=90, n_classes=3, seed=0):
+    X, y = make_classification(
+        n_samples=n_samples, n_features=8, n_informative=5, n_classes=n_classes,
+        random_state=seed,
+    )
+    return X.astype(np.float32), y
+
+
+def _fit_both(est, X, y, to, **fit_params):
+    """``est`` fitted on numpy arrays, and a clone fitted on ``to(arrays)``."""
+    ref = clone(est).fit(X, y, **fit_params)
+    moved = {k: to(v) for k, v in fit_params.items()}
+    with config_context(array_api_dispatch=True):
+        other = clone(est).fit(to(X), to(y), **moved)
+    return ref, other
+
+
+def _numpy(a):
+    return a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def _assert_close(actual, expected):
+    actual = _numpy(actual)
+    assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
+    assert np.mean(np.abs(actual - expected)) < MEAN_ATOL
+
+
+def _assert_same_model(ref, other, X, to):
+    for a, b in zip(ref._network.params, other._network.params):
+        _assert_close(b, a)
+    with config_context(array_api_dispatch=True):
+        out = other.transform(to(X))
+    _assert_close(out, ref.transform(X))
+
+
+SMALL = dict(hidden_layer_sizes=(16, 12), max_iter=4, random_state=0, batch_size=32)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("Estimator", [DFAClassifier, RDClassifier])
+def test_torch_fit_equals_numpy_fit_for_every_rule(rule, Estimator):
+    X, y = _data()
+    est = Estimator(rule=rule, **SMALL)
+    ref, other = _fit_both(est, X, y, torch.asarray)
+    assert all(isinstance(p, torch.Tensor) for p in other._network.params)
+    _assert_same_model(ref, other, X, torch.asarray)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", nesterovs_momentum=True),
+        dict(solver="sgd", nesterovs_momentum=False),
+        dict(solver="rmsprop"),
+        dict(dropout=(0.2, 0.3)),
+        dict(early_stopping=True, validation_fraction=0.2, max_iter=6),
+        dict(activation="relu", alpha=1e-2),
+        dict(activation="logistic", output_activation="sigmoid"),
+        dict(track_alignment=1),
+        dict(shuffle=False),
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_torch_fit_equals_numpy_fit_for_each_option(params):
+    X, y = _data()
+    est = DFAClassifier(**{**SMALL, **params})
+    ref, other = _fit_both(est, X, y, torch.asarray)
+    _assert_same_model(ref, other, X, torch.asarray)
+    if est.early_stopping:
+        assert_allclose(other.validation_scores_, ref.validation_scores_)
+    if est.track_alignment:
+        assert isinstance(other.alignment_, torch.Tensor)
+        assert_allclose(_numpy(other.alignment_), ref.alignment_, atol=1e-2)
+
+
+@pytest.mark.parametrize("rd_matrix", ["gaussian", "dct"])
+def test_rd_layers_on_torch_equal_numpy(rd_matrix):
+    # 8 inputs -> 20 -> 5 units: the DCT pads in the first layer and
+    # selects coefficients in the second.
+    X, y = _data()
+    est = RDClassifier(
+        hidden_layer_sizes=(20, 5), rd_matrix=rd_matrix, output_layer="rd",
+        dropout=0.1, max_iter=4, random_state=0,
+    )
+    ref, other = _fit_both(est, X, y, torch.asarray)
+    _assert_same_model(ref, other, X, torch.asarray)
+
+
+def test_sample_weight_and_regressor_on_torch():
+    X, y = _data()
+    weights = np.random.RandomState(0).uniform(0, 2, len(y)).astype(np.float32)
+    ref, other = _fit_both(DFAClassifier(**SMALL), X, y, torch.asarray, sample_weight=weights)
+    _assert_same_model(ref, other, X, torch.asarray)
+    target = X[:, :2] @ np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32)
+    ref, other = _fit_both(DFARegressor(**SMALL), X, target, torch.asarray)
+    _assert_same_model(ref, other, X, torch.asarray)
+
+
+@pytest.mark.parametrize("Estimator", [DFAClassifier, RDClassifier])
+def test_array_api_strict_fit_equals_numpy_fit(Estimator):
+    X, y = _data()
+    est = Estimator(rule="fa", dropout=0.2, **SMALL)
+    ref, other = _fit_both(est, X, y, xps.asarray)
+    _assert_same_model(ref, other, X, xps.asarray)
+
+
+def test_every_method_answers_in_the_namespace_of_X():
+    X, y = _data()
+    Xt = torch.asarray(X)
+    with config_context(array_api_dispatch=True):
+        clf = DFAClassifier(**SMALL).fit(Xt, torch.asarray(y))
+        clf.partial_fit(Xt, torch.asarray(y))
+        outputs = {
+            name: getattr(clf, name)(Xt)
+            for name in ("predict", "predict_proba", "predict_log_proba",
+                         "decision_function", "transform")
+        }
+        score = clf.score(Xt, torch.asarray(y))
+    ref = DFAClassifier(**SMALL).fit(X, y).partial_fit(X, y)
+    for name, out in outputs.items():
+        assert isinstance(out, torch.Tensor), name
+        assert_allclose(_numpy(out), getattr(ref, name)(X), rtol=RTOL, atol=ATOL)
+    assert score == pytest.approx(ref.score(X, y))
+    assert all(isinstance(c, torch.Tensor) for c in clf.coefs_ + clf.feedback_)
+
+
+def test_string_labels_come_back_as_numpy():
+    X, y = _data(n_classes=2)
+    labels = np.array(["no", "yes"])[y]
+    with config_context(array_api_dispatch=True):
+        clf = DFAClassifier(**SMALL).fit(torch.asarray(X), labels)
+        predicted = clf.predict(torch.asarray(X))
+    assert isinstance(predicted, np.ndarray)
+    assert_allclose(
+        (predicted == DFAClassifier(**SMALL).fit(X, labels).predict(X)).mean(), 1.0
+    )
+
+
+def test_warm_start_and_divergence_snapshot_on_torch():
+    X, y = _data()
+    Xt, yt = torch.asarray(X), torch.asarray(y)
+    with config_context(array_api_dispatch=True):
+        twice = DFAClassifier(warm_start=True, **{**SMALL, "max_iter": 2})
+        twice.fit(Xt, yt).fit(Xt, yt)
+    once = DFAClassifier(**{**SMALL, "max_iter": 4}).fit(X, y)
+    assert_allclose(_numpy(twice.coefs_[0]), once.coefs_[0], rtol=RTOL, atol=ATOL)
+
+    # SGD at this rate on ReLU units overflows in epoch 6 (test_reliability).
+    rng = np.random.RandomState(0)
+    X_reg = rng.randn(60, 5)
+    y_reg = X_reg @ rng.randn(5) * 10
+    diverging = DFARegressor(
+        hidden_layer_sizes=(8,), activation="relu", solver="sgd",
+        learning_rate_init=0.05, batch_size=10, max_iter=50, random_state=0,
+    )
+    with config_context(array_api_dispatch=True), pytest.raises(ValueError, match="diverged"):
+        diverging.fit(torch.asarray(X_reg), torch.asarray(y_reg))
+    assert diverging.n_iter_ > 0
+    assert all(bool(torch.isfinite(p).all()) for p in diverging._network.params)
+
+
+def test_torch_model_pickles_and_moves_to_numpy():
+    X, y = _data()
+    with config_context(array_api_dispatch=True):
+        clf = DFAClassifier(**SMALL).fit(torch.asarray(X), torch.asarray(y))
+        expected = _numpy(clf.predict_proba(torch.asarray(X)))
+        loaded = pickle.loads(pickle.dumps(clf))
+        assert_allclose(_numpy(loaded.predict_proba(torch.asarray(X))), expected)
+        on_numpy = move_estimator_to(clf, np, "cpu")
+    assert isinstance(on_numpy.coefs_[0], np.ndarray)
+    assert on_numpy.coefs_[0] is on_numpy._network.layers[0].coef
+    assert_allclose(on_numpy.predict_proba(X), expected, rtol=1e-6)
+    # The moved model keeps training where the torch one stopped.
+    on_numpy.set_params(warm_start=True, max_iter=1).fit(X, y)
+    assert all(isinstance(m, np.ndarray) for m in on_numpy._optimizer.ms)
+
+
+def test_clear_errors():
+    X, y = _data()
+    Xt = torch.asarray(X)
+    with config_context(array_api_dispatch=True):
+        with pytest.raises(TypeError, match="sparse input is supported as a scipy"):
+            DFAClassifier(**SMALL).fit(Xt.to_sparse(), torch.asarray(y))
+        clf = DFAClassifier(**SMALL).fit(Xt, torch.asarray(y))
+        with pytest.raises(ValueError, match=r"DFAClassifier.predict\(\) must use the same"):
+            clf.predict(sp.csr_matrix(X))
+        with pytest.raises(ValueError, match=r"partial_fit\(\) must use the same"):
+            clf.partial_fit(X, y)
+        with pytest.raises(TypeError, match="numpy and torch arrays only"):
+            RDClassifier(rd_matrix="dct", **SMALL).fit(xps.asarray(X), xps.asarray(y))
+    # Without dispatch, a torch model refuses numpy input instead of mixing them.
+    with pytest.raises(ValueError, match="fitted on torch"):
+        clf.predict(X)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available: GPU path not run"
+)
+def test_cuda_fit_matches_cpu():  # pragma: no cover - needs a GPU
+    X, y = _data()
+    ref, other = _fit_both(DFAClassifier(**SMALL), X, y, lambda a: torch.asarray(a, device="cuda"))
+    with config_context(array_api_dispatch=True):
+        out = other.predict_proba(torch.asarray(X, device="cuda"))
+    assert out.device.type == "cuda"
+    assert_allclose(_numpy(out), ref.predict_proba(X), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("cv", [None, 3])
+def test_stacking_passes_tensors_through(cv):
+    from sklearn.linear_model import RidgeClassifier
+
+    from skdfa import StackingDFA
+
+    X, y = _data()
+    learner = DFAClassifier(hidden_layer_sizes=(8,), max_iter=3)
+    for head in (None, RidgeClassifier()):
+        stack = StackingDFA(
+            learner, n_estimators=2, cv=cv, final_estimator=head, passthrough=True,
+            random_state=0,
+        )
+        ref = clone(stack).fit(X, y)
+        with config_context(array_api_dispatch=True):
+            other = clone(stack).fit(torch.asarray(X), torch.asarray(y))
+            X_meta = other.transform(torch.asarray(X))
+            proba = other.decision_function(torch.asarray(X))
+        assert isinstance(X_meta, torch.Tensor)
+        assert all(isinstance(e.coefs_[0], torch.Tensor) for e in other.estimators_)
+        _assert_close(X_meta, ref.transform(X))
+        # A head without array API support gets numpy arrays.
+        assert isinstance(proba, torch.Tensor if head is None else np.ndarray)
+        assert_allclose(_numpy(proba), ref.decision_function(X), rtol=1e-3, atol=1e-3)
+
+
+def test_training_goes_on_after_a_move_between_namespaces():
+    # Adam keeps its moments in another form on torch (its fused kernel's);
+    # a model moved mid-training must continue exactly as if it had stayed.
+    X, y = _data()
+    params = {**SMALL, "max_iter": 2, "warm_start": True}
+    staying = DFAClassifier(**params).fit(X, y).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        on_torch = DFAClassifier(**params).fit(torch.asarray(X), torch.asarray(y))
+        moved = move_estimator_to(on_torch, np, "cpu")
+    moved.fit(X, y)
+    for a, b in zip(staying._network.params, moved._network.params):
+        _assert_close(b, a)
+    with config_context(array_api_dispatch=True):
+        xp, _, device = get_namespace_and_device(torch.asarray(X))
+        back = move_estimator_to(staying, xp, device)
+        back.fit(torch.asarray(X), torch.asarray(y))
+    staying.fit(X, y)
+    for a, b in zip(staying._network.params, back._network.params):
+        _assert_close(b, a)
+
+
+def test_warm_start_with_new_settings_and_rebound_coefs_on_torch():
+    # A changed rule redraws the feedback (with numpy, then moved), a changed
+    # solver builds a new optimizer, and a rebound coefs_ array is the model.
+    X, y = _data()
+
+    def fit(to):
+        clf = DFAClassifier(warm_start=True, **{**SMALL, "max_iter": 3})
+        with config_context(array_api_dispatch=True):
+            clf.fit(to(X), to(y))
+            clf.set_params(rule="fa", solver="sgd").fit(to(X), to(y))
+            clf.coefs_[0] = clf.coefs_[0] * 0.5
+            return clf, clf.predict_proba(to(X))
+
+    ref, expected = fit(lambda a: a)
+    other, proba = fit(torch.asarray)
+    assert all(isinstance(b, torch.Tensor) for b in other.feedback_)
+    _assert_close(proba, expected)
