@@ -4,7 +4,8 @@
 RDClassifier and a StackingDFA on the digits, prints a table (test accuracy,
 fit seconds, parameters, mean final alignment angle) and writes plots;
 ``skdfa compare`` does the same on Fashion-MNIST or any folder of IDX files;
-``skdfa bench`` is the speed benchmark (``_bench.py``).
+``skdfa bench`` is the speed benchmark (``_bench.py``); ``skdfa reproduce
+nokland2016`` trains the DFA paper's MNIST table (``_reproduce.py``).
 
 Bad input (unknown option, missing or corrupt data, a diverged fit) prints
 one line and exits non-zero: 2 for usage errors, 1 for the others.
@@ -132,7 +133,8 @@ def _build_parser():
                     "MNIST-style IDX files, with the shipped train/test split.",
     )
     compare.add_argument("--data", default="fashion-mnist",
-                         help="digits, fashion-mnist, or a folder of IDX files "
+                         help="digits, fashion-mnist, mnist (downloaded once by "
+                              "skdfa.datasets.fetch_mnist), or a folder of IDX files "
                               "({train,t10k}-{images,labels}-idx*-ubyte[.gz]) "
                               "(default: %(default)s)")
     _add_training_arguments(compare, hidden=(800,), epochs=10, learners=COMPARE_LEARNERS,
@@ -145,7 +147,50 @@ def _build_parser():
                     "settings.",
     )
     _bench.add_arguments(bench)
+    _add_reproduce_parser(commands)
     return parser
+
+
+def _add_reproduce_parser(commands):
+    from . import _reproduce
+
+    reproduce = commands.add_parser(
+        "reproduce", help="a paper's table: nokland2016 (the DFA paper's MNIST table)",
+        description="Train the MNIST table of Nøkland (2016), 'Direct Feedback Alignment "
+                    "Provides Learning in Deep Neural Networks' (rows: networks; columns: "
+                    "BP, FA, DFA) with the recipe of the author's code, and print it next "
+                    "to the paper's numbers. The full table is long: 21 cells of 300 epochs.",
+    )
+    reproduce.add_argument("paper", choices=["nokland2016"], help="the paper")
+    reproduce.add_argument("--data", default="mnist",
+                           help="mnist (downloaded once by skdfa.datasets.fetch_mnist) or a "
+                                "folder of IDX files (default: %(default)s)")
+    reproduce.add_argument("--rows", type=lambda t: _bench.parse_names(t, _reproduce.ROWS, "row"),
+                           default=tuple(_reproduce.ROWS), metavar="ROWS",
+                           help=f"comma-separated, from {','.join(_reproduce.ROWS)} "
+                                "(default: all)")
+    reproduce.add_argument("--rules", default=_reproduce.RULES, metavar="RULES",
+                           type=lambda t: _bench.parse_names(t, _reproduce.RULES, "rule"),
+                           help="comma-separated, from bp,fa,dfa (default: all)")
+    reproduce.add_argument("--epochs", type=_bench.parse_positive_int,
+                           default=_reproduce.PAPER_EPOCHS,
+                           help="training epochs of every cell (default: %(default)s, the "
+                                "paper's code)")
+    reproduce.add_argument("--n-train", type=_bench.parse_positive_int, default=None,
+                           help="use the first N training samples (default: all)")
+    reproduce.add_argument("--seed", type=int, default=0,
+                           help="random seed of every cell (default: %(default)s)")
+    reproduce.add_argument("--n-jobs", type=int, default=None,
+                           help="cells trained in parallel by joblib; run under "
+                                "joblib.parallel_config(backend='dask') for a dask cluster "
+                                "(default: 1)")
+    reproduce.add_argument("--out", type=Path, default=None,
+                           help="folder for nokland2016.csv, nokland2016.json (every cell, "
+                                "written as cells finish) and loss_curves.png "
+                                "(default: none written)")
+    reproduce.add_argument("--no-plots", action="store_true", help="do not write the plot")
+    reproduce.add_argument("--quiet", action="store_true",
+                           help="no progress per cell, only the table")
 
 
 # -- data ----------------------------------------------------------------------
@@ -153,7 +198,7 @@ def _build_parser():
 
 def _load(data, seed):
     """``(X_train, X_test, y_train, y_test), description`` for ``--data``."""
-    from .datasets import load_fashion_mnist, load_idx_folder
+    from .datasets import fetch_mnist, load_fashion_mnist, load_idx_folder
 
     if data == "digits":
         from sklearn.datasets import load_digits
@@ -166,6 +211,8 @@ def _load(data, seed):
     with _bench.data_errors():
         if data == "fashion-mnist":
             return _bench.train_test(load_fashion_mnist, return_X_y=True), "Fashion-MNIST"
+        if data == "mnist":
+            return _bench.train_test(fetch_mnist, return_X_y=True), "MNIST"
         return _bench.train_test(load_idx_folder, data), f"IDX files in {data}"
 
 
@@ -388,6 +435,14 @@ def main(argv=None):
         args = parser.parse_args(argv)
         if args.command == "bench":
             return _bench.run(args)
+        if args.command == "reproduce":
+            from . import _reproduce
+
+            if args.out is not None:
+                _check_output_folder(args.out)
+            with _bench.data_errors():
+                _reproduce.run(args, print)
+            return 0
         data = "digits" if args.command == "demo" else args.data
         return _run_comparison(args, data, print)
     except SystemExit as exc:  # --help and --version

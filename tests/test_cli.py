@@ -276,6 +276,20 @@ def test_failed_fit_is_one_line(capsys):
     assert line.startswith("skdfa: error: BP: Training diverged")
 
 
+def test_compare_mnist_reads_the_fetchers_cache(tmp_path, capsys, monkeypatch):
+    # Files put in the cache by hand, as fetch_mnist's offline error says:
+    # no download is attempted.
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    (tmp_path / "mnist").mkdir()
+    write_mnist_folder(tmp_path / "mnist", n_train=40, n_test=10)
+    status = main(["compare", "--data", "mnist", *TINY, "--rules", "dfa",
+                   "--batch-size", "16", "--no-plots"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "MNIST: 40 train / 10 test samples, 12 features" in out
+    assert list(_table(out)) == ["DFA"]
+
+
 @pytest.mark.parametrize("out", ["{tmp}/file", "{tmp}/file/plots"])
 def test_bad_output_folder_is_one_line_before_any_training(tmp_path, capsys, out):
     (tmp_path / "file").write_text("not a folder")

@@ -11,6 +11,7 @@ SECTIONS = ["rules", "rd_layers", "stacking", "practice"]
 EXAMPLES = [
     # rules
     "plot_dfa_vs_bp.py",
+    "plot_linear_network.py",
     "plot_alignment_angles.py",
     "plot_learning_rules.py",
     "plot_zero_init.py",
