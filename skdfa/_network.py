@@ -269,7 +269,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     row_weight = 1.0 / n if sample_weight is None else column / weight_sum
     target = target / weight_sum
     if alpha:
-        squares = sum(ops.sum_squares(p) for p in net.regularized_params)
+        squares = ops.total_sum_squares(net.regularized_params)
         loss += 0.5 * alpha * squares / weight_sum
 
     derivative_fn = DERIVATIVES[net.activation]
