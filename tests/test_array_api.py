@@ -101,6 +101,21 @@ def test_torch_fit_equals_numpy_fit_for_every_rule(Estimator, rule):
     _assert_same_model(ref, other, X, torch.asarray)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", nesterovs_momentum=True),
+        dict(solver="sgd", nesterovs_momentum=False),
+        dict(solver="rmsprop"),
+        dict(dropout=(0.2, 0.3)),
+        dict(early_stopping=True, validation_fraction=0.2, max_iter=6),
+        dict(activation="relu", alpha=1e-2),
+        dict(activation="logistic", output_activation="sigmoid"),
+        dict(track_alignment=1),
+        dict(shuffle=False),
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
+)
 def test_torch_fit_equals_numpy_fit_for_each_option(params):
     X, y = _data()
     est = DFAClassifier(**{**SMALL, **params})
