@@ -13,7 +13,7 @@ back layer by layer through a feedback matrix; ``"bp"`` is back-propagation
 
 For each rule we follow the test accuracy after every epoch and, every 10
 updates, both alignment angles of each hidden layer: between the rule's
-update and back-propagation's (``alignment_``), and between the feedback the
+hidden deltas and back-propagation's (``alignment_``), and between the feedback the
 layer receives and the forward weights it stands in for
 (``weight_alignment_``). The run is kept small (4000 training images, two
 hidden layers of 64 units, 8 epochs) so that the gallery builds in seconds;
@@ -60,7 +60,7 @@ with warnings.catch_warnings():
         accuracy[rule] = [clf.fit(X_train, y_train).score(X_test, y_test) for _ in range(N_EPOCHS)]
         fitted[rule] = clf
 
-print(f"{'rule':>5}  {'test acc':>8}  {'update angle (layers 1, 2)':>26}  "
+print(f"{'rule':>5}  {'test acc':>8}  {'delta angle (layers 1, 2)':>26}  "
       f"{'feedback-weight angle':>21}")
 for rule, clf in fitted.items():
     delta = ", ".join(f"{a:5.1f}" for a in clf.alignment_[-1])
@@ -80,7 +80,7 @@ axes[0].set_ylabel("test accuracy")
 axes[0].set_title("Test accuracy")
 axes[0].legend(fontsize="small", ncol=2)
 estimators = [fitted[rule] for rule in RULES]
-for ax, kind, title in [(axes[1], "delta", "Update vs back-propagation"),
+for ax, kind, title in [(axes[1], "delta", "Deltas vs back-propagation"),
                         (axes[2], "weight", "Feedback vs forward weights")]:
     AlignmentDisplay.from_estimator(estimators, kind=kind, names=RULES, ax=ax)
     ax.get_legend().remove()
