@@ -147,6 +147,14 @@ class ArrayOps:
         """``sum_j a[i, j] * b[i, j]`` for every row i."""
         return self.xp.sum(a * b, axis=1)
 
+    def log_softmax(self, x):
+        """``log softmax`` of the rows of ``x``, a new array (written out: on
+        small outputs, scipy's ``log_softmax`` costs twice as much)."""
+        xp = self.xp
+        shifted = x - xp.max(x, axis=1, keepdims=True)
+        shifted -= xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        return shifted
+
     def log_expit(self, x):
         # log(1 / (1 + exp(-x))) = min(x, 0) - log1p(exp(-|x|)), stable both ways.
         xp = self.xp
@@ -405,6 +413,9 @@ class TorchOps(ArrayOps):
         x[:, 1::2] = v[:, half:].flip(1)
         return x
 
+    def log_softmax(self, x):
+        return self.torch.log_softmax(x, 1)
+
     def log_expit(self, x):
         return self.torch.nn.functional.logsigmoid(x)
 
@@ -443,11 +454,19 @@ def array_ops(array):
     Works whatever ``array_api_dispatch`` says: the engine follows the arrays
     it was given, so a fitted torch model keeps predicting with torch.
     """
+    # Called several times per training step: one dictionary lookup.
+    key = (type(array), getattr(array, "device", None))
+    try:
+        return _OPS_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # a device that cannot be hashed
+        key = (key[0], str(key[1]))
+        if key in _OPS_CACHE:
+            return _OPS_CACHE[key]
     if isinstance(array, np.ndarray) or sp.issparse(array):
-        return _NUMPY_OPS
-    key = (type(array), str(getattr(array, "device", None)))
-    ops = _OPS_CACHE.get(key)
-    if ops is None:
+        ops = _NUMPY_OPS
+    else:
         xp = array_api_compat.array_namespace(array)
         device = array_api_compat.device(array)
         if array_api_compat.is_numpy_namespace(xp):
@@ -456,7 +475,7 @@ def array_ops(array):
             ops = TorchOps(xp, device)
         else:
             ops = ArrayOps(xp, device)
-        _OPS_CACHE[key] = ops
+    _OPS_CACHE[key] = ops
     return ops
 
 

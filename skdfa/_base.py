@@ -73,31 +73,32 @@ DERIVATIVES = {
 
 
 # Output losses are computed from the output pre-activations A (numerically
-# stable, no log of a rounded probability). Each returns the per-sample loss.
-def _squared_loss(A, Y, ops):
+# stable, no log of a rounded probability). Each returns the per-sample loss
+# and writes the error dLoss/dA = P - Y into ``error`` (every output pairs an
+# activation with its canonical loss); both come from one pass over A.
+def _squared_loss(A, Y, error, ops):
     # Averaged over the outputs, as MLPRegressor reports it; the error that
     # trains the network stays P - Y (the gradient of the sum), as in MLPRegressor.
-    diff = A - Y
-    return (0.5 / diff.shape[1]) * ops.row_dots(diff, diff)
+    ops.copy_into(error, A)
+    error -= Y
+    return (0.5 / error.shape[1]) * ops.row_dots(error, error)
 
 
-def _log_loss(A, Y, ops):
-    # -sum_k y_k log softmax(a)_k, with log softmax = a - max - log sum exp(a - max);
-    # written out because scipy's logsumexp costs more than the rest of the
-    # loss on small outputs.
-    xp = ops.xp
-    shifted = A - xp.max(A, axis=1, keepdims=True)
-    log_norm = xp.log(xp.sum(xp.exp(shifted), axis=1))
-    return log_norm * xp.sum(Y, axis=1) - ops.row_dots(shifted, Y)
+def _log_loss(A, Y, error, ops):
+    # -sum_k y_k log softmax(a)_k; softmax(a) = exp(log softmax(a)).
+    log_p = ops.log_softmax(A)
+    ops.exp(log_p, out=error)
+    error -= Y
+    return -ops.row_dots(log_p, Y)
 
 
-def _binary_log_loss(A, Y, ops):
+def _binary_log_loss(A, Y, error, ops):
     # -[y log s(a) + (1 - y) log(1 - s(a))] = -log s(a) + (1 - y) a
+    ops.expit(A, out=error)
+    error -= Y
     return ops.xp.sum((1 - Y) * A - ops.log_expit(A), axis=1)
 
 
-# Every output pairs an activation with its canonical loss, so the error
-# dLoss/dA at the output is always P - Y.
 OUTPUTS = {
     "identity": _squared_loss,
     "softmax": _log_loss,

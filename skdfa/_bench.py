@@ -5,8 +5,11 @@ All train the same architecture on the same float32 data with adam, batch
 installed, on torch tensors (CPU, and CUDA where a GPU exists), next to the
 reference peer: a plain PyTorch DFA loop written the way DFA research code
 writes it (``_torch_dfa_loop``). Each epoch is one ``partial_fit`` call, timed alone
-(no validation, no data loading); the first epoch, which allocates the
-network, is measured for memory (``tracemalloc``) instead of speed. The
+(no validation, no data loading), and the learners take their epochs in turn
+(:func:`run_interleaved`), so that the machine's busy spells fall on all of
+them; a learner's time is the median of its epochs. The first epoch, which
+allocates the network, is measured for memory (``tracemalloc``) instead of
+speed. The
 achieved training rate is compared with the float32 matrix-multiply rate of
 this machine, measured in the same run on the training's own matrix shapes.
 
@@ -300,8 +303,9 @@ def _make_learner(rule, hidden, epochs, seed):
     return DFAClassifier(rule=rule, **common)
 
 
-def bench_learner(rule, hidden, data, epochs, seed=0, progress=None, device="numpy"):
-    """Train one learner for ``epochs`` epochs of ``partial_fit`` and measure it.
+def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
+    """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
+    per step of the generator.
 
     Epoch 1 (allocations, input checks) runs under ``tracemalloc`` for the
     peak memory; epochs 2.. are timed. With ``epochs=1`` the traced epoch is
@@ -309,7 +313,7 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None, device="num
 
     Parameters
     ----------
-    rule : {"mlp", "dfa", "fa", "bp", "drtp"}
+    rule : {"mlp"} or str
         ``"mlp"`` is scikit-learn's MLPClassifier; the others skdfa's rules.
     hidden : tuple of int
         Hidden widths.
@@ -319,53 +323,71 @@ def bench_learner(rule, hidden, data, epochs, seed=0, progress=None, device="num
         Epochs to train.
     seed : int, default=0
         ``random_state`` of the learner.
-    progress : callable, default=None
-        Called with a line of text after each epoch.
     device : {"numpy", "cpu", "cuda"}, default="numpy"
         Train on numpy arrays, or on torch tensors on this device (with
         ``array_api_dispatch``; memory is then not traced).
 
-    Returns
-    -------
+    Yields
+    ------
     result : BenchResult
+        First, the result that the run fills in: epoch times as they come,
+        the test accuracy once the generator is exhausted.
+    line : str
+        Then a progress line after each epoch.
     """
     X_train, X_test, y_train, y_test = data
     classes = np.unique(np.concatenate([y_train, y_test]))
     est = _make_learner(rule, hidden, epochs, seed)
     result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device)
+    yield result
     if device != "numpy":
         import torch
 
         X_train, X_test, y_train, y_test = (
             torch.asarray(a, device=device) for a in (X_train, X_test, y_train, y_test)
         )
-    dispatch = config_context(array_api_dispatch=device != "numpy")
-    with warnings.catch_warnings(), dispatch:
+
+    def context():
+        # Entered per epoch: the learners' epochs alternate, and the
+        # dispatch setting and warning filters must not leak into another's.
+        stack = contextlib.ExitStack()
+        stack.enter_context(config_context(array_api_dispatch=device != "numpy"))
+        stack.enter_context(warnings.catch_warnings())
         # Epochs are fixed on purpose: "max_iter reached" is expected.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for epoch in range(epochs):
-            traced = epoch == 0
+        return stack
+
+    for epoch in range(epochs):
+        traced = epoch == 0 and device == "numpy"
+        with context():
             if traced:
                 tracemalloc.start()
             start = time.perf_counter()
             est.partial_fit(X_train, y_train, classes=classes)
+            if device == "cuda":
+                torch.cuda.synchronize()
             seconds = time.perf_counter() - start
             if traced:
                 result.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
-            if not traced or epochs == 1:
-                result.epoch_seconds.append(seconds)
-            if progress is not None:
-                note = "  (memory pass, not timed)" if traced and epochs > 1 else ""
-                progress(
-                    f"  {_arch(result.units)}  {result.name:<22} epoch "
-                    f"{epoch + 1}/{epochs}  {seconds:7.2f} s{note}"
-                )
+        yield _record(result, epoch, epochs, seconds)
+    with context():
         result.accuracy = float(est.score(X_test, y_test))
-    return result
 
 
-def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
+def _record(result, epoch, epochs, seconds):
+    """Keep an epoch's time (not the first one's, unless it is the only one)
+    and return its progress line."""
+    if epoch > 0 or epochs == 1:
+        result.epoch_seconds.append(seconds)
+    note = "  (not timed)" if epoch == 0 and epochs > 1 else ""
+    return (
+        f"  {_arch(result.units)}  {result.name:<22} epoch {epoch + 1}/{epochs}  "
+        f"{seconds:7.2f} s{note}"
+    )
+
+
+def _torch_dfa_loop(hidden, data, epochs, seed=0, device="cpu"):
     """The reference peer: DFA in plain PyTorch, as DFA research code writes it.
 
     ``torch.no_grad()`` forward pass, the output error projected to each
@@ -376,14 +398,14 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
 
     Parameters
     ----------
-    hidden, data, epochs, seed, progress
+    hidden, data, epochs, seed
         As :func:`bench_learner`.
     device : str, default="cpu"
         The torch device.
 
-    Returns
-    -------
-    result : BenchResult
+    Yields
+    ------
+    As :func:`bench_learner`.
     """
     import torch
 
@@ -391,6 +413,7 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
     classes, labels = np.unique(y_train, return_inverse=True)
     units = [X_train.shape[1], *hidden, len(classes)]
     result = BenchResult("torch-loop", units, device=device)
+    yield result
     rng = np.random.RandomState(seed)
     weights, biases = [], []
     for n_in, n_out in zip(units[:-1], units[1:]):
@@ -417,9 +440,9 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
         torch.asarray(labels, device=device), len(classes)
     ).to(torch.float32)
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for epoch in range(epochs):
-            start = time.perf_counter()
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        with torch.no_grad():
             order = torch.randperm(X.shape[0], generator=generator).to(device)
             for batch in gen_batches(X.shape[0], BATCH_SIZE):
                 index = order[batch]
@@ -436,23 +459,45 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, progress=None, device="cpu"):
                 torch.mm(activations[-1].T, error, out=weights[-1].grad)
                 torch.sum(error, 0, out=biases[-1].grad)
                 optimizer.step()
-            if device != "cpu":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
-            if epoch > 0 or epochs == 1:
-                result.epoch_seconds.append(seconds)
-            if progress is not None:
-                progress(
-                    f"  {_arch(units)}  {result.name:<22} epoch {epoch + 1}/{epochs}  "
-                    f"{seconds:7.2f} s"
-                )
+        if device != "cpu":
+            torch.cuda.synchronize()
+        yield _record(result, epoch, epochs, time.perf_counter() - start)
+    with torch.no_grad():
         hidden_out = torch.asarray(X_test, device=device)
         for W, b in zip(weights[:-1], biases[:-1]):
             hidden_out = torch.tanh(torch.addmm(b, hidden_out, W))
         scores = torch.addmm(biases[-1], hidden_out, weights[-1])
     predicted = classes[scores.argmax(dim=1).cpu().numpy()]
     result.accuracy = float(np.mean(predicted == y_test))
-    return result
+
+
+def run_interleaved(runs, epochs, progress=None):
+    """Train the learners epoch by epoch in turn: each one's epoch ``k`` runs
+    between the others' epochs ``k``, so that a busy spell of a shared
+    machine slows them alike rather than the one that happens to run then.
+
+    Parameters
+    ----------
+    runs : list of generators
+        From :func:`bench_learner` or :func:`_torch_dfa_loop`.
+    epochs : int
+    progress : callable, default=None
+        Called with each epoch's progress line.
+
+    Returns
+    -------
+    results : list of BenchResult
+        In the order of ``runs``.
+    """
+    results = [next(run) for run in runs]
+    for _ in range(epochs):
+        for run in runs:
+            line = next(run)
+            if progress is not None:
+                progress(line)
+    for run in runs:
+        next(run, None)  # the test accuracy
+    return results
 
 
 def available_devices():
@@ -539,21 +584,19 @@ def run_benchmark(
         # machine only ever lowers the rate.
         before = matmul_rate(units, **timing)
         report_progress = out if progress else None
-        results[arch] = [
-            bench_learner(rule, hidden, arrays, epochs, seed, report_progress)
+        runs = [
+            bench_learner(rule, hidden, arrays, epochs, seed)
             for rule in ("mlp", *rules)
             if "numpy" in devices or rule == "mlp"
         ]
         for device in devices:
             if device == "numpy":
                 continue
-            results[arch] += [
-                bench_learner(rule, hidden, arrays, epochs, seed, report_progress, device)
-                for rule in rules
+            runs += [
+                bench_learner(rule, hidden, arrays, epochs, seed, device) for rule in rules
             ]
-            results[arch].append(
-                _torch_dfa_loop(hidden, arrays, epochs, seed, report_progress, device)
-            )
+            runs.append(_torch_dfa_loop(hidden, arrays, epochs, seed, device))
+        results[arch] = run_interleaved(runs, epochs, report_progress)
         rates[arch] = max(before, matmul_rate(units, **timing))
     n_train = len(X_train)
     for arch, rows in results.items():

@@ -173,6 +173,15 @@ class Workspace:
         self.output = ops.empty((batch_size, net.units[-1]), dtype)
         self.error = ops.empty((batch_size, net.units[-1]), dtype)
         self.grads = [ops.empty(p.shape, p.dtype) for p in net.params]
+        # The arrays the L2 penalty applies to (updated in place, never
+        # rebound during a fit), and whether it applies to each of ``grads``.
+        self.regularized = net.regularized_params
+        n_learned = len(self.grads) - sum(len(layer.params) for layer in net.layers)
+        self.decayed = [
+            reg for layer in net.layers for reg in layer.regularized
+        ] + [False] * n_learned
+        # Set by ``train_batch``: the L2 coefficient per parameter, or None.
+        self.weight_decay = None
         self.input_rate, self.hidden_rate = dropout
         self.dropout_rng = dropout_rng
         if self.hidden_rate > 0:
@@ -197,6 +206,11 @@ class Workspace:
 
 def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
+
+    ``ws.grads`` holds the gradients of the data loss; the L2 penalty's,
+    ``ws.weight_decay[i] * params[i]``, is added by the optimizer
+    (``update_params(params, ws.grads, ws.weight_decay)``), which torch's
+    fused Adam does within its own pass over the weights.
 
     Parameters
     ----------
@@ -223,6 +237,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     """
     ops = net.ops
     n = X.shape[0]
+    ws.weight_decay = None
     if sample_weight is None:
         weight_sum = n
     else:
@@ -248,28 +263,21 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
 
     # Loss and output error e = (P - Y) * w / sum(w): every output uses its
     # canonical loss, so dLoss/dA is P - Y.
-    sample_loss = OUTPUTS[net.output](output, Y, ops)
-    error = ops.copy_into(ws.error[:n, :], output)
-    ACTIVATIONS[net.output](error, ops)
-    error -= Y
-    # The targets that target projection sends: a single binary column is
-    # coded -1/+1, the difference of its two one-hot columns. Coded 0/1, the
-    # negative class would send nothing, and every update would push all
-    # samples the same way, never apart.
-    binary = Y.shape[1] == 1 and net.output == "logistic"
-    target = 2 * Y - 1 if binary else Y
+    error = ws.error[:n, :]
+    sample_loss = OUTPUTS[net.output](output, Y, error, ops)
     # Unit weights take the same arithmetic as no weights, bit for bit.
     if sample_weight is not None:
         column = ops.xp.reshape(sample_weight, (-1, 1))
         sample_loss *= sample_weight
         error *= column
-        target = target * column
     loss = ops.total(sample_loss) / weight_sum
     error /= weight_sum
     row_weight = 1.0 / n if sample_weight is None else column / weight_sum
-    target = target / weight_sum
+    l2 = alpha / weight_sum
     if alpha:
-        squares = ops.total_sum_squares(net.regularized_params)
+        # Biases and learned feedback are not penalized.
+        ws.weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
+        squares = ops.total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
 
     derivative_fn = DERIVATIVES[net.activation]
@@ -280,12 +288,12 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
             delta *= ws.masks[l][:n, :]
 
     rule = RULES[net.rule]
-    deltas = rule.hidden_deltas(net, error, target, row_weight, derivative)
+    deltas = rule.hidden_deltas(net, error, Y, row_weight, derivative)
     deltas.append(error)
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(net, error, target, row_weight, derivative)
+        exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative)
         angles = np.array([_angle(a, b, ops) for a, b in zip(deltas, exact)])
 
     grads = iter(ws.grads)
@@ -293,13 +301,9 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for layer, layer_input, delta in zip(net.layers, inputs, deltas):
         layer_grads = [next(grads) for _ in layer.params]
         layer.gradients(layer_input, delta, layer_grads)
-        if alpha:
-            for param, grad, reg in zip(layer.params, layer_grads, layer.regularized):
-                if reg:
-                    ops.add_scaled(grad, param, alpha / weight_sum)
         all_layer_grads.append(layer_grads)
     # Learned feedback's gradients follow the layers' in ``ws.grads``.
-    rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads))
+    rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads), l2)
     return loss, angles
 
 

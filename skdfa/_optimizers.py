@@ -1,9 +1,10 @@
 """Stochastic optimizers, in the shape of ``sklearn.neural_network._stochastic_optimizers``.
 
-Each optimizer is a small class whose ``update_params(params, grads)`` changes
-the parameter arrays *in place*: the network, the estimator's fitted attributes
-and the optimizer all share the same arrays, and updates allocate nothing but
-one scratch buffer per parameter. The training loop does not know which
+Each optimizer is a small class whose
+``update_params(params, grads, weight_decay)`` changes the parameter arrays
+*in place*: the network, the estimator's fitted attributes and the optimizer
+all share the same arrays, and updates allocate nothing but one scratch buffer
+per parameter. The training loop does not know which
 optimizer it drives. The optimizer holds no reference to the parameters, so it
 can be copied (snapshots, pickles) on its own.
 
@@ -12,6 +13,11 @@ from the parameters' namespace (``_array_ops.py``): ``_update``, one
 parameter at a time through ``ArrayOps`` (numpy's ``out=`` path, or any array
 API namespace), and ``_update_foreach``, every parameter at once through
 torch's ``torch._foreach_*`` kernels.
+
+The L2 penalty's gradient, ``weight_decay * param``, is added by the
+optimizer, not by the network: torch's fused Adam applies it inside its one
+pass over each parameter (its ``weight_decay``), where adding it to the
+gradient first would cost another pass over every weight per step.
 """
 
 from ._array_ops import array_ops
@@ -46,16 +52,33 @@ class BaseOptimizer:
         # Created by the first update, in the parameters' namespace.
         self._scratch = None
 
-    def update_params(self, params, grads):
-        """Update every parameter in place from its gradient."""
+    def update_params(self, params, grads, weight_decay=None):
+        """Update every parameter in place from its gradient.
+
+        Parameters
+        ----------
+        params : list of arrays
+            Updated in place.
+        grads : list of arrays
+            The loss gradients, without the L2 penalty; may be overwritten.
+        weight_decay : list of float, default=None
+            Per parameter, the L2 penalty's coefficient: the step follows
+            ``grad + weight_decay * param``. ``None``: no penalty.
+        """
         ops = array_ops(params[0])
         if self._scratch is None:
             self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
+        if weight_decay is None:
+            weight_decay = [0.0] * len(params)
         states = [getattr(self, name) for name in self.state_names]
         if ops.foreach:
-            self._update_foreach(ops.torch, params, grads, self._scratch, *states)
+            self._update_foreach(
+                ops.torch, params, grads, weight_decay, self._scratch, *states
+            )
             return
         for i, (param, grad) in enumerate(zip(params, grads)):
+            if weight_decay[i]:
+                ops.add_scaled(grad, param, weight_decay[i])
             self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
 
     def iteration_ends(self, time_step):
@@ -71,6 +94,24 @@ class BaseOptimizer:
         state = self.__dict__.copy()
         state.update(dict.fromkeys(self.transient))
         return state
+
+
+def _add_decay(torch, params, grads, weight_decay):
+    """``grad += weight_decay * param``, one kernel per distinct coefficient
+    (the network has one: ``alpha`` over the batch's total sample weight)."""
+    for coefficient, indices in _groups(weight_decay).items():
+        if coefficient:
+            torch._foreach_add_(
+                [grads[i] for i in indices], [params[i] for i in indices], alpha=coefficient
+            )
+
+
+def _groups(weight_decay):
+    """Indices of the parameters, grouped by their decay coefficient."""
+    groups = {}
+    for i, coefficient in enumerate(weight_decay):
+        groups.setdefault(coefficient, []).append(i)
+    return groups
 
 
 class SGDOptimizer(BaseOptimizer):
@@ -138,7 +179,8 @@ class SGDOptimizer(BaseOptimizer):
         else:
             param += velocity
 
-    def _update_foreach(self, torch, params, grads, scratch, velocities):
+    def _update_foreach(self, torch, params, grads, weight_decay, scratch, velocities):
+        _add_decay(torch, params, grads, weight_decay)
         torch._foreach_mul_(velocities, self.momentum)
         torch._foreach_add_(velocities, grads, alpha=-self.learning_rate)
         if self.nesterov:
@@ -199,7 +241,7 @@ class AdamOptimizer(BaseOptimizer):
             v *= scale_v
         self.moments = form
 
-    def update_params(self, params, grads):
+    def update_params(self, params, grads, weight_decay=None):
         self._store_moments("standard" if array_ops(params[0]).foreach else "rescaled")
         self.t += 1
         root = (1 - self.beta_2) ** 0.5
@@ -212,7 +254,7 @@ class AdamOptimizer(BaseOptimizer):
             / root
         )
         self._epsilon = self.epsilon / root
-        super().update_params(params, grads)
+        super().update_params(params, grads, weight_decay)
 
     def _update(self, ops, param, grad, scratch, m, v):
         m *= self.beta_1
@@ -226,7 +268,7 @@ class AdamOptimizer(BaseOptimizer):
         scratch *= self._step
         param -= scratch
 
-    def _update_foreach(self, torch, params, grads, scratch, ms, vs):
+    def _update_foreach(self, torch, params, grads, weight_decay, scratch, ms, vs):
         if self._steps is None:
             # The fused kernel reads the step count from one tensor per parameter.
             self._steps = [
@@ -235,11 +277,16 @@ class AdamOptimizer(BaseOptimizer):
             ]
         else:
             torch._foreach_add_(self._steps, 1)
-        torch._fused_adam_(
-            params, grads, ms, vs, [], self._steps,
-            amsgrad=False, lr=self.learning_rate, beta1=self.beta_1,
-            beta2=self.beta_2, weight_decay=0.0, eps=self.epsilon, maximize=False,
-        )
+        # One kernel call per decay coefficient; its weight_decay is the L2
+        # penalty's gradient added to grad (not AdamW's decoupled decay).
+        for coefficient, indices in _groups(weight_decay).items():
+            torch._fused_adam_(
+                *([state[i] for i in indices] for state in (params, grads, ms, vs)),
+                [], [self._steps[i] for i in indices],
+                amsgrad=False, lr=self.learning_rate, beta1=self.beta_1,
+                beta2=self.beta_2, weight_decay=coefficient, eps=self.epsilon,
+                maximize=False,
+            )
 
 
 class RMSpropOptimizer(BaseOptimizer):
@@ -279,7 +326,8 @@ class RMSpropOptimizer(BaseOptimizer):
         scratch *= self.learning_rate
         param -= scratch
 
-    def _update_foreach(self, torch, params, grads, scratch, squares):
+    def _update_foreach(self, torch, params, grads, weight_decay, scratch, squares):
+        _add_decay(torch, params, grads, weight_decay)
         # s <- rho s + (1 - rho) g^2, the same average as _update's
         torch._foreach_mul_(squares, self.rho)
         torch._foreach_addcmul_(squares, grads, grads, value=1 - self.rho)

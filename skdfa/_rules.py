@@ -74,7 +74,7 @@ class BackPropagation:
         """Feedback arrays moved by the optimizer, after the weights (none)."""
         return []
 
-    def hidden_deltas(self, net, error, target, row_weight, derivative):
+    def hidden_deltas(self, net, error, Y, row_weight, derivative):
         """Hidden layers' deltas, first layer first.
 
         Parameters
@@ -83,8 +83,8 @@ class BackPropagation:
             The network, after a training forward pass.
         error : ndarray of shape (n_samples, n_outputs)
             ``e``, the weighted error at the output pre-activations.
-        target : ndarray of shape (n_samples, n_outputs)
-            The targets, weighted like ``error`` (used by target projection).
+        Y : ndarray of shape (n_samples, n_outputs)
+            The batch's targets (one-hot for classifiers), unweighted.
         row_weight : float or ndarray of shape (n_samples, 1)
             ``w``: each sample's weight over the batch's total weight.
         derivative : callable
@@ -102,12 +102,13 @@ class BackPropagation:
     def _propagate(self, net, l, upstream):
         return net.layers[l + 1].backward(upstream)
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads):
+    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
         """Write the gradients of ``learned_feedback`` into ``grads``.
 
         ``inputs[l]`` is what layer ``l`` saw (so ``inputs[l + 1]`` is hidden
-        layer ``l``'s activation) and ``layer_grads[l]`` layer ``l``'s
-        parameter gradients, L2 penalty included.
+        layer ``l``'s activation), ``layer_grads[l]`` layer ``l``'s parameter
+        gradients without the L2 penalty, whose gradient is ``l2`` times the
+        weights (the optimizer adds it to theirs).
         """
 
     def update_feedback(self, net, decay):
@@ -231,9 +232,11 @@ class KolenPollack(FeedbackAlignment):
     def learned_feedback(self, feedback):
         return list(feedback)
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads):
+    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
         for l, grad in enumerate(grads):
             net.ops.copy_into(grad, layer_grads[l + 1][0].T)
+            if l2:
+                net.ops.add_scaled(grad, net.layers[l + 1].coef.T, l2)
 
     def update_feedback(self, net, decay):
         if decay:
@@ -265,13 +268,14 @@ class DirectFeedbackAlignment(BackPropagation):
         bounds = np.cumsum([0, *units[1:-1]])
         return [feedback[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def _signal(self, error, target, row_weight, ops):
+    def _signal(self, net, error, Y, row_weight):
+        """What the feedback projects: the output error."""
         return error
 
-    def hidden_deltas(self, net, error, target, row_weight, derivative):
+    def hidden_deltas(self, net, error, Y, row_weight, derivative):
         if net.n_layers == 1:
             return []
-        projected = self._signal(error, target, row_weight, net.ops) @ net.feedback
+        projected = self._signal(net, error, Y, row_weight) @ net.feedback
         deltas = []
         start = 0
         for l, layer in enumerate(net.layers[:-1]):
@@ -302,8 +306,13 @@ class DirectRandomTargetProjection(DirectFeedbackAlignment):
     projects the targets instead of the error, so the hidden layers' updates
     need no output (they can be computed before the forward pass ends)."""
 
-    def _signal(self, error, target, row_weight, ops):
-        return target
+    def _signal(self, net, error, Y, row_weight):
+        # A single binary column is coded -1/+1, the difference of its two
+        # one-hot columns. Coded 0/1, the negative class would send nothing,
+        # and every update would push all samples the same way, never apart.
+        if Y.shape[1] == 1 and net.output == "logistic":
+            Y = 2 * Y - 1
+        return Y * row_weight
 
 
 class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
@@ -314,8 +323,8 @@ class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
     ``sign(P - Y) = 1 - 2 Y``: like DRTP's, the signal depends on the target
     alone, and it never shrinks as the network learns."""
 
-    def _signal(self, error, target, row_weight, ops):
-        signal = ops.xp.sign(error)
+    def _signal(self, net, error, Y, row_weight):
+        signal = net.ops.xp.sign(error)
         signal *= row_weight
         return signal
 
@@ -334,7 +343,7 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     def learned_feedback(self, feedback):
         return [feedback]
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads):
+    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
         (grad,) = grads
         start = 0
         for h in inputs[1:]:

@@ -171,6 +171,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     rule = RULES[net.rule]
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else ops.empty((batch_size, X.shape[1]), X.dtype)
+    target_batch = ops.empty((batch_size, Y.shape[1]), Y.dtype)
     # partial_fit calls continue one table: its header is printed once.
     if est.verbose and not (incremental and est.t_ > 0):
         _print_header(early_stopping, interval > 0)
@@ -199,7 +200,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                         X_batch = X[index]
                     else:
                         X_batch = ops.take_rows(X, index, out=dense_batch[:n_batch, :])
-                    Y_batch = take(Y, index, axis=0)
+                    Y_batch = ops.take_rows(Y, index, out=target_batch[:n_batch, :])
                     sw_batch = (
                         None if sample_weight is None else take(sample_weight, index, axis=0)
                     )
@@ -215,7 +216,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                 if angles is not None:
                     # The weights and feedback this batch's deltas came from.
                     est._weight_alignment.append(net.weight_alignment())
-                est._optimizer.update_params(params, ws.grads)
+                est._optimizer.update_params(params, ws.grads, ws.weight_decay)
                 rule.update_feedback(net, est.feedback_decay)
                 if angles is not None:
                     est._alignment.append(angles)

@@ -110,6 +110,12 @@ def test_torch_fit_equals_numpy_fit_for_every_rule(Estimator, rule):
         dict(dropout=(0.2, 0.3)),
         dict(early_stopping=True, validation_fraction=0.2, max_iter=6),
         dict(activation="relu", alpha=1e-2),
+        # The L2 penalty's gradient: added by torch's fused Adam, by foreach
+        # kernels for sgd and rmsprop, and to kp's learned feedback by the rule.
+        dict(alpha=0.5),
+        dict(alpha=0.5, solver="sgd"),
+        dict(alpha=0.5, solver="rmsprop"),
+        dict(alpha=0.5, rule="kp"),
         dict(activation="logistic", output_activation="sigmoid"),
         dict(track_alignment=1),
         dict(shuffle=False),

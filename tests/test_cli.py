@@ -214,6 +214,23 @@ def test_bench_torch_rows_and_the_plain_pytorch_loop(capsys):
     assert match.group(1) == ("PASS" if float(match.group(2)) <= 1.1 else "MISS")
 
 
+def test_learners_take_their_epochs_in_turn():
+    pytest.importorskip("torch")
+    data, _ = _bench.load_bench_data("synthetic", quick=True)
+    lines = []
+    runs = [_bench.bench_learner("dfa", (8,), data, 3),
+            _bench.bench_learner("dfa", (8,), data, 3, device="cpu"),
+            _bench._torch_dfa_loop((8,), data, 3)]
+    numpy_row, torch_row, loop_row = _bench.run_interleaved(runs, 3, lines.append)
+    order = [re.search(r"784-8-10  (.*?) +epoch (\d)/3", line).groups() for line in lines]
+    names = ["skdfa dfa", "skdfa dfa torch cpu", "PyTorch DFA loop cpu"]
+    assert order == [(name, str(epoch)) for epoch in (1, 2, 3) for name in names]
+    for row in (numpy_row, torch_row, loop_row):
+        assert len(row.epoch_seconds) == 2 and 0 < row.accuracy <= 1
+    # tracemalloc sees numpy allocations only: torch rows report no memory.
+    assert numpy_row.peak_bytes > 4 * 784 * 8 and torch_row.peak_bytes == 0
+
+
 def test_run_benchmark_numbers_are_consistent():
     report = _bench.run_benchmark(
         data="synthetic", epochs=2, rules=("dfa",), architectures=[(16,)],

@@ -82,3 +82,24 @@ def test_float32_state_and_pickle_round_trip(grads_seq):
         assert a.dtype == np.float32
         np.testing.assert_array_equal(a, b)
     assert copy.deepcopy(opt).t == opt.t
+
+
+@pytest.mark.parametrize("Optimizer, args", [
+    (SGDOptimizer, (0.9, True)), (AdamOptimizer, (0.9, 0.999, 1e-8)),
+    (RMSpropOptimizer, (0.9, 1e-8)),
+])
+def test_weight_decay_steps_along_the_penalized_gradient(Optimizer, args, grads_seq):
+    # update_params(params, grads, [d, 0]) follows grad + d * param for the
+    # first array and grad alone for the second, at each step's own params.
+    decayed, reference = _params(np.random.RandomState(0)), _params(np.random.RandomState(0))
+    opt_decayed = Optimizer(decayed, 0.01, "constant", 0.5, *args)
+    opt_reference = Optimizer(reference, 0.01, "constant", 0.5, *args)
+    for grads in grads_seq:
+        penalized = [grads[0] + 0.3 * reference[0], grads[1].copy()]
+        opt_reference.update_params(reference, penalized)
+        opt_decayed.update_params(decayed, [g.copy() for g in grads], [0.3, 0.0])
+    for a, b in zip(decayed, reference):
+        assert_allclose(a, b, rtol=1e-12)
+    untouched = _params(np.random.RandomState(0))
+    _run(Optimizer(untouched, 0.01, "constant", 0.5, *args), untouched, grads_seq)
+    assert not np.allclose(untouched[0], decayed[0]) and np.allclose(untouched[1], decayed[1])

@@ -200,7 +200,8 @@ def test_network_gradients_under_bp_match_finite_differences(matrix, output_laye
     ws = Workspace(net, 8, (0.0, 0.0), np.random.default_rng(0))
 
     def loss():
-        return float(OUTPUTS[net.output](net.decision(X), Y, net.ops).mean())
+        scores = net.decision(X)
+        return float(OUTPUTS[net.output](scores, Y, np.empty_like(scores), net.ops).mean())
 
     assert train_batch(net, ws, X, Y, None, alpha=0.0)[0] == pytest.approx(loss())
     # Every trainable array of every layer: d1, d2, b of the RD layers, and

@@ -142,11 +142,11 @@ def _interrupt_at_update(monkeypatch, solver, update):
     original = optimizer.update_params
     calls = []
 
-    def update_params(self, params, grads):
+    def update_params(self, params, grads, weight_decay=None):
         calls.append(None)
         if len(calls) == update:
             raise KeyboardInterrupt
-        original(self, params, grads)
+        original(self, params, grads, weight_decay)
 
     monkeypatch.setattr(optimizer, "update_params", update_params)
 

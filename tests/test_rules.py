@@ -289,7 +289,9 @@ def test_backprop_matches_finite_differences(activation, output, weighted):
     alpha = 0.1
     ws = workspace(net, X.shape[0])
     train_batch(net, ws, X, Y, sample_weight, alpha)
-    analytic = [g.copy() for g in ws.grads]
+    # The optimizer adds the L2 penalty's gradient, weight_decay * param.
+    analytic = [g + d * p for g, d, p in zip(ws.grads, ws.weight_decay, net.params)]
+    assert any(d > 0 for d in ws.weight_decay) and not all(d > 0 for d in ws.weight_decay)
     eps = 1e-6
     for param, grad in zip(net.params, analytic):
         numeric = np.empty_like(param)
