@@ -85,6 +85,11 @@ class ArrayOps:
         out[...] = 1 - x
         return out
 
+    def one_minus_square(self, x, out):
+        """``1 - x * x`` (the tanh derivative from its output)."""
+        out[...] = 1 - x * x
+        return out
+
     def tanh(self, x, out):
         out[...] = self.xp.tanh(x)
         return out
@@ -238,6 +243,10 @@ class NumpyOps(ArrayOps):
     def one_minus(self, x, out):
         return np.subtract(1, x, out=out)
 
+    def one_minus_square(self, x, out):
+        np.multiply(x, x, out=out)
+        return np.subtract(1, out, out=out)
+
     def tanh(self, x, out):
         return np.tanh(x, out=out)
 
@@ -332,6 +341,10 @@ class TorchOps(ArrayOps):
 
     def one_minus(self, x, out):
         return self.torch.sub(self._one(x.dtype), x, out=out)
+
+    def one_minus_square(self, x, out):
+        # One pass: 1 + (-1) * x * x.
+        return self.torch.addcmul(self._one(x.dtype), x, x, value=-1, out=out)
 
     def _one(self, dtype):
         if dtype not in self._ones:

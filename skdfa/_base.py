@@ -55,8 +55,7 @@ def _logistic_derivative(Z, delta, scratch, ops):
 
 
 def _tanh_derivative(Z, delta, scratch, ops):
-    ops.multiply(Z, Z, out=scratch)
-    ops.one_minus(scratch, out=scratch)
+    ops.one_minus_square(Z, out=scratch)
     delta *= scratch
 
 
@@ -75,7 +74,8 @@ DERIVATIVES = {
 # Output losses are computed from the output pre-activations A (numerically
 # stable, no log of a rounded probability). Each returns the per-sample loss
 # and writes the error dLoss/dA = P - Y into ``error`` (every output pairs an
-# activation with its canonical loss); both come from one pass over A.
+# activation with its canonical loss), computed together: the softmax loss
+# and error share one log-softmax.
 def _squared_loss(A, Y, error, ops):
     # Averaged over the outputs, as MLPRegressor reports it; the error that
     # trains the network stays P - Y (the gradient of the sum), as in MLPRegressor.

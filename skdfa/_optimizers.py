@@ -43,6 +43,8 @@ class BaseOptimizer:
     state_names = ()
     # Buffers rebuilt by the next update rather than pickled or copied.
     transient = ("_scratch",)
+    # Whether ``_update_foreach`` needs the scratch buffers (``_update`` does).
+    foreach_scratch = False
 
     def __init__(self, params, learning_rate_init, learning_rate, power_t):
         self.learning_rate_init = learning_rate_init
@@ -66,7 +68,7 @@ class BaseOptimizer:
             ``grad + weight_decay * param``. ``None``: no penalty.
         """
         ops = array_ops(params[0])
-        if self._scratch is None:
+        if self._scratch is None and (self.foreach_scratch or not ops.foreach):
             self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         if weight_decay is None:
             weight_decay = [0.0] * len(params)
@@ -304,6 +306,7 @@ class RMSpropOptimizer(BaseOptimizer):
 
     hyperparameters = ("rho", "epsilon")
     state_names = ("squares",)
+    foreach_scratch = True
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, rho, epsilon
