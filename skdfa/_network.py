@@ -167,6 +167,8 @@ class Workspace:
     def __init__(self, net, batch_size, dropout, dropout_rng):
         ops = net.ops
         dtype = net.dtype
+        self._new_rows = lambda width: ops.empty((batch_size, width), dtype)
+        self._buffers = {}
         hidden = [layer.n_out for layer in net.layers[:-1]]
         self.hidden = [ops.empty((batch_size, w), dtype) for w in hidden]
         self.scratch = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -187,6 +189,13 @@ class Workspace:
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
+
+    def buffer(self, key, width, n):
+        """An (n, width) buffer for a rule's intermediate result, allocated at
+        its first use and kept under ``key`` for the next batches."""
+        if key not in self._buffers:
+            self._buffers[key] = self._new_rows(width)
+        return self._buffers[key][:n, :]
 
     def _mask(self, out, rate):
         """Inverted-dropout mask: 0 with probability ``rate``, else 1/(1-rate).
@@ -287,13 +296,16 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         if ws.hidden_rate > 0:
             delta *= ws.masks[l][:n, :]
 
+    def buffer(key, width):
+        return ws.buffer(key, width, n)
+
     rule = RULES[net.rule]
-    deltas = rule.hidden_deltas(net, error, Y, row_weight, derivative)
+    deltas = rule.hidden_deltas(net, error, Y, row_weight, derivative, buffer)
     deltas.append(error)
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative)
+        exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative, buffer)
         angles = np.array([_angle(a, b, ops) for a, b in zip(deltas, exact)])
 
     grads = iter(ws.grads)

@@ -74,7 +74,7 @@ class BackPropagation:
         """Feedback arrays moved by the optimizer, after the weights (none)."""
         return []
 
-    def hidden_deltas(self, net, error, Y, row_weight, derivative):
+    def hidden_deltas(self, net, error, Y, row_weight, derivative, buffer):
         """Hidden layers' deltas, first layer first.
 
         Parameters
@@ -90,6 +90,9 @@ class BackPropagation:
         derivative : callable
             ``derivative(l, delta)`` multiplies ``delta`` in place by ``f'(a_l)``
             (and by hidden layer ``l``'s dropout mask).
+        buffer : callable
+            ``buffer(key, width)``: an (n_samples, width) array to write into,
+            the same one at every batch for the same ``key``.
         """
         deltas = [None] * (net.n_layers - 1)
         upstream = error
@@ -272,10 +275,13 @@ class DirectFeedbackAlignment(BackPropagation):
         """What the feedback projects: the output error."""
         return error
 
-    def hidden_deltas(self, net, error, Y, row_weight, derivative):
+    def hidden_deltas(self, net, error, Y, row_weight, derivative, buffer):
         if net.n_layers == 1:
             return []
-        projected = self._signal(net, error, Y, row_weight) @ net.feedback
+        signal = self._signal(net, error, Y, row_weight)
+        projected = net.ops.matmul(
+            signal, net.feedback, out=buffer("projection", net.feedback.shape[1])
+        )
         deltas = []
         start = 0
         for l, layer in enumerate(net.layers[:-1]):
