@@ -50,6 +50,9 @@ class BackPropagation:
     # Whether the rule builds its feedback from the forward weights ``coef``
     # of dense layers (layers with fixed random matrices have none).
     needs_dense_weights = False
+    # Whether the feedback depends on the feedback stream's seed (networks
+    # that differ only in that seed then learn differently).
+    random_feedback = False
 
     def feedback_shapes(self, units):
         """Shapes of the feedback matrices for layer widths ``units``.
@@ -136,6 +139,8 @@ class FeedbackAlignment(BackPropagation):
     """Feedback alignment (Lillicrap et al., 2016): back-propagation through
     fixed random matrices ``B_{l+1}`` shaped like ``W_{l+1}.T``."""
 
+    random_feedback = True
+
     def feedback_shapes(self, units):
         return [(units[l + 2], units[l + 1]) for l in range(len(units) - 2)]
 
@@ -182,6 +187,8 @@ class UniformSignSymmetry(_SignSymmetry):
     ``W_{l+1}``, ``sqrt(2 / (fan_in + fan_out))``, as in biotorch's
     ``layers/usf`` (Sanfiz and Akrout, 2021), whatever ``weight_init``.
     """
+
+    random_feedback = False
 
     def _magnitudes(self, net, feedback, sample):
         return [float(np.sqrt(2.0 / (B.shape[0] + B.shape[1]))) for B in feedback]
@@ -255,6 +262,8 @@ class DirectFeedbackAlignment(BackPropagation):
     All ``B_l`` are column blocks of one (n_outputs, sum of hidden widths)
     matrix, so every hidden layer's projection is one matrix product.
     """
+
+    random_feedback = True
 
     def feedback_shapes(self, units):
         return [(units[-1], width) for width in units[1:-1]]

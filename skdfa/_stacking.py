@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from ._array_ops import array_ops
 from ._mlp import DFAClassifier, _check_dense, _float_dtypes
+from ._rules import RULES
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -219,7 +220,9 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
         Number of learners.
     vary : {"feedback", "all"}, default="feedback"
         ``"feedback"``: the learners share ``random_state`` and differ in
-        ``feedback_random_state``; ``"all"``: they differ in both.
+        ``feedback_random_state``; ``"all"``: they differ in both. Rules whose
+        feedback does not depend on its seed (``"bp"``, ``"usf"``) would give
+        identical learners under ``"feedback"``: fit raises a ``ValueError``.
     final_estimator : classifier, default=None
         The head. ``None`` means a dense softmax layer,
         ``DFAClassifier(hidden_layer_sizes=(), learning_rate_init=1e-2)``
@@ -358,6 +361,20 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
                 f"the parameters 'random_state' and 'feedback_random_state' "
                 f"(as DFAClassifier has); {type(estimator).__name__} lacks "
                 f"{', '.join(repr(p) for p in missing)}."
+            )
+        rule = params.get("rule")
+        if (
+            self.vary == "feedback"
+            and self.n_estimators > 1
+            and isinstance(rule, str)
+            and rule in RULES
+            and not RULES[rule].random_feedback
+        ):
+            raise ValueError(
+                f"vary='feedback' would fit {self.n_estimators} identical learners: "
+                f"rule={rule!r} has no random feedback, and the learners would differ "
+                "only in feedback_random_state. Use vary='all', or one of the rules "
+                f"{sorted(name for name, r in RULES.items() if r.random_feedback)}."
             )
         # Fail here, once, rather than in every worker.
         if hasattr(estimator, "_validate_params"):

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdfa import DFAClassifier, RDClassifier, StackingDFA
+from skdfa._rules import RULES
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -372,3 +373,22 @@ def test_learners_of_every_rule(tiny, rule):
     assert [est.rule for est in clf.estimators_] == [rule, rule]
     assert clf.transform(X).shape == (len(X), 2 * len(np.unique(y)))
     assert clf.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_vary_feedback_refuses_rules_whose_learners_would_be_identical(tiny, rule):
+    X, y = tiny
+    # Two learners that differ only in feedback_random_state, as vary="feedback" makes them.
+    a, b = (
+        _small_learner(rule=rule, random_state=0, feedback_random_state=seed).fit(X, y)
+        for seed in (1, 2)
+    )
+    identical = np.array_equal(a.transform(X), b.transform(X))
+    stacking = StackingDFA(_small_learner(rule=rule), n_estimators=2, random_state=0)
+    if identical:
+        with pytest.raises(ValueError, match=f"rule='{rule}' has no random feedback"):
+            stacking.fit(X, y)
+        stacking.set_params(vary="all").fit(X, y)  # different initial weights
+    else:
+        stacking.fit(X, y)
+    assert identical == (rule in ("bp", "usf"))
