@@ -26,7 +26,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone, is_classifier
 from sklearn.utils import get_tags
 
-from ._estimators import tiny_instances, trained_arrays
+from skdfa._rules import RULES
+
+from ._estimators import rules_of, tiny_instances, trained_arrays
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning",
@@ -138,8 +140,8 @@ def _regression_targets(draw, rng, n_samples):
 
 # Hyper-parameters drawn for every estimator that has them (directly, or
 # through its learner as ``estimator__<name>``).
+# The rule is drawn among those the estimator supports (``_rules_for``).
 HYPER_PARAMETERS = {
-    "rule": st.sampled_from(["dfa", "fa", "bp", "drtp"]),
     "activation": st.sampled_from(["tanh", "relu", "logistic", "identity"]),
     "solver": st.sampled_from(["adam", "sgd", "rmsprop"]),
     "batch_size": st.sampled_from(["auto", 1, 7]),
@@ -147,9 +149,23 @@ HYPER_PARAMETERS = {
 }
 
 
+def _rules_for(estimator, key):
+    """Every rule that ``estimator`` (or, for ``estimator__rule``, its
+    learner) supports; StackingDFA's ``vary="feedback"`` needs random feedback."""
+    if key == "rule":
+        return rules_of(type(estimator))
+    rules = rules_of(type(estimator.estimator))
+    if estimator.vary == "feedback":
+        rules = [rule for rule in rules if RULES[rule].random_feedback]
+    return rules
+
+
 def _draw_params(draw, estimator):
     available = estimator.get_params()
     params = {}
+    for key in ("rule", "estimator__rule"):
+        if key in available:
+            params[key] = draw(st.sampled_from(_rules_for(estimator, key)))
     for name, strategy in HYPER_PARAMETERS.items():
         for key in (name, f"estimator__{name}"):
             if key in available:
