@@ -4,9 +4,9 @@ Each optimizer is a small class whose
 ``update_params(params, grads, weight_decay)`` changes the parameter arrays
 *in place*: the network, the estimator's fitted attributes and the optimizer
 all share the same arrays, and updates allocate nothing but one scratch buffer
-per parameter. The training loop does not know which
-optimizer it drives. The optimizer holds no reference to the parameters, so it
-can be copied (snapshots, pickles) on its own.
+per parameter (none for torch's Adam and SGD kernels). The training loop does
+not know which optimizer it drives. The optimizer holds no reference to the
+parameters, so it can be copied (snapshots, pickles) on its own.
 
 Each optimizer has two kernels with the same arithmetic, picked once per step
 from the parameters' namespace (``_array_ops.py``): ``_update``, one
