@@ -271,7 +271,9 @@ class RDLayer:
 
     def weight_matrix(self):
         """``diag(d1) @ R.T @ diag(d2)``, formed by mapping the identity."""
-        return self.R.apply(np.diag(self.d1)) * self.d2
+        ops = array_ops(self.d1)
+        identity = ops.xp.eye(self.n_in, dtype=self.d1.dtype, device=ops.device)
+        return self.R.apply(identity * ops.xp.reshape(self.d1, (-1, 1))) * self.d2
 
     def backward(self, delta):
         dX = self.R.apply_transpose(delta * self.d2)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
-from ._rules import RULES
+from ._rules import RULES, angle
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -306,7 +306,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     angles = None
     if track_alignment and net.n_layers > 1:
         exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative, buffer)
-        angles = np.array([_angle(a, b, ops) for a, b in zip(deltas, exact)])
+        angles = np.array([angle(a, b) for a, b in zip(deltas, exact)])
 
     grads = iter(ws.grads)
     all_layer_grads = []
@@ -318,11 +318,3 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads), l2)
     return loss, angles
 
-
-def _angle(a, b, ops):
-    """Angle in degrees between two arrays seen as vectors (NaN if one is 0)."""
-    dot = ops.vdot(a, b)
-    norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
-    if norms == 0:
-        return np.nan
-    return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))

@@ -31,14 +31,15 @@ and ``update_feedback`` (called after every update of the weights).
 
 import numpy as np
 
+from ._array_ops import array_ops
 
-def _angle(a, b):
-    """Angle in degrees between two arrays seen as vectors (NaN if one is 0)."""
-    dot = np.einsum("ij,ij->", a, b, dtype=np.float64)
-    norms = np.sqrt(
-        np.einsum("ij,ij->", a, a, dtype=np.float64)
-        * np.einsum("ij,ij->", b, b, dtype=np.float64)
-    )
+
+def angle(a, b):
+    """Angle in degrees between two arrays seen as vectors (NaN if one is 0),
+    accumulated in float64 where their namespace has it."""
+    ops = array_ops(a)
+    dot = ops.vdot(a, b)
+    norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
     if norms == 0:
         return np.nan
     return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))
@@ -149,7 +150,7 @@ class FeedbackAlignment(BackPropagation):
 
     def weight_alignment(self, net):
         feedback = self.feedback_matrices(net.feedback, net.units)
-        return np.array([_angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
+        return np.array([angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
 
 
 class _SignSymmetry(FeedbackAlignment):
@@ -313,7 +314,7 @@ class DirectFeedbackAlignment(BackPropagation):
 
     def weight_alignment(self, net):
         feedback = self.feedback_matrices(net.feedback, net.units)
-        return np.array([_angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
+        return np.array([angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
 
 
 class DirectRandomTargetProjection(DirectFeedbackAlignment):

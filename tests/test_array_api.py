@@ -141,10 +141,14 @@ def test_rd_layers_on_torch_equal_numpy(rd_matrix):
     X, y = _data()
     est = RDClassifier(
         hidden_layer_sizes=(20, 5), rd_matrix=rd_matrix, output_layer="rd",
-        dropout=0.1, max_iter=4, random_state=0,
+        dropout=0.1, max_iter=4, random_state=0, track_alignment=1,
     )
     ref, other = _fit_both(est, X, y, torch.asarray)
     _assert_same_model(ref, other, X, torch.asarray)
+    # The weight-alignment angles map the identity through the RD layers.
+    for name in ("alignment_", "weight_alignment_"):
+        assert isinstance(getattr(other, name), torch.Tensor)
+        assert_allclose(_numpy(getattr(other, name)), getattr(ref, name), atol=1e-2)
 
 
 def test_sample_weight_and_regressor_on_torch():
