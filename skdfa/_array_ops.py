@@ -435,10 +435,6 @@ class TorchOps(ArrayOps):
     def total(self, x):
         return float(x.sum())
 
-    def sum_squares(self, x):
-        flat = x.reshape(-1)
-        return float(self.torch.dot(flat, flat))
-
     def total_sum_squares(self, arrays):
         # One multi-tensor norm kernel and one transfer to the host: on CPU,
         # torch.dot of a 1000 x 1000 weight is an order of magnitude slower

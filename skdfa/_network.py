@@ -167,7 +167,7 @@ class Workspace:
     def __init__(self, net, batch_size, dropout, dropout_rng):
         ops = net.ops
         dtype = net.dtype
-        self._new_rows = lambda width: ops.empty((batch_size, width), dtype)
+        self._ops, self._dtype, self._batch_size = ops, dtype, batch_size
         self._buffers = {}
         hidden = [layer.n_out for layer in net.layers[:-1]]
         self.hidden = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -178,10 +178,8 @@ class Workspace:
         # The arrays the L2 penalty applies to (updated in place, never
         # rebound during a fit), and whether it applies to each of ``grads``.
         self.regularized = net.regularized_params
-        n_learned = len(self.grads) - sum(len(layer.params) for layer in net.layers)
-        self.decayed = [
-            reg for layer in net.layers for reg in layer.regularized
-        ] + [False] * n_learned
+        regularized = {id(p) for p in self.regularized}
+        self.decayed = [id(p) in regularized for p in net.params]
         # Set by ``train_batch``: the L2 coefficient per parameter, or None.
         self.weight_decay = None
         self.input_rate, self.hidden_rate = dropout
@@ -194,7 +192,7 @@ class Workspace:
         """An (n, width) buffer for a rule's intermediate result, allocated at
         its first use and kept under ``key`` for the next batches."""
         if key not in self._buffers:
-            self._buffers[key] = self._new_rows(width)
+            self._buffers[key] = self._ops.empty((self._batch_size, width), self._dtype)
         return self._buffers[key][:n, :]
 
     def _mask(self, out, rate):
