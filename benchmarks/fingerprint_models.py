@@ -14,6 +14,8 @@ Usage::
     python benchmarks/fingerprint_models.py save /work/runs/fingerprint_before.npz
     python benchmarks/fingerprint_models.py compare /work/runs/fingerprint_before.npz
 
+``--only TEXT`` fits only the models whose key contains ``TEXT``.
+
 ``compare`` fits again and prints every key whose arrays differ (with the
 largest absolute difference), every key missing on either side, and exits
 with status 1 if any differ.
@@ -88,17 +90,21 @@ def _models():
     yield "float32/dfa", DFAClassifier(**common), {"float32": True}
 
 
-def fingerprints():
+def fingerprints(only=""):
     X, y = _data()
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for key, model, kwargs in _models():
+            if only not in key:
+                continue
             kwargs = dict(kwargs)
             Xk = X.astype(np.float32) if kwargs.pop("float32", False) else X
             target = y.astype(float) / 9 if key.startswith("regressor") else y
             model.fit(Xk, target, **kwargs)
             out.update(_arrays(key, model))
+        if only:
+            return out
         # warm start and partial_fit, with a rule change under warm start
         warm = DFAClassifier((16,), max_iter=2, warm_start=True, random_state=0)
         for rule in ["dfa", "kp", "frsf", "dkp"]:
@@ -118,9 +124,9 @@ def fingerprints():
     return out
 
 
-def compare(path):
-    before = dict(np.load(path))
-    after = fingerprints()
+def compare(path, only=""):
+    before = {key: a for key, a in np.load(path).items() if only in key}
+    after = fingerprints(only)
     differ = 0
     for key in sorted(set(before) | set(after)):
         if key not in after or key not in before:
@@ -143,13 +149,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["save", "compare"])
     parser.add_argument("path")
+    parser.add_argument("--only", default="", help="fit only the models whose key contains it")
     args = parser.parse_args(argv)
     if args.action == "save":
-        arrays = fingerprints()
+        arrays = fingerprints(args.only)
         np.savez(args.path, **arrays)
         print(f"{len(arrays)} arrays saved to {args.path}")
         return 0
-    return 1 if compare(args.path) else 0
+    return 1 if compare(args.path, args.only) else 0
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
-from ._rules import RULES
+from ._rules import RULES, LearningRule, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._training import fit_stochastic
 
@@ -65,7 +65,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "rule": [StrOptions(set(RULES))],
+        "rule": [StrOptions(set(RULES)), LearningRule],
         "solver": [StrOptions(set(OPTIMIZERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -321,13 +321,12 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         net.activation = self.activation
         rebuild_optimizer = bool(changed(self._optimizer_params))
         if changed(self._feedback_params):
-            n_params = len(net.params)
-            net.rule = self.rule
+            had_learned = bool(net.rule_state.learned)
+            net.rule = get_rule(self.rule)
             self._draw_feedback(net, net.dtype)
-            n_weights = sum(len(layer.params) for layer in net.layers)
             # The optimizer moves learnt feedback with the weights: new
             # feedback arrays need an optimizer state of their own.
-            rebuild_optimizer |= len(net.params) != n_params or len(net.params) > n_weights
+            rebuild_optimizer |= had_learned or bool(net.rule_state.learned)
         if rebuild_optimizer:
             self._optimizer = make_optimizer(self, net.params)
         if changed(["early_stopping"]):
@@ -451,7 +450,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         dtype = ops.numpy_dtype(X.dtype)
         rng = check_random_state(self.random_state)
         net.initialize_weights(rng, self.weight_init, dtype)
-        convert_arrays(net, ops.asarray)
+        convert_arrays(net.layers, ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
         self._rng = rng
@@ -484,7 +483,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             feedback_rng, self.feedback_distribution, self.feedback_scale,
             ops.numpy_dtype(dtype),
         )
-        net.feedback = convert_arrays(net.feedback, ops.asarray)
+        convert_arrays(net.rule_state, ops.asarray)
         self.feedback_ = net.feedback_matrices()
 
     def _reset_stopping_state(self):
@@ -797,13 +796,15 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"} \
+            or LearningRule, default="dfa"
         Learning rule of the hidden layers: direct feedback alignment, feedback
         alignment, back-propagation, direct random target projection, sign-DFA,
         the sign-symmetry rules (uniform, fixed random or batchwise random
         magnitudes), Kolen-Pollack, or direct Kolen-Pollack (see
-        :ref:`dfa` for their equations). The output layer always gets its
-        exact gradient.
+        :ref:`dfa` for their equations), or an instance of a
+        :class:`~skdfa.rules.LearningRule` subclass, yours included (see
+        :ref:`custom_rules`). The output layer always gets its exact gradient.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         Optimizer.
     alpha : float, default=1e-4
@@ -1061,8 +1062,10 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
-        Learning rule of the hidden layers (see :class:`DFAClassifier`).
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"} \
+            or LearningRule, default="dfa"
+        Learning rule of the hidden layers, a name or a
+        :class:`~skdfa.rules.LearningRule` instance (see :class:`DFAClassifier`).
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         Optimizer.
     alpha : float, default=1e-4
