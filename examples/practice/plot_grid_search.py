@@ -82,6 +82,6 @@ for (i, j), value in np.ndenumerate(mean_scores):
     luminance = 0.299 * red + 0.587 * green + 0.114 * blue
     ax.text(j, i, f"{value:.2f}", ha="center", va="center",
             color="black" if luminance > 0.5 else "white")
-fig.colorbar(image)
+fig.colorbar(image, label="mean CV accuracy")
 fig.tight_layout()
 plt.show()
