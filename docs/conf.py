@@ -17,7 +17,11 @@ from pathlib import Path
 
 import jinja2
 
-import skdfa
+# The torch example of the gallery trains under scikit-learn's array API
+# switch, which needs SciPy's array API support, set before SciPy is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import skdfa  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))  # mathml, gallery_order
