@@ -96,6 +96,7 @@ plt.show()
 # In the run shown on this page (the device is printed above), both fits
 # stopped at the same epoch with the same test accuracy and the same test
 # predictions. Their losses differ by about 1e-4 at the start and less as
-# training goes on; the weights by up to about 1% of the largest weight,
-# the float32 rounding of 770 updates (110 epochs of 7 batches). On a GPU, the timings to compare are
-# those of ``skdfa bench`` (:ref:`performance`), not of a network this small.
+# training goes on; the weights by up to about 1% of the largest weight, the
+# float32 rounding of 770 updates (110 epochs of 7 batches). For timings on a
+# GPU, see ``skdfa bench`` (:ref:`performance`): a network this small says
+# nothing about speed.
