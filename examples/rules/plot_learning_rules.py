@@ -111,7 +111,8 @@ plt.show()
 # %%
 # The two angles of the first hidden layer during training (mean over the
 # seeds, band: their range). Back-propagation's are 0 by definition and left
-# out. Below 90 degrees, a rule's update is a descent direction.
+# out. A delta angle below 90 degrees means the rule's update is a descent
+# direction for the layer.
 updates_per_epoch = np.ceil(len(X_train) / 200)  # batch_size="auto": 200
 fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), sharex=True, sharey=True)
 for row, group in enumerate([DIRECT, LAYERWISE]):
