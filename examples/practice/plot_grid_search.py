@@ -8,8 +8,8 @@ The estimators are ordinary scikit-learn estimators: here a
 :class:`~skdfa.DFAClassifier` is tuned by
 :class:`~sklearn.model_selection.GridSearchCV` over ``rule`` and
 ``feedback_scale``. With plain SGD the feedback scale acts as a learning rate
-of the hidden layers, so it matters (:ref:`recipes` explains why it hardly
-does with adam, the default).
+of the hidden layers, so it matters (:ref:`recipes` explains why it matters
+much less with adam, the default).
 """
 
 # %%
