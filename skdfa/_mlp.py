@@ -30,8 +30,10 @@ from sklearn.utils._array_api import (
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
+    Options,
     StrOptions,
 )
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
@@ -47,6 +49,7 @@ from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._rules import RULES
 from ._feedback import FEEDBACK_SAMPLERS
+from ._lbfgs import check_lbfgs, fit_lbfgs
 from ._training import fit_stochastic
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -66,7 +69,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
         "rule": [StrOptions(set(RULES))],
-        "solver": [StrOptions(set(OPTIMIZERS))],
+        "solver": [StrOptions({*OPTIMIZERS, "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -89,7 +92,11 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "feedback_distribution": [StrOptions(set(FEEDBACK_SAMPLERS))],
         "feedback_scale": [
             StrOptions({"auto"}),
@@ -130,6 +137,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         epsilon,
         rho,
         n_iter_no_change,
+        max_fun,
         feedback_distribution,
         feedback_scale,
         feedback_random_state,
@@ -162,6 +170,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.epsilon = epsilon
         self.rho = rho
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.feedback_distribution = feedback_distribution
         self.feedback_scale = feedback_scale
         self.feedback_random_state = feedback_random_state
@@ -329,8 +338,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             # feedback arrays need an optimizer state of their own.
             rebuild_optimizer |= len(net.params) != n_params or len(net.params) > n_weights
         if rebuild_optimizer:
-            self._optimizer = make_optimizer(self, net.params)
-        if changed(["early_stopping"]):
+            self._optimizer = self._make_optimizer(net.params)
+        if changed(["early_stopping"]) and hasattr(self, "loss_curve_"):
             self._reset_stopping_state()
         self._built_with = now
 
@@ -339,6 +348,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         self._dropout_rates()
+        if self.solver == "lbfgs":
+            check_lbfgs(self)
         first_pass = not hasattr(self, "_network") or (
             not self.warm_start and not incremental
         )
@@ -384,7 +395,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # Overflow is caught by the training loop's finiteness checks and
         # reported as divergence; numpy's warnings about it would be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            fit_stochastic(self, X, Y, sample_weight, incremental)
+            if self.solver == "lbfgs":
+                fit_lbfgs(self, X, Y, sample_weight)
+            else:
+                if not hasattr(self, "loss_curve_"):
+                    # A warm start from an L-BFGS fit.
+                    self._start_stochastic_history()
+                fit_stochastic(self, X, Y, sample_weight, incremental)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = ops.asarray(
             np.array(self._alignment, dtype=np.float64).reshape(
@@ -457,19 +474,29 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self._rng = rng
         self._dropout_rng = np.random.default_rng(rng.randint(_INT32_MAX))
         self._network = net
-        self._optimizer = make_optimizer(self, net.params)
+        self._optimizer = self._make_optimizer(net.params)
         self._expose_params()
         self.n_params_ = net.n_params
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
         self._n_updates = 0
         self._alignment = []
         self._alignment_steps = []
         self._weight_alignment = []
-        self._reset_stopping_state()
+        if self.solver != "lbfgs":
+            self._start_stochastic_history()
         self._built_with = self._built_settings()
+
+    def _start_stochastic_history(self):
+        """The stochastic solvers' records (``loss_curve_`` and the stopping
+        state), which L-BFGS does not keep, as in MLPClassifier."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._reset_stopping_state()
+
+    def _make_optimizer(self, params):
+        # scipy runs L-BFGS whole within a fit: it keeps no state between fits.
+        return None if self.solver == "lbfgs" else make_optimizer(self, params)
 
     def _draw_feedback(self, net, dtype):
         """Draw the rule's feedback (and publish it in ``feedback_``)."""
@@ -518,6 +545,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                "lbfgs is not stochastic."
+            )
+        return True
 
     # -- inference ------------------------------------------------------------
 
@@ -612,12 +647,8 @@ class _ClassifierMixin:
                     f"`y` has classes not in `self.classes_`: {unknown.tolist()}. "
                     f"`self.classes_` is {self.classes_.tolist()}."
                 )
-        known = self._label_binarizer.classes_.tolist()
-        if len(known) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes, but "
-                f"the data contains only one class: {known[0]!r}."
-            )
+        # A single class is one column of zeros (LabelBinarizer's coding), as
+        # in MLPClassifier: the network trains, and predicts that class.
         return self._label_binarizer.transform(y)
 
     def _output_activation(self):
@@ -629,18 +660,27 @@ class _ClassifierMixin:
         """Y to stratify the early-stopping split by, or None.
 
         Multilabel targets are not stratified (as MLPClassifier); nor are
-        splits where stratification cannot work: a class with a single
-        sample, or a validation or training part smaller than the number of
-        classes. MLPClassifier never stratifies multiclass targets; we do
-        where it works, so the validation score sees every class.
+        splits with a validation or training part smaller than the number of
+        classes. MLPClassifier stratifies binary targets only; we stratify
+        multiclass ones too, so the validation score sees every class. A
+        class with a single sample raises, as in MLPClassifier: it cannot be
+        in both parts.
         """
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return None
         labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)
-        counts = np.bincount(labels)
-        counts = counts[counts > 0]
+        counts = np.bincount(labels, minlength=len(self.classes_))
+        lonely = self.classes_[counts == 1]
+        if lonely.size:
+            raise ValueError(
+                "The least populated classes in y have only 1 member, which is too "
+                "few: early_stopping=True holds out a validation split stratified "
+                "by class, which needs at least 2 samples of every class. Classes "
+                f"with too few members are: {lonely.tolist()}. Add samples of these "
+                "classes, remove them from the data, or set early_stopping=False."
+            )
         n_val = int(np.ceil(self.validation_fraction * Y.shape[0]))
-        if counts.min() < 2 or min(n_val, Y.shape[0] - n_val) < counts.size:
+        if min(n_val, Y.shape[0] - n_val) < np.count_nonzero(counts):
             return None
         return Y
 
@@ -654,11 +694,14 @@ class _ClassifierMixin:
         xp = ops.xp
         if self._label_binarizer.y_type_ == "multilabel-indicator" and scores.shape[1] > 1:
             return xp.astype(scores > 0, xp.int64)
-        if scores.shape[1] == 1:
-            index = xp.astype(scores[:, 0] > 0, xp.int64)
+        if len(self.classes_) == 1:
+            labels = np.repeat(self.classes_, scores.shape[0])
         else:
-            index = xp.argmax(scores, axis=1)
-        labels = self.classes_[ops.to_numpy(index)]
+            if scores.shape[1] == 1:
+                index = xp.astype(scores[:, 0] > 0, xp.int64)
+            else:
+                index = xp.argmax(scores, axis=1)
+            labels = self.classes_[ops.to_numpy(index)]
         return ops.asarray(labels) if labels.dtype.kind in "biuf" else labels
 
     def _validation_score(self, net, X, Y, sample_weight):
@@ -670,6 +713,7 @@ class _ClassifierMixin:
             sample_weight=None if sample_weight is None else to_numpy(sample_weight),
         )
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over (X, y).
@@ -736,6 +780,9 @@ class _ClassifierMixin:
     def _proba(self, X, method):
         proba = self._decision(X, method)
         ops = array_ops(proba)
+        if len(self.classes_) == 1:
+            # One column per class: the only class has probability 1.
+            return ops.xp.ones_like(proba)
         ACTIVATIONS[self.out_activation_](proba, ops)
         if proba.shape[1] == 1:
             return ops.xp.concat([1 - proba, proba], axis=1)
@@ -1001,6 +1048,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -1035,6 +1083,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,
@@ -1183,12 +1232,21 @@ class DFARegressor(RegressorMixin, BaseDFA):
 
     _y_numeric = True
 
+    _parameter_constraints: dict = {
+        **BaseDFA._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    # The loss fixes the output activation: warm starts cannot change it.
+    _structure_params = (*BaseDFA._structure_params, "loss")
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
         activation="tanh",
         rule="dfa",
         *,
+        loss="squared_error",
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -1210,6 +1268,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -1243,6 +1302,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,
@@ -1251,9 +1311,17 @@ class DFARegressor(RegressorMixin, BaseDFA):
             track_alignment=track_alignment,
             feedback_decay=feedback_decay,
         )
+        self.loss = loss
 
     def _encode_targets(self, y, incremental, first_pass):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError(
+                "Some value(s) of y are out of the valid range of the loss "
+                "'poisson': it needs y >= 0 (counts, rates or other non-negative "
+                f"values); y has {np.count_nonzero(Y < 0)} negative value(s). Use "
+                "loss='squared_error' for targets of any sign."
+            )
         if not first_pass and Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted "
@@ -1262,16 +1330,18 @@ class DFARegressor(RegressorMixin, BaseDFA):
         return Y
 
     def _output_activation(self):
-        return "identity"
+        # The canonical link of each loss: its error at the linear outputs is P - Y.
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _validation_score(self, net, X, Y, sample_weight):
         to_numpy = net.ops.to_numpy
         return r2_score(
             to_numpy(Y),
-            to_numpy(net.decision(X)),
+            to_numpy(net.predict_output(X)),
             sample_weight=None if sample_weight is None else to_numpy(sample_weight),
         )
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over (X, y).
@@ -1303,9 +1373,12 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values.
+            Predicted values: the linear outputs (:meth:`transform`), or
+            their exponential for ``loss="poisson"``.
         """
-        return _ravel_single_column(self._decision(X, "predict"))
+        outputs = self._decision(X, "predict")
+        ACTIVATIONS[self.out_activation_](outputs, array_ops(outputs))
+        return _ravel_single_column(outputs)
 
 
 def _ravel_single_column(scores):
