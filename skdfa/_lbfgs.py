@@ -106,8 +106,8 @@ def fit_lbfgs(est, X, Y, sample_weight):
 
     Sets ``n_iter_`` (L-BFGS iterations) and ``loss_``; warns
     (ConvergenceWarning) when it stops before convergence, as MLPClassifier.
-    A run that ends on non-finite weights raises, and the network keeps the
-    weights it started from.
+    A run that ends on non-finite weights or loss raises, and the network
+    keeps the weights it started from.
     """
     objective = _Objective(est._network, X, Y, sample_weight, est.alpha)
     start = objective.pack()
@@ -130,5 +130,13 @@ def fit_lbfgs(est, X, Y, sample_weight):
             "Solver produced non-finite parameter weights. The input data may"
             " contain large values and need to be preprocessed."
         )
+    loss = objective.loss(result.x)
+    if not np.isfinite(loss):
+        objective.unpack(start)
+        raise ValueError(
+            f"Solver ended on a non-finite loss ({loss}). The input data may "
+            "contain large values and need to be preprocessed (for example with "
+            "sklearn.preprocessing.StandardScaler)."
+        )
     est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
-    est.loss_ = objective.loss(result.x)
+    est.loss_ = loss

@@ -836,7 +836,10 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     through its own fixed random matrix: ``delta_l = (e @ B_l) * f'(a_l)``
     (Nøkland, 2016). ``rule`` switches to feedback alignment, exact
     back-propagation or direct random target projection in the same engine.
-    The API follows :class:`sklearn.neural_network.MLPClassifier`.
+    Every parameter and fitted attribute of
+    :class:`sklearn.neural_network.MLPClassifier` is here, with the
+    differences listed in :ref:`differences` (``activation`` defaults to
+    ``"tanh"``; ``solver="lbfgs"`` needs ``rule="bp"``).
 
     Parameters
     ----------
@@ -851,8 +854,15 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         magnitudes), Kolen-Pollack, or direct Kolen-Pollack (see
         :ref:`dfa` for their equations). The output layer always gets its
         exact gradient.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer. ``"lbfgs"`` is scipy's full-batch L-BFGS on the exact
+        loss and its gradient, as in
+        :class:`~sklearn.neural_network.MLPClassifier`; it needs
+        ``rule="bp"`` (the other rules' updates are not the gradient of a
+        loss, and it raises a ValueError for them) and ``dropout=0``, stops
+        after ``max_iter`` iterations or ``max_fun`` loss evaluations or when
+        the gradient falls below ``tol``, ignores ``early_stopping``, and has
+        no :meth:`partial_fit`. It suits small data sets.
     alpha : float, default=1e-4
         L2 penalty on the weights (not the biases).
     batch_size : int or "auto", default="auto"
@@ -865,7 +875,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
         Whether to shuffle samples at each epoch.
     random_state : int, RandomState instance or None, default=None
@@ -873,7 +883,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         (unless ``feedback_random_state`` is set) the feedback matrices.
     tol : float, default=1e-4
         Minimal improvement of the loss (or validation score) that resets the
-        ``n_iter_no_change`` counter.
+        ``n_iter_no_change`` counter; for ``"lbfgs"``, the gradient tolerance
+        (scipy's ``gtol``).
     verbose : bool or int, default=False
         Print one line per epoch: epoch, loss, validation score, mean alignment
         angle when tracked, seconds.
@@ -902,8 +913,11 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Adam's and RMSprop's numerical-stability term.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping; ``np.inf`` never
+        stops on ``tol``. Ignored by ``"lbfgs"``.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback matrices' entries.
     feedback_scale : float or "auto", default="auto"
@@ -954,9 +968,9 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss at the last epoch.
+        Loss at the last epoch (``"lbfgs"``: at the solution).
     loss_curve_ : list of float
-        Loss at each epoch.
+        Loss at each epoch (stochastic solvers only, as the next three).
     best_loss_ : float or None
         Lowest training loss (None with early stopping).
     validation_scores_ : list of float or None
@@ -975,7 +989,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     alignment_steps_ : ndarray of shape (n_records,)
         The update count at which each ``alignment_`` row was taken.
     n_iter_ : int
-        Epochs run by the last call to fit.
+        Epochs (``"lbfgs"``: iterations) run by the last call to fit.
     t_ : int
         Training samples seen.
     n_features_in_ : int
@@ -1100,9 +1114,11 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 class DFARegressor(RegressorMixin, BaseDFA):
     """Multi-layer perceptron regressor trained by Direct Feedback Alignment.
 
-    Identity outputs and the squared error; every other parameter and fitted
-    attribute is that of :class:`DFAClassifier` (the API follows
-    :class:`sklearn.neural_network.MLPRegressor`).
+    Identity outputs and the squared error, or exponential outputs and the
+    Poisson deviance (``loss="poisson"``); every other parameter and fitted
+    attribute is that of :class:`DFAClassifier`. Every parameter and fitted
+    attribute of :class:`sklearn.neural_network.MLPRegressor` is here, with
+    the differences listed in :ref:`differences`.
 
     Parameters
     ----------
@@ -1112,8 +1128,15 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Hidden activation.
     rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule of the hidden layers (see :class:`DFAClassifier`).
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Training loss, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        half the squared error with identity outputs, or half the Poisson
+        deviance with exponential outputs (the log link; ``y`` must be
+        non-negative, and :meth:`predict` returns ``exp`` of the linear
+        outputs that :meth:`transform` returns).
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
+        :class:`DFAClassifier`.
     alpha : float, default=1e-4
         L2 penalty on the weights.
     batch_size : int or "auto", default="auto"
@@ -1125,14 +1148,14 @@ class DFARegressor(RegressorMixin, BaseDFA):
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
         Whether to shuffle samples at each epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, shuffling, dropout, validation split and (by
         default) the feedback.
     tol : float, default=1e-4
-        Tolerance of the stopping criterion.
+        Tolerance of the stopping criterion (``"lbfgs"``: of the gradient).
     verbose : bool or int, default=False
         Print one line per epoch.
     warm_start : bool, default=False
@@ -1152,8 +1175,11 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Numerical-stability term of Adam and RMSprop.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping; ``np.inf`` never
+        stops on ``tol``. Ignored by ``"lbfgs"``.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback entries.
     feedback_scale : float or "auto", default="auto"
@@ -1181,11 +1207,12 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss at the last epoch: half the squared error, averaged over the
-        outputs (as :class:`~sklearn.neural_network.MLPRegressor`), plus the L2
-        penalty.
+        Loss at the last epoch (``"lbfgs"``: at the solution), plus the L2
+        penalty, as :class:`~sklearn.neural_network.MLPRegressor` reports it:
+        half the squared error averaged over the outputs, or half the Poisson
+        deviance summed over them.
     loss_curve_ : list of float
-        Loss at each epoch.
+        Loss at each epoch (stochastic solvers only, as the next three).
     best_loss_ : float or None
         Lowest training loss.
     validation_scores_ : list of float or None
@@ -1199,7 +1226,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     alignment_steps_ : ndarray of shape (n_records,)
         Update count of each alignment record.
     n_iter_ : int
-        Epochs run by the last fit.
+        Epochs (``"lbfgs"``: iterations) run by the last fit.
     t_ : int
         Training samples seen.
     n_features_in_ : int
@@ -1211,7 +1238,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        ``"identity"``.
+        ``"identity"``, or ``"exp"`` for ``loss="poisson"``.
 
     See Also
     --------
