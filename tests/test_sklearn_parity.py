@@ -248,6 +248,20 @@ def test_lbfgs_stops_on_max_fun_and_max_iter_with_a_warning(Ours, Theirs):
         assert_allclose(ours.loss_, ref.loss_, rtol=1e-7)
 
 
+def test_lbfgs_tol_is_the_gradient_tolerance():
+    X, y = _digits(3)
+    n_iter = {}
+    for tol in (3e-2, 1e-3):
+        settings = dict(solver="lbfgs", hidden_layer_sizes=(10,), activation="relu", tol=tol,
+                        max_iter=500, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)  # converged, no warning
+            ours = DFAClassifier(rule="bp", **settings).fit(X, y)
+        n_iter[tol] = ours.n_iter_
+        assert ours.n_iter_ == MLPClassifier(**settings).fit(X, y).n_iter_
+    assert n_iter[3e-2] < n_iter[1e-3]  # measured: 8 and 12
+
+
 def test_lbfgs_has_no_partial_fit_and_warm_starts_into_adam():
     X, y = _digits(3)
     clf = DFAClassifier(rule="bp", solver="lbfgs", hidden_layer_sizes=(8,), max_iter=20,
