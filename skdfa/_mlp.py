@@ -663,8 +663,8 @@ class _ClassifierMixin:
         splits with a validation or training part smaller than the number of
         classes. MLPClassifier stratifies binary targets only; we stratify
         multiclass ones too, so the validation score sees every class. A
-        class with a single sample raises, as in MLPClassifier: it cannot be
-        in both parts.
+        class with a single sample cannot be in both parts: it raises (as in
+        MLPClassifier for binary targets), naming the class.
         """
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return None
