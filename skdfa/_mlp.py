@@ -834,8 +834,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 
     Each hidden layer ``l`` learns from the output error ``e`` projected
     through its own fixed random matrix: ``delta_l = (e @ B_l) * f'(a_l)``
-    (Nøkland, 2016). ``rule`` switches to feedback alignment, exact
-    back-propagation or direct random target projection in the same engine.
+    (Nøkland, 2016). ``rule`` switches to any of ten rules in the same
+    engine, back-propagation included (see :ref:`choosing_rule`).
     Every parameter and fitted attribute of
     :class:`sklearn.neural_network.MLPClassifier` is here, with the
     differences listed in :ref:`differences` (``activation`` defaults to

@@ -22,6 +22,7 @@ EXAMPLES = [
     "plot_stacking.py",
     # practice
     "plot_grid_search.py",
+    "plot_torch.py",
 ]
 
 
