@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from skdfa import _bench
+from skdfa._cli import _bench
 from skdfa._cli import main
 
 from .test_datasets import idx_bytes, write_mnist_folder
@@ -73,7 +73,8 @@ def test_demo_rd_and_stacking(capsys):
 
 
 def test_demo_progress_unless_quiet(tmp_path, capsys):
-    main(["demo", "--epochs", "2", "--hidden", "8", "--rules", "dfa", "--no-plots"])
+    # Issue 21: the per-epoch tables only with --verbose.
+    main(["demo", "--epochs", "2", "--hidden", "8", "--rules", "dfa", "--no-plots", "--verbose"])
     out = capsys.readouterr().out
     assert "[1/1] DFA: 2 epochs" in out
     assert re.search(r"^\s+2\s+[\d.]+", out, re.MULTILINE)  # the per-epoch table
@@ -103,7 +104,7 @@ def test_compare_on_idx_folder(tmp_path, capsys):
 
 
 def test_dropout_reaches_skdfa_learners_only(monkeypatch):
-    from skdfa import _cli
+    from skdfa._cli import _compare as _cli
 
     made = {}
     original = _cli._make_learner
@@ -329,6 +330,6 @@ def test_ctrl_c_exits_with_130_and_one_line(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("skdfa._cli._compare", interrupted)
+    monkeypatch.setattr("skdfa._cli._compare.train_learners", interrupted)
     assert main(["demo", *TINY, "--rules", "dfa", "--no-plots"]) == 130
     assert _one_error_line(capsys.readouterr().err) == "skdfa: interrupted"

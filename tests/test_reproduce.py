@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdfa import DFAClassifier
-from skdfa import _reproduce
+from skdfa._cli import _reproduce
 from skdfa._cli import main
 
 from .test_datasets import write_idx
