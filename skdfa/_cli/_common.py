@@ -454,8 +454,8 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     """Fit a skdfa estimator one epoch at a time up to ``epochs`` epochs in all.
 
     Each epoch is a ``fit`` with ``warm_start=True, max_iter=1``, which
-    continues the weights, the optimizer, the random streams and the
-    stopping counters: the model is the one a single ``fit`` of ``epochs``
+    continues the weights, the optimizer, the learning-rate schedule and the
+    random streams: the model is the one a single ``fit`` of ``epochs``
     epochs gives, bit for bit, also when ``est`` was pickled and loaded
     between epochs (a checkpoint). The epochs already in ``est.loss_curve_``
     count: a checkpointed estimator continues where it stopped.
@@ -463,9 +463,12 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     Parameters
     ----------
     est : DFAClassifier or DFARegressor
-        Unfitted, or fitted by this function before. ``early_stopping`` must
-        be False: each ``fit`` would draw a new validation split and end on
-        the best epoch's weights, which a single fit does not.
+        Unfitted, or fitted by this function before. Two settings under
+        which a single fit differs are refused: ``early_stopping=True``
+        (each epoch's fit would draw a new validation split and end on the
+        best epoch's weights) and ``n_iter_no_change < epochs`` (a single
+        fit may stop, or cut sgd's adaptive learning rate, on the ``tol``
+        test, which an epoch's fit does not report).
     X, y : array-like
         The training data.
     epochs : int
@@ -479,15 +482,19 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     Returns
     -------
     est : estimator
-        With its original ``max_iter`` and ``warm_start``. Training ends
-        early where a single fit would: when the optimizer stops (the
-        ``tol`` and ``n_iter_no_change`` test), which a fit reports by the
-        absence of its "max_iter reached" ``ConvergenceWarning``.
+        With its original ``max_iter`` and ``warm_start``; ``n_iter_`` counts
+        the last epoch's fit only (as after any warm start), ``loss_curve_``
+        every epoch.
     """
     if est.early_stopping:
         raise ValueError(
             "fit_epochs needs early_stopping=False: each epoch's fit would draw a "
             "new validation split and keep the best epoch's weights."
+        )
+    if est.n_iter_no_change < epochs:
+        raise ValueError(
+            f"fit_epochs needs n_iter_no_change >= epochs ({epochs}), got "
+            f"{est.n_iter_no_change}: a single fit could stop on the tol test."
         )
     params = est.get_params()
     max_iter, warm_start = params["max_iter"], params["warm_start"]
@@ -495,26 +502,14 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     try:
         with _noting_interrupts() as interrupted:
             while len(getattr(est, "loss_curve_", ())) < epochs:
-                with warnings.catch_warnings(record=True) as caught, np.errstate(
-                    over="ignore", invalid="ignore"
-                ):
-                    # "always": a repeated warning must be recorded every epoch.
-                    warnings.simplefilter("always")
+                with quietly():
                     est.fit(X, y)
                 if interrupted():
                     if on_interrupt is not None:
                         on_interrupt(est)
                     raise KeyboardInterrupt
-                converged = True
-                for w in caught:
-                    if issubclass(w.category, ConvergenceWarning):
-                        converged = False
-                    else:
-                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 if after_epoch is not None:
                     after_epoch(est)
-                if converged:
-                    break
     finally:
         est.set_params(max_iter=max_iter, warm_start=warm_start)
     return est
