@@ -333,3 +333,180 @@ def test_ctrl_c_exits_with_130_and_one_line(capsys, monkeypatch):
     monkeypatch.setattr("skdfa._cli._compare.train_learners", interrupted)
     assert main(["demo", *TINY, "--rules", "dfa", "--no-plots"]) == 130
     assert _one_error_line(capsys.readouterr().err) == "skdfa: interrupted"
+
+
+# -- epoch-by-epoch fits, progress, devices (issue 20) ------------------------------
+
+EPOCHS = 5
+
+
+@pytest.mark.parametrize("settings", [
+    # the paper's recipe: RMSprop, sigmoid outputs, zero start, dropout's stream
+    dict(hidden_layer_sizes=(16, 16), solver="rmsprop", dropout=(0.1, 0.5), weight_init="zeros",
+         output_activation="sigmoid"),
+    dict(hidden_layer_sizes=(16,), solver="adam", rule="bp"),
+    # a learning-rate schedule that reads the sample count t_
+    dict(hidden_layer_sizes=(16,), solver="sgd", learning_rate="invscaling", momentum=0.5),
+    # feedback redrawn every batch (its own stream) and learnt feedback
+    dict(hidden_layer_sizes=(16,), rule="brsf"),
+    dict(hidden_layer_sizes=(16, 16), rule="dkp", track_alignment=3),
+])
+def test_fit_epochs_gives_the_model_of_one_fit_across_pickles(settings):
+    import pickle
+
+    from sklearn.datasets import load_digits
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs, quietly
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:400] / 16).astype(np.float32)
+    y = y[:400]
+    common = dict(max_iter=EPOCHS, tol=0.0, n_iter_no_change=EPOCHS, random_state=0,
+                  batch_size=64, **settings)
+    with quietly():
+        whole = DFAClassifier(**common).fit(X, y)
+    est, epochs_seen = DFAClassifier(**common), []
+
+    def after_epoch(est):
+        epochs_seen.append(len(est.loss_curve_))
+
+    for stop in (2, EPOCHS):  # a checkpoint after epoch 2, loaded again
+        est = fit_epochs(est, X, y, stop, after_epoch=after_epoch)
+        est = pickle.loads(pickle.dumps(est))
+    assert epochs_seen == [1, 2, 3, 4, 5]
+    for a, b in zip(whole.coefs_ + whole.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert est.loss_curve_ == whole.loss_curve_ and est.t_ == whole.t_
+    np.testing.assert_array_equal(est.alignment_, whole.alignment_)
+    assert (est.max_iter, est.warm_start) == (EPOCHS, False)  # as given
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(early_stopping=True), "early_stopping=False"),
+    (dict(n_iter_no_change=2), "n_iter_no_change >= epochs"),
+])
+def test_fit_epochs_refuses_settings_a_single_fit_treats_otherwise(settings, message):
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    with pytest.raises(ValueError, match=message):
+        fit_epochs(DFAClassifier(**settings), X, y, 5)
+
+
+def test_ctrl_c_during_an_epoch_keeps_the_last_finished_one(monkeypatch):
+    """The estimators catch a Ctrl-C in their epoch loop, keep the last
+    finished epoch and return: fit_epochs notices the Ctrl-C (its own SIGINT
+    handler), hands that state to on_interrupt, then raises."""
+    import signal
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    original_fit = DFAClassifier.fit
+
+    def fit_interrupted_in_epoch_4(self, X, y):
+        if len(getattr(self, "loss_curve_", ())) == 3:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                return self  # what the engine does
+        return original_fit(self, X, y)
+
+    monkeypatch.setattr(DFAClassifier, "fit", fit_interrupted_in_epoch_4)
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    est = DFAClassifier(hidden_layer_sizes=(4,), n_iter_no_change=5, tol=0, random_state=0)
+    saved, seen = [], []
+    with pytest.raises(KeyboardInterrupt):
+        fit_epochs(est, X, y, 5, after_epoch=lambda e: seen.append(len(e.loss_curve_)),
+                   on_interrupt=lambda e: saved.append(len(e.loss_curve_)))
+    assert seen == [1, 2, 3] and saved == [3]
+    # The handler is gone afterwards.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_with_tqdm_and_lines_without(capsys, monkeypatch):
+    from skdfa._cli import _progress
+
+    tqdm = pytest.importorskip("tqdm")
+    bar = _progress.EpochProgress("2x800 tanh, DFA", 300, start=100, style="bar")
+    for epoch in range(101, 104):
+        bar.update(epoch, 0.5)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "2x800 tanh, DFA" in err and "103/300" in err and "loss 0.5" in err
+    # On a terminal, tqdm's bar; without tqdm, or for a pipe, lines.
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert _progress.choose_style(quiet=False, in_process=True) == "bar"
+    assert _progress.choose_style(quiet=False, in_process=False) == "lines"
+    assert _progress.choose_style(quiet=True, in_process=True) is None
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    assert _progress.choose_style(quiet=False, in_process=True) == "lines"
+    del tqdm
+
+
+def test_progress_lines_every_few_epochs_with_time_left(monkeypatch):
+    from skdfa._cli import _progress
+
+    now = [0.0]
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: now[0])
+    lines = []
+    progress = _progress.EpochProgress("1x800 tanh, BP", 300, start=20, out=lines.append)
+    for epoch in range(21, 61):
+        now[0] += 5  # every epoch takes 5 s
+        progress.update(epoch, 0.25)
+    # The first epoch of the run, then every 15th (300 / 20).
+    assert [line.split("epoch ")[1].split("/")[0] for line in lines] == ["21", "30", "45", "60"]
+    assert lines[-1] == ("  1x800 tanh, BP: epoch 60/300, loss 0.25, 5.00 s/epoch, "
+                         "20 min 00 s left")
+
+
+def test_compare_on_a_torch_device(capsys):
+    pytest.importorskip("torch")
+    status = main(["compare", "--data", "digits", *TINY, "--rules", "dfa,mlp",
+                   "--device", "cpu", "--no-plots"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "skdfa on torch cpu" in out
+    assert list(_table(out)) == ["DFA", "MLPClassifier (sklearn)"]
+
+
+def test_torch_device_without_scipy_array_api_is_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("SCIPY_ARRAY_API")
+    assert main(["compare", "--data", "digits", *TINY, "--device", "cpu"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "SCIPY_ARRAY_API=1" in line
+
+
+def test_the_command_sets_scipy_array_api_itself(tmp_path):
+    pytest.importorskip("torch")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SCIPY_ARRAY_API"}
+    result = subprocess.run(
+        [sys.executable, "-m", "skdfa", "compare", "--data", "digits", *TINY,
+         "--rules", "dfa", "--device", "cpu", "--no-plots"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skdfa on torch cpu" in result.stdout and "DFA" in _table(result.stdout)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--device", "tpu"], "unknown device(s) tpu"),
+    (["reproduce", "nokland2016", "--device", "cpu,cuda"], "expected one device"),
+    (["reproduce", "nokland2016", "--checkpoint-every", "0"], "expected a positive integer"),
+])
+def test_device_and_checkpoint_usage_errors(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_bench_device_is_one_spelling_with_the_old_one_kept(capsys):
+    from skdfa._cli import build_parser
+
+    parser = build_parser()
+    for flag in ["--device", "--devices"]:
+        args = parser.parse_args(["bench", flag, "numpy,cpu", "--n-train", "10"])
+        assert args.devices == ("numpy", "cpu") and args.train_samples == 10
