@@ -510,3 +510,24 @@ def test_bench_device_is_one_spelling_with_the_old_one_kept(capsys):
     for flag in ["--device", "--devices"]:
         args = parser.parse_args(["bench", flag, "numpy,cpu", "--n-train", "10"])
         assert args.devices == ("numpy", "cpu") and args.train_samples == 10
+
+
+def test_cli_reference_documents_every_option_of_every_command():
+    import argparse
+    from pathlib import Path
+
+    from skdfa._cli import build_parser
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.rst").read_text()
+    parts = re.split(r"^``skdfa (\w+)``\n=+\n", page, flags=re.M)
+    sections = dict(zip(parts[1::2], parts[2::2]))
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    assert list(sections) == list(commands)
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            option = action.option_strings[0] if action.option_strings else action.dest
+            assert f"``{option}" in sections[name], (name, option)
+    assert "needs torch" in page
