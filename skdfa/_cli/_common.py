@@ -501,13 +501,18 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     est.set_params(max_iter=1, warm_start=True)
     try:
         with _noting_interrupts() as interrupted:
-            while len(getattr(est, "loss_curve_", ())) < epochs:
+            while (done := len(getattr(est, "loss_curve_", ()))) < epochs:
                 with quietly():
                     est.fit(X, y)
                 if interrupted():
                     if on_interrupt is not None:
                         on_interrupt(est)
                     raise KeyboardInterrupt
+                if len(est.loss_curve_) != done + 1:
+                    raise RuntimeError(
+                        f"{type(est).__name__}.fit with warm_start=True, max_iter=1 went "
+                        f"from {done} to {len(est.loss_curve_)} epochs instead of one more."
+                    )
                 if after_epoch is not None:
                     after_epoch(est)
     finally:
