@@ -146,6 +146,34 @@ class ArrayOps:
         """The inverse (and transpose) of :meth:`dct`, row by row."""
         raise TypeError(_NO_DCT.format(self.name))
 
+    # -- convolution and pooling (stride 1 convolutions, non-overlapping pools) ---------
+
+    def conv2d(self, X, kernel, bias, padding, out):
+        """Cross-correlation of ``X`` (n, C, H, W) with ``kernel`` (O, C, kh, kw),
+        zero-padded by ``padding`` on every side, plus ``bias`` (O,) or None,
+        into ``out`` (n, O, H + 2 padding - kh + 1, W + 2 padding - kw + 1)."""
+        raise TypeError(_NO_CONV.format(self.name))
+
+    def conv2d_input_grad(self, delta, kernel, padding):
+        """dLoss/dX, a new (n, C, H, W) array, from ``delta`` = dLoss/d(out) of
+        :meth:`conv2d` passed back through ``kernel``."""
+        raise TypeError(_NO_CONV.format(self.name))
+
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
+        """dLoss/dkernel and dLoss/dbias of :meth:`conv2d`, into the buffers."""
+        raise TypeError(_NO_CONV.format(self.name))
+
+    def max_pool2d(self, X, size, out):
+        """Maxima of the ``size`` x ``size`` windows of ``X`` (n, C, H, W) at
+        stride ``size`` into ``out`` (n, C, H // size, W // size); returns where
+        each maximum was, for :meth:`max_unpool2d` (the first one on ties)."""
+        raise TypeError(_NO_CONV.format(self.name))
+
+    def max_unpool2d(self, delta, argmax, size, input_shape):
+        """A new (n, C, H, W) array, zero except ``delta`` at the maxima found by
+        :meth:`max_pool2d` (``input_shape`` is (H, W))."""
+        raise TypeError(_NO_CONV.format(self.name))
+
     # -- reductions and new arrays ---------------------------------------------------
 
     def row_dots(self, a, b):
@@ -278,6 +306,59 @@ class NumpyOps(ArrayOps):
     def row_dots(self, a, b):
         return np.einsum("ij,ij->i", a, b)
 
+    def conv2d(self, X, kernel, bias, padding, out):
+        # One matrix product: (O, C kh kw) @ im2col columns (C kh kw, n Ho Wo).
+        n_out, _, kh, kw = kernel.shape
+        columns = _im2col(X, kh, kw, padding)
+        result = kernel.reshape(n_out, -1) @ columns
+        n, _, h_out, w_out = out.shape
+        np.copyto(out, result.reshape(n_out, n, h_out, w_out).transpose(1, 0, 2, 3))
+        if bias is not None:
+            out += bias.reshape(-1, 1, 1)
+        return out
+
+    def conv2d_input_grad(self, delta, kernel, padding):
+        # dX is the full correlation of delta with the flipped kernel: delta
+        # padded by kh - 1 - padding (cropped where that is negative).
+        n, n_out, h_out, w_out = delta.shape
+        _, n_in, kh, kw = kernel.shape
+        flipped = np.ascontiguousarray(kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        margins = (kh - 1 - padding, kw - 1 - padding)
+        crop = tuple(slice(max(-m, 0), size - max(-m, 0)) for m, size in zip(margins, (h_out, w_out)))
+        delta = delta[:, :, crop[0], crop[1]]
+        pad = [(0, 0), (0, 0)] + [(max(m, 0), max(m, 0)) for m in margins]
+        if any(m > 0 for m in margins):
+            delta = np.pad(delta, pad)
+        h_in = delta.shape[2] - kh + 1
+        w_in = delta.shape[3] - kw + 1
+        dX = np.empty((n, n_in, h_in, w_in), dtype=delta.dtype)
+        return self.conv2d(delta, flipped, None, 0, dX)
+
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
+        n_out, _, kh, kw = kernel_grad.shape
+        columns = _im2col(X, kh, kw, padding)
+        # delta as (O, n Ho Wo), the columns' order.
+        delta_rows = delta.transpose(1, 0, 2, 3).reshape(n_out, -1)
+        np.matmul(delta_rows, columns.T, out=kernel_grad.reshape(n_out, -1))
+        np.sum(delta, axis=(0, 2, 3), out=bias_grad)
+        return kernel_grad, bias_grad
+
+    def max_pool2d(self, X, size, out):
+        windows = _pool_windows(X, size)
+        flat = windows.reshape(*windows.shape[:4], size * size)
+        argmax = flat.argmax(axis=4)
+        np.copyto(out, np.take_along_axis(flat, argmax[..., None], axis=4)[..., 0])
+        return argmax
+
+    def max_unpool2d(self, delta, argmax, size, input_shape):
+        n, channels = delta.shape[:2]
+        dX = np.zeros((n, channels, *input_shape), dtype=delta.dtype)
+        # The pools do not overlap: every input position is in at most one window.
+        windows = _pool_windows(dX, size, writeable=True)
+        hit = argmax[..., None] == np.arange(size * size)
+        windows[...] = (hit * delta[..., None]).reshape(windows.shape)
+        return dX
+
     def dct(self, x, n):
         # x is a temporary of the caller's, free to overwrite.
         return dct(x, n=n, norm="ortho", axis=1, overwrite_x=True)
@@ -387,6 +468,32 @@ class TorchOps(ArrayOps):
     def row_dots(self, a, b):
         return self.torch.linalg.vecdot(a, b, dim=1)
 
+    def conv2d(self, X, kernel, bias, padding, out):
+        return out.copy_(self.torch.nn.functional.conv2d(X, kernel, bias, padding=padding))
+
+    def conv2d_input_grad(self, delta, kernel, padding):
+        n, _, h_out, w_out = delta.shape
+        _, n_in, kh, kw = kernel.shape
+        shape = (n, n_in, h_out + kh - 1 - 2 * padding, w_out + kw - 1 - 2 * padding)
+        return self.torch.nn.grad.conv2d_input(shape, kernel, delta, padding=padding)
+
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
+        kernel_grad.copy_(
+            self.torch.nn.grad.conv2d_weight(X, kernel_grad.shape, delta, padding=padding)
+        )
+        self.torch.sum(delta, (0, 2, 3), out=bias_grad)
+        return kernel_grad, bias_grad
+
+    def max_pool2d(self, X, size, out):
+        pooled, argmax = self.torch.nn.functional.max_pool2d(X, size, return_indices=True)
+        out.copy_(pooled)
+        return argmax
+
+    def max_unpool2d(self, delta, argmax, size, input_shape):
+        return self.torch.nn.functional.max_unpool2d(
+            delta, argmax, size, output_size=tuple(input_shape)
+        )
+
     def _dct_factors(self, n, dtype):
         """``cos``, ``sin`` of ``pi k / (2 n)`` and the orthonormal scale, per k."""
         key = (n, dtype)
@@ -452,6 +559,38 @@ _NO_DCT = (
     "rd_matrix='dct' runs on numpy and torch arrays only, not on {} arrays; "
     "use rd_matrix='gaussian', which runs in every array API namespace."
 )
+
+_NO_CONV = (
+    "Convolution and pooling layers run on numpy and torch arrays only, not on "
+    "{} arrays."
+)
+
+
+def _im2col(X, kh, kw, padding):
+    """The (C kh kw, n Ho Wo) columns of X (n, C, H, W) zero-padded by
+    ``padding``: row (c, p, q), column (i, n, y, x) holds X[i, c, y + p, x + q].
+
+    The windows are a strided view; the one copy is the reshape.
+    """
+    if padding:
+        X = np.pad(X, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
+    windows = np.lib.stride_tricks.sliding_window_view(X, (kh, kw), axis=(2, 3))
+    n, channels, h_out, w_out = windows.shape[:4]
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * kh * kw, n * h_out * w_out)
+
+
+def _pool_windows(X, size, writeable=False):
+    """The (n, C, H // size, W // size, size, size) non-overlapping windows of X,
+    a view (rows and columns beyond the last whole window are left out)."""
+    n, channels, height, width = X.shape
+    s_n, s_c, s_h, s_w = X.strides
+    return np.lib.stride_tricks.as_strided(
+        X,
+        (n, channels, height // size, width // size, size, size),
+        (s_n, s_c, s_h * size, s_w * size, s_h, s_w),
+        writeable=writeable,
+    )
+
 
 _NUMPY_OPS = NumpyOps()
 _OPS_CACHE = {}

@@ -10,8 +10,7 @@ import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
-from ._rules import RULES, angle
+from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -29,16 +28,23 @@ class Network:
         Hidden activation, a key of ``ACTIVATIONS``.
     output : {"identity", "softmax", "logistic"}
         Output activation; the loss is its canonical one (``OUTPUTS``).
-    rule : str
-        Learning rule, a key of ``RULES``.
+    rule : str or LearningRule
+        Learning rule, a key of ``RULES`` or a rule object.
+
+    Attributes
+    ----------
+    rule_state : RuleState
+        The rule's state (its feedback), created by ``initialize_feedback``.
+    sampler : FeedbackSampler
+        The feedback stream and distribution the rule draws from.
     """
 
     def __init__(self, layers, activation, output, rule):
         self.layers = layers
         self.activation = activation
         self.output = output
-        self.rule = rule
-        self.feedback = None
+        self.rule = get_rule(rule)
+        self.rule_state = None
 
     @property
     def n_layers(self):
@@ -51,8 +57,7 @@ class Network:
     @property
     def params(self):
         """The layers' parameters, then the feedback the rule learns."""
-        feedback = self.feedback
-        learned = [] if feedback is None else RULES[self.rule].learned_feedback(feedback)
+        learned = [] if self.rule_state is None else self.rule_state.learned
         return [p for layer in self.layers for p in layer.params] + learned
 
     @property
@@ -87,42 +92,30 @@ class Network:
             layer.initialize(rng, weight_init, self.activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
-        """Draw or build the rule's feedback; call after ``initialize_weights``.
+        """Create the rule's state (draw its feedback); call after
+        ``initialize_weights``.
 
-        ``rng`` is kept: rules that redraw their feedback during training
-        (``"brsf"``) draw from it. The stream is separate from the weights'
-        so that the feedback can change while the initial weights stay the
-        same.
+        ``rng`` is kept in ``sampler``: rules that redraw their feedback during
+        training (``"brsf"``) draw from it. The stream is separate from the
+        weights' so that the feedback can change while the initial weights
+        stay the same.
         """
-        rule = RULES[self.rule]
-        # The feedback of hidden layer l is built from layer l + 1's weights.
-        no_coef = {type(layer).__name__ for layer in self.layers[1:] if not hasattr(layer, "coef")}
-        if rule.needs_dense_weights and no_coef:
-            raise ValueError(
-                f"rule={self.rule!r} builds its feedback from dense forward weights "
-                f"(coef), which {', '.join(sorted(no_coef))} has not; use one of "
-                f"{sorted(name for name, r in RULES.items() if not r.needs_dense_weights)}."
-            )
-        self.feedback_rng = rng
-        # The dtype as a string: skops loads it without trusting numpy.dtype.
-        self._sampler = (distribution, scale, np.dtype(dtype).str)
-        self.feedback = rule.make_feedback(self, self.sample_feedback)
+        self.rule.check_layers(self.layers)
+        self.sampler = FeedbackSampler(rng, distribution, scale, dtype)
+        self.rule_state = self.rule.init_state(self.layers, self.sampler)
 
-    def sample_feedback(self, shape, receiving_width):
-        """One random matrix from the feedback stream and distribution."""
-        distribution, scale, dtype = self._sampler
-        return FEEDBACK_SAMPLERS[distribution](
-            self.feedback_rng, shape, feedback_scale(scale, receiving_width), dtype
-        )
+    def update_feedback(self, decay):
+        """Let the rule update its state after an update of the weights."""
+        self.rule.update_state(self.rule_state, self.layers, self.sampler, decay)
 
     def feedback_matrices(self):
         """The feedback matrices ``B_l``, one per hidden layer (empty for bp)."""
-        return RULES[self.rule].feedback_matrices(self.feedback, self.units)
+        return self.rule.feedback_matrices(self.rule_state, self.layers)
 
     def weight_alignment(self):
         """Angles in degrees between each hidden layer's feedback and the
         forward path it stands in for (see ``_rules.py``)."""
-        return RULES[self.rule].weight_alignment(self)
+        return self.rule.weight_alignment(self.rule_state, self.layers)
 
     def decision(self, X):
         """Output pre-activations for X, computed in chunks of rows."""
@@ -187,6 +180,18 @@ class Workspace:
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
+        self._derivative = DERIVATIVES[net.activation]
+        # What the rule reads at every batch; ``train_batch`` refills it.
+        self.context = DeltaContext(
+            ops, net.layers, net.output, self.hidden, self.derivative, self.buffer
+        )
+
+    def derivative(self, l, delta):
+        """``delta *= f'(a_l)`` (and hidden layer ``l``'s dropout mask), in place."""
+        n = delta.shape[0]
+        self._derivative(self.hidden[l][:n, ...], delta, self.scratch[l][:n, ...], self._ops)
+        if self.hidden_rate > 0:
+            delta *= self.masks[l][:n, ...]
 
     def buffer(self, key, width, n):
         """An (n, width) buffer for a rule's intermediate result, allocated at
@@ -287,32 +292,29 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         squares = ops.total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
 
-    derivative_fn = DERIVATIVES[net.activation]
-
-    def derivative(l, delta):
-        derivative_fn(ws.hidden[l][:n, :], delta, ws.scratch[l][:n, :], ops)
-        if ws.hidden_rate > 0:
-            delta *= ws.masks[l][:n, :]
-
-    def buffer(key, width):
-        return ws.buffer(key, width, n)
-
-    rule = RULES[net.rule]
-    deltas = rule.hidden_deltas(net, error, Y, row_weight, derivative, buffer)
+    ctx = ws.context
+    ctx.error, ctx.targets, ctx.row_weight, ctx.l2 = error, Y, row_weight, l2
+    ctx.inputs = inputs
+    rule = net.rule
+    deltas = rule.hidden_deltas(ctx, net.rule_state)
     deltas.append(error)
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative, buffer)
-        angles = np.array([angle(a, b) for a, b in zip(deltas, exact)])
+        exact = RULES["bp"].hidden_deltas(ctx, None)
+        # Layers without parameters (pooling) may get no delta.
+        angles = np.array(
+            [np.nan if a is None else angle(a, b) for a, b in zip(deltas, exact)]
+        )
 
     grads = iter(ws.grads)
     all_layer_grads = []
     for layer, layer_input, delta in zip(net.layers, inputs, deltas):
         layer_grads = [next(grads) for _ in layer.params]
-        layer.gradients(layer_input, delta, layer_grads)
+        if layer_grads:  # a layer without parameters (pooling) has none to compute
+            layer.gradients(layer_input, delta, layer_grads)
         all_layer_grads.append(layer_grads)
     # Learned feedback's gradients follow the layers' in ``ws.grads``.
-    rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads), l2)
+    rule.feedback_gradients(ctx, net.rule_state, all_layer_grads, list(grads))
     return loss, angles
 

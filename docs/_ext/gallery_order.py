@@ -14,6 +14,7 @@ EXAMPLES = [
     "plot_linear_network.py",
     "plot_alignment_angles.py",
     "plot_learning_rules.py",
+    "plot_custom_rule.py",
     "plot_zero_init.py",
     "plot_deep_network.py",
     # rd_layers
@@ -22,6 +23,7 @@ EXAMPLES = [
     "plot_stacking.py",
     # practice
     "plot_grid_search.py",
+    "plot_torch.py",
 ]
 
 

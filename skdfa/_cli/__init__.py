@@ -104,8 +104,10 @@ def _add_reproduce_arguments(reproduce):
         help=f"comma-separated, from {','.join(_reproduce.ROWS)} (default: all)",
     )
     reproduce.add_argument("--rules", default=_reproduce.RULES, metavar="RULES",
-                           type=lambda t: _common.parse_names(t, _reproduce.RULES, "rule"),
-                           help="comma-separated, from bp,fa,dfa (default: all)")
+                           type=lambda t: _common.parse_rules(t, _reproduce.RULES),
+                           help="comma-separated, from bp,fa,dfa, or package.module:ClassName "
+                                "for a skdfa.rules.LearningRule subclass of your own "
+                                "(default: all)")
     reproduce.add_argument("--epochs", type=_common.parse_positive_int,
                            default=_reproduce.PAPER_EPOCHS,
                            help="training epochs of every cell (default: %(default)s, the "

@@ -64,8 +64,8 @@ def training_flops_per_sample(units, rule):
     ----------
     units : list of int
         ``[n_features, hidden widths..., n_outputs]``.
-    rule : str
-        A learning rule's name.
+    rule : str or LearningRule
+        A learning rule's name or a rule object.
 
     Returns
     -------
@@ -85,7 +85,7 @@ def training_flops_per_sample(units, rule):
     90
     """
     forward = sum(a * b for a, b in zip(units[:-1], units[1:]))
-    return 2 * (2 * forward + _common.rule_info(rule).error_signal_macs(units))
+    return 2 * (2 * forward + _common.get_rule(rule).error_signal_macs(units))
 
 
 def _best_seconds(fn, min_time, repeats):
@@ -199,9 +199,11 @@ class BenchResult:
             return "sklearn MLPClassifier"
         if self.learner == "torch-loop":
             return f"PyTorch DFA loop {self.device}"
+        # A user's rule (package.module:ClassName) by its own name.
+        rule = _common.get_rule(self.learner).name
         if self.device == "numpy":
-            return f"skdfa {self.learner}"
-        return f"skdfa {self.learner} torch {self.device}"
+            return f"skdfa {rule}"
+        return f"skdfa {rule} torch {self.device}"
 
     @property
     def rule(self):
@@ -605,7 +607,7 @@ def _targets(results, rates, n_train, real_data, accuracy=True):
 
 
 def parse_rules(text):
-    return _common.parse_names(text, _common.rule_names(), "rule")
+    return _common.parse_rules(text, _common.rule_names())
 
 
 def add_arguments(parser):
@@ -619,8 +621,9 @@ def add_arguments(parser):
                         help="epochs per learner; the first is not timed (default: %(default)s)")
     parser.add_argument("--rules", type=parse_rules, default=("dfa", "bp"),
                         help="skdfa rules to time, comma-separated, from "
-                             f"{','.join(_common.rule_names())}; MLPClassifier always runs "
-                             "(default: dfa,bp)")
+                             f"{','.join(_common.rule_names())} or package.module:ClassName "
+                             "(a skdfa.rules.LearningRule subclass); MLPClassifier always "
+                             "runs (default: dfa,bp)")
     parser.add_argument("--hidden", type=_common.parse_widths, action="append", default=None,
                         metavar="WIDTHS",
                         help="hidden widths of an architecture, e.g. 800 or 1000,1000,1000; "

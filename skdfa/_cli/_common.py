@@ -3,9 +3,10 @@ quiet fitting, devices, figures and the learning rules' display names.
 
 ``demo`` and ``compare`` (``_compare.py``), ``bench`` (``_bench.py``) and
 ``reproduce`` (``_reproduce.py``) load their data, build their learners and
-fit them through the functions here. What the command line needs to know
-about a learning rule (its label, its colour, the multiply-adds of its error
-signal) is looked up in :func:`rule_info` alone.
+fit them through the functions here. ``--rules`` takes built-in rules by name
+and a user's rule as ``package.module:ClassName`` (:func:`resolve_rule`);
+what the command shows of a rule (its label, its colour, the multiply-adds
+of its error signal) is the rule object's own (:func:`get_rule`).
 """
 
 import argparse
@@ -102,74 +103,64 @@ def parse_devices(text):
 # -- learning rules --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RuleInfo:
-    """What the command line shows of a learning rule."""
+def rule_names():
+    """The names of the built-in learning rules, in the library's order."""
+    from ..rules import RULES
 
-    name: str
-    label: str
-    color: str
-    direct: bool
-    """The error reaches every hidden layer through one product ``e @ B``."""
-    learns_feedback: bool
-    """The rule also computes its feedback's gradient ``e.T @ h_l`` (dkp)."""
-
-    def error_signal_macs(self, units):
-        """Multiply-adds per sample of the hidden layers' error signals (and
-        of the feedback's gradient, for a rule that learns it)."""
-        hidden = sum(units[1:-1])
-        if self.direct:
-            macs = units[-1] * hidden
-        else:  # delta_l @ W_l.T (or B_l) for every layer above the first
-            macs = sum(a * b for a, b in zip(units[1:-1], units[2:]))
-        if self.learns_feedback:
-            macs += units[-1] * hidden
-        return macs
+    return tuple(RULES)
 
 
-_LABELS = {
-    "dfa": "DFA", "fa": "FA", "bp": "BP", "drtp": "DRTP", "sdfa": "sDFA", "usf": "uSF",
-    "frsf": "frSF", "brsf": "brSF", "kp": "KP", "dkp": "DKP",
-}
-
-
-def rule_info(rule):
-    """:class:`RuleInfo` of a learning rule given by name.
-
-    Parameters
-    ----------
-    rule : str
-        A key of ``skdfa._rules.RULES``.
-
-    Returns
-    -------
-    info : RuleInfo
+def resolve_rule(spec):
+    """What ``rule=`` gets for a ``--rules`` item: a built-in rule's name as
+    it is, or for ``package.module:ClassName`` an instance of that
+    :class:`~skdfa.rules.LearningRule` subclass, made with no arguments.
 
     Examples
     --------
-    >>> from skdfa._cli._common import rule_info
-    >>> info = rule_info("dfa")
-    >>> info.label, info.error_signal_macs([784, 800, 10])
-    ('DFA', 8000)
+    >>> from skdfa._cli._common import resolve_rule
+    >>> resolve_rule("dfa"), resolve_rule("skdfa.rules:SignDirectFeedbackAlignment")
+    ('dfa', SignDirectFeedbackAlignment())
     """
-    from .._rules import RULES, DirectFeedbackAlignment, DirectKolenPollack
-    from ..plotting import rule_color
+    if not isinstance(spec, str) or ":" not in spec:
+        return spec  # a name, or already a rule object
+    import importlib
 
-    engine_rule = RULES[rule]
-    return RuleInfo(
-        name=rule,
-        label=_LABELS[rule],
-        color=rule_color(rule),
-        direct=isinstance(engine_rule, DirectFeedbackAlignment),
-        learns_feedback=isinstance(engine_rule, DirectKolenPollack),
-    )
+    from ..rules import LearningRule
+
+    module_name, _, class_name = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import the learning rule {spec!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, LearningRule)):
+        raise ValueError(f"{spec} is not a subclass of skdfa.rules.LearningRule")
+    return cls()
 
 
-def rule_names():
-    """The names of the built-in learning rules, in the library's order."""
-    from .._rules import RULES
+def get_rule(spec):
+    """The :class:`~skdfa.rules.LearningRule` of a ``--rules`` item: its
+    ``label``, ``color`` and ``error_signal_macs`` are what the command
+    shows of it."""
+    from ..rules import get_rule
 
-    return tuple(RULES)
+    return get_rule(resolve_rule(spec))
+
+
+def parse_rules(text, choices, noun="rule"):
+    """Comma-separated ``--rules`` items (an argparse type): names from
+    ``choices``, or ``package.module:ClassName`` for a user's learning rule
+    (imported here, so that a wrong one is a usage error)."""
+    items = tuple(n.strip() for n in text.split(",") if n.strip())
+    named = [n for n in items if ":" not in n]
+    if named or not items:
+        parse_names(",".join(named) or text, choices, noun)  # unknown names raise
+    for item in items:
+        if ":" in item:
+            try:
+                resolve_rule(item)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+    return items
 
 
 # -- data ------------------------------------------------------------------------
@@ -296,7 +287,8 @@ def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
     Parameters
     ----------
     key : str
-        A learning rule (a :class:`~skdfa.DFAClassifier`), ``"mlp"``
+        A learning rule's name or ``package.module:ClassName`` (a
+        :class:`~skdfa.DFAClassifier` with that rule), ``"mlp"``
         (scikit-learn's MLPClassifier), ``"rd"`` (an RDClassifier trained by
         DFA, with a dense output layer) or ``"stacking"`` (a StackingDFA of
         ``stacking_size`` DFA networks).
@@ -357,7 +349,8 @@ def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
         return StackingDFA(
             member, n_estimators=stacking_size, random_state=seed, verbose=int(verbose)
         )
-    return DFAClassifier(rule=key, track_alignment=track, verbose=verbose, **common)
+    return DFAClassifier(rule=resolve_rule(key), track_alignment=track, verbose=verbose,
+                         **common)
 
 
 # -- devices ---------------------------------------------------------------------

@@ -40,11 +40,11 @@ def label(key):
     """The learner's name in the table and the plots."""
     if key in LEARNER_LABELS:
         return LEARNER_LABELS[key]
-    return _common.rule_info(key).label
+    return _common.get_rule(key).label
 
 
 def parse_learners(text):
-    return _common.parse_names(text, learner_keys(), "learner")
+    return _common.parse_rules(text, learner_keys(), "learner")
 
 
 def add_arguments(parser, *, hidden, epochs, learners, lr, threads):
@@ -60,7 +60,9 @@ def add_arguments(parser, *, hidden, epochs, learners, lr, threads):
                         help="training epochs of every learner (default: %(default)s)")
     parser.add_argument("--rules", type=parse_learners, default=learners, metavar="LEARNERS",
                         help=f"comma-separated, from {','.join(learner_keys())} (mlp is "
-                             f"sklearn's MLPClassifier; default: {','.join(learners)})")
+                             "sklearn's MLPClassifier), or package.module:ClassName for a "
+                             "skdfa.rules.LearningRule subclass of your own "
+                             f"(default: {','.join(learners)})")
     parser.add_argument("--lr", type=float, default=lr,
                         help="adam's learning rate (default: %(default)s)")
     parser.add_argument("--dropout", type=_common.parse_dropout, default=0.0, metavar="RATES",

@@ -174,8 +174,10 @@ def make_estimator(row, rule, *, epochs=PAPER_EPOCHS, seed=0):
     ----------
     row : str
         A key of :data:`ROWS`.
-    rule : {"bp", "fa", "dfa"}
-        The learning rule.
+    rule : str
+        ``"bp"``, ``"fa"``, ``"dfa"``, or ``package.module:ClassName`` for a
+        :class:`~skdfa.rules.LearningRule` of one's own (it starts from
+        Glorot weights, as BP does).
     epochs : int, default=300
         Training epochs (all of them run: no early stopping).
     seed : int, default=0
@@ -213,7 +215,8 @@ def _weight_init(rule, activation):
 
 
 def checkpoint_path(folder, row, rule, seed):
-    return Path(folder) / "checkpoints" / f"{row}-{rule}-seed{seed}.joblib"
+    # A user's rule is package.module:ClassName; ":" is no file name character everywhere.
+    return Path(folder) / "checkpoints" / f"{row}-{rule.replace(':', '.')}-seed{seed}.joblib"
 
 
 def save_checkpoint(path, identity, estimator, seconds):
@@ -263,7 +266,7 @@ def _train_cell(row, rule, data, *, epochs, seed, description, device="numpy", f
     saved = None if path is None else load_checkpoint(path, identity)
     est, seconds_before = saved or (make_estimator(row, rule, epochs=epochs, seed=seed), 0.0)
     resumed_at = len(getattr(est, "loss_curve_", ()))
-    title = f"{ROW_TITLES[row]}, {rule.upper()}"
+    title = f"{ROW_TITLES[row]}, {_common.get_rule(rule).label}"
     if progress is not None and resumed_at:
         print(f"  {title}: resuming at epoch {resumed_at} from {path}", flush=True)
     reporter = None if progress is None else EpochProgress(
@@ -429,7 +432,8 @@ def run(args, out):
 
 
 def _cell_line(cell):
-    return (f"{ROW_TITLES[cell.row]}, {cell.rule.upper()}: test error {cell.test_error:.2f}% "
+    return (f"{ROW_TITLES[cell.row]}, {_common.get_rule(cell.rule).label}: test error "
+            f"{cell.test_error:.2f}% "
             f"(paper {_paper_text((cell.row, cell.rule))}), train error "
             f"{cell.train_error:.2f}%, {cell.fit_seconds:.1f} s")
 
@@ -449,7 +453,8 @@ def format_table(cells, rows, rules):
     by_key = {(c.row, c.rule): c for c in cells}
     width = 16
     lines = [
-        f"{'test error (%)':<22}" + "".join(f"{r.upper():>{width}}" for r in rules),
+        f"{'test error (%)':<22}"
+        + "".join(f"{_common.get_rule(r).label:>{width}}" for r in rules),
         f"{'':<22}" + "".join(f"{'ours  (paper)':>{width}}" for _ in rules),
     ]
     lines.append("-" * len(lines[0]))
@@ -496,7 +501,7 @@ def write_plot(cells, rows, rules, folder):
     for ax, row in zip(axes[0], rows):
         for rule in rules:
             for cell in (c for c in cells if (c.row, c.rule) == (row, rule)):
-                info = _common.rule_info(rule)
+                info = _common.get_rule(rule)
                 ax.plot(range(1, len(cell.loss_curve) + 1), cell.loss_curve, color=info.color,
                         label=f"{info.label} ({cell.test_error:.2f}% test error)")
         ax.set(title=ROW_TITLES[row], xlabel="epoch", ylabel="training loss", yscale="log")

@@ -1,0 +1,182 @@
+"""Convolution and max-pooling layers against torch autograd, on numpy and torch.
+
+The references are ``torch.nn.functional.conv2d`` / ``max_pool2d`` with
+autograd, in float64; the layers compute the same quantities without it.
+"""
+
+import numpy as np
+import pytest
+
+from skdfa._conv import Conv2DLayer, MaxPool2DLayer
+
+torch = pytest.importorskip("torch")
+
+NAMESPACES = ["numpy", "torch"]
+
+# (n, C_in, H, W, C_out, kernel, padding)
+CONV_SHAPES = [
+    (3, 1, 6, 6, 2, 3, 0),
+    (2, 3, 7, 5, 4, 2, 1),
+    (4, 2, 5, 8, 3, 5, 2),
+    (2, 2, 4, 4, 3, 1, 0),
+    (1, 1, 3, 3, 2, 3, 3),  # padding larger than kernel - 1
+    (2, 4, 6, 6, 1, 6, 0),  # one output position
+]
+
+
+def _to(namespace, array):
+    return array if namespace == "numpy" else torch.from_numpy(array)
+
+
+def _np(array):
+    return array if isinstance(array, np.ndarray) else array.numpy()
+
+
+def _conv_layer(shape, namespace, dtype=np.float64, seed=0):
+    n, c, h, w, c_out, k, pad = shape
+    layer = Conv2DLayer((c, h, w), c_out, k, padding=pad)
+    layer.initialize(np.random.RandomState(seed), "glorot", "tanh", dtype)
+    layer.coef = _to(namespace, layer.coef)
+    layer.intercept = _to(namespace, layer.intercept)
+    return layer
+
+
+def _reference(layer, X4, delta4):
+    """Output, dLoss/dX, dLoss/dkernel, dLoss/dbias by autograd, with
+    ``Loss = sum(out * delta)`` (so dLoss/dout = delta)."""
+    X = torch.tensor(X4, requires_grad=True)
+    kernel = torch.tensor(_np(layer.coef), dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(_np(layer.intercept), dtype=torch.float64, requires_grad=True)
+    out = torch.nn.functional.conv2d(X, kernel, bias, padding=layer.padding)
+    (out * torch.tensor(delta4)).sum().backward()
+    return out.detach().numpy(), X.grad.numpy(), kernel.grad.numpy(), bias.grad.numpy()
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_conv_forward_and_gradients_match_autograd(shape, namespace):
+    rng = np.random.RandomState(1)
+    layer = _conv_layer(shape, namespace)
+    n = shape[0]
+    X4 = rng.standard_normal((n, *layer.input_shape))
+    delta4 = rng.standard_normal((n, *layer.output_shape))
+    out_ref, dX_ref, dW_ref, db_ref = _reference(layer, X4, delta4)
+
+    X = _to(namespace, X4.reshape(n, -1))
+    X_before = _np(X).copy()
+    out = _to(namespace, np.full((n, layer.n_out), np.nan))
+    assert layer.forward(X, out, training=True) is out
+    np.testing.assert_allclose(_np(out).reshape(out_ref.shape), out_ref, rtol=0, atol=1e-10)
+
+    delta = _to(namespace, delta4.reshape(n, -1))
+    dX = layer.backward(delta)
+    assert dX.shape == (n, layer.n_in)
+    np.testing.assert_allclose(_np(dX).reshape(dX_ref.shape), dX_ref, rtol=0, atol=1e-10)
+
+    grads = [_to(namespace, np.full(p.shape, np.nan)) for p in layer.params]
+    layer.gradients(X, delta, grads)
+    np.testing.assert_allclose(_np(grads[0]), dW_ref, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(_np(grads[1]), db_ref, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(_np(X), X_before)
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_conv_backward_through_a_given_kernel(namespace):
+    # fa / sign-symmetry / kp pass the delta back through a feedback kernel.
+    shape = (2, 3, 6, 5, 4, 3, 1)
+    layer = _conv_layer(shape, namespace)
+    rng = np.random.RandomState(2)
+    feedback = rng.standard_normal(layer.kernel_shape)
+    delta4 = rng.standard_normal((2, *layer.output_shape))
+    dX = layer.backward(_to(namespace, delta4.reshape(2, -1)), _to(namespace, feedback))
+    X = torch.zeros((2, *layer.input_shape), dtype=torch.float64, requires_grad=True)
+    out = torch.nn.functional.conv2d(X, torch.tensor(feedback), padding=1)
+    (out * torch.tensor(delta4)).sum().backward()
+    np.testing.assert_allclose(_np(dX).reshape(X.shape), X.grad.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_conv_writes_into_rows_of_a_wider_buffer(namespace):
+    # The network hands the layers row slices of (batch_size, width) buffers.
+    shape = (3, 2, 5, 5, 3, 3, 1)
+    layer = _conv_layer(shape, namespace)
+    X4 = np.random.RandomState(3).standard_normal((3, *layer.input_shape))
+    buffer = _to(namespace, np.zeros((5, layer.n_out)))
+    layer.forward(_to(namespace, X4.reshape(3, -1)), buffer[:3])
+    out_ref = _reference(layer, X4, np.zeros((3, *layer.output_shape)))[0]
+    np.testing.assert_allclose(_np(buffer)[:3].reshape(out_ref.shape), out_ref, atol=1e-10)
+    assert not _np(buffer)[3:].any()
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_conv_float32_stays_float32(namespace):
+    shape = (2, 2, 6, 6, 3, 3, 1)
+    layer = _conv_layer(shape, namespace, dtype=np.float32)
+    rng = np.random.RandomState(4)
+    X = _to(namespace, rng.standard_normal((2, layer.n_in)).astype(np.float32))
+    out = _to(namespace, np.empty((2, layer.n_out), np.float32))
+    layer.forward(X, out, training=True)
+    delta = _to(namespace, rng.standard_normal((2, layer.n_out)).astype(np.float32))
+    grads = [_to(namespace, np.empty(p.shape, np.float32)) for p in layer.params]
+    layer.gradients(X, delta, grads)
+    arrays = [out, layer.backward(delta), *grads]
+    assert all(_np(a).dtype == np.float32 for a in arrays)
+    X64 = _np(X).astype(np.float64).reshape(2, *layer.input_shape)
+    out_ref = _reference(layer, X64, np.zeros((2, *layer.output_shape)))[0]
+    np.testing.assert_allclose(_np(out).reshape(out_ref.shape), out_ref, rtol=1e-5, atol=1e-5)
+
+
+# (n, C, H, W, pool)
+POOL_SHAPES = [(3, 2, 4, 4, 2), (2, 3, 7, 5, 2), (2, 1, 6, 9, 3), (1, 2, 3, 3, 1)]
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+@pytest.mark.parametrize("shape", POOL_SHAPES)
+def test_max_pool_matches_autograd(shape, namespace):
+    n, c, h, w, size = shape
+    layer = MaxPool2DLayer((c, h, w), size)
+    rng = np.random.RandomState(5)
+    X4 = rng.standard_normal((n, c, h, w))
+    delta4 = rng.standard_normal((n, *layer.output_shape))
+    X_ref = torch.tensor(X4, requires_grad=True)
+    out_ref = torch.nn.functional.max_pool2d(X_ref, size)
+    (out_ref * torch.tensor(delta4)).sum().backward()
+
+    X = _to(namespace, X4.reshape(n, -1))
+    out = _to(namespace, np.full((n, layer.n_out), np.nan))
+    layer.forward(X, out, training=True)
+    np.testing.assert_array_equal(_np(out).reshape(out_ref.shape), out_ref.detach().numpy())
+    dX = layer.backward(_to(namespace, delta4.reshape(n, -1)))
+    np.testing.assert_array_equal(_np(dX).reshape(X4.shape), X_ref.grad.numpy())
+    assert layer.params == () and layer.activated is False
+    layer.gradients(X, None, [])
+    assert layer._argmax is None
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_max_pool_ties_go_to_the_first_maximum(namespace):
+    # After a ReLU, whole windows are often 0: the delta goes to one position.
+    layer = MaxPool2DLayer((1, 2, 4), 2)
+    X = _to(namespace, np.array([[0.0, 0.0, 1.0, 3.0, 0.0, 0.0, 3.0, 2.0]]))
+    out = _to(namespace, np.empty((1, 2)))
+    layer.forward(X, out, training=True)
+    dX = layer.backward(_to(namespace, np.array([[5.0, 7.0]])))
+    np.testing.assert_array_equal(_np(dX), [[5.0, 0, 0, 7.0, 0, 0, 0, 0]])
+
+
+def test_kernel_or_pool_that_does_not_fit_names_the_layer_and_shapes():
+    with pytest.raises(ValueError, match=r"conv_layers\[1\].*5x5.*\(6, 4, 4\)"):
+        Conv2DLayer((6, 4, 4), 16, 5, name="conv_layers[1]")
+    with pytest.raises(ValueError, match=r"pool.*3x3.*\(6, 2, 2\)"):
+        MaxPool2DLayer((6, 2, 2), 3, name="pool 0")
+    # padding makes it fit
+    assert Conv2DLayer((6, 4, 4), 16, 5, padding=1).output_shape == (16, 2, 2)
+
+
+def test_glorot_bound_uses_the_kernel_fans():
+    layer = Conv2DLayer((3, 8, 8), 4, 3)
+    layer.initialize(np.random.RandomState(0), "glorot", "relu", np.float64)
+    bound = np.sqrt(6 / (3 * 9 + 4 * 9))
+    assert np.abs(layer.coef).max() <= bound
+    assert np.abs(layer.coef).max() > 0.9 * bound
+    assert layer.n_params == 4 * 3 * 9 + 4
