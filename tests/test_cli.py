@@ -531,3 +531,142 @@ def test_cli_reference_documents_every_option_of_every_command():
             option = action.option_strings[0] if action.option_strings else action.dest
             assert f"``{option}" in sections[name], (name, option)
     assert "needs torch" in page
+
+
+# -- a user's learning rule on the command line (issue 18) -------------------------
+
+from skdfa.rules import DirectFeedbackAlignment  # noqa: E402
+
+
+class HalfDFA(DirectFeedbackAlignment):
+    """DFA with its hidden error signals halved: a rule defined outside skdfa,
+    given to the command as ``tests.test_cli:HalfDFA``."""
+
+    name = "half_dfa"
+    label = "half DFA"
+    color = "#123456"
+
+    def hidden_deltas(self, ctx, state):
+        deltas = super().hidden_deltas(ctx, state)
+        for delta in deltas:
+            if delta is not None:
+                delta *= 0.5
+        return deltas
+
+
+class InterruptingDFA(DirectFeedbackAlignment):
+    """DFA that presses Ctrl-C in the third batch of the fourth epoch (of
+    ``n_batches`` batches an epoch), from inside the estimator's epoch loop."""
+
+    name = "interrupting_dfa"
+    calls = 0
+
+    def __init__(self, n_batches=1):
+        self.n_batches = n_batches
+
+    def hidden_deltas(self, ctx, state):
+        import signal
+
+        type(self).calls += 1
+        if type(self).calls == 3 * self.n_batches + 3:
+            signal.raise_signal(signal.SIGINT)
+        return super().hidden_deltas(ctx, state)
+
+
+USER_RULE = "tests.test_cli:HalfDFA"
+
+
+def test_compare_trains_a_users_rule_with_its_label_and_colour(tmp_path, capsys, monkeypatch):
+    from skdfa._cli import _common
+
+    figures = []
+    new_figure = _common.new_figure
+
+    def kept(**kwargs):
+        figures.append(new_figure(**kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(_common, "new_figure", kept)
+    status = main(["compare", "--data", "digits", *TINY, "--rules", f"dfa,{USER_RULE}",
+                   "--out", str(tmp_path)])
+    rows = _table(capsys.readouterr().out)
+    assert status == 0
+    assert list(rows) == ["DFA", "half DFA"]
+    assert 0 < float(rows["half DFA"][3]) < 180  # its alignment was measured
+    for figure in figures:  # the training history, the alignment
+        ax = figure.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any("half DFA" in label for label in labels)
+        lines = {line.get_color(): line.get_ydata() for line in ax.get_lines()}
+        assert "#123456" in lines and "#ff7f0e" in lines  # its colour, DFA's
+        # Halved deltas from the same start: another training.
+        assert not np.array_equal(lines["#123456"], lines["#ff7f0e"])
+
+
+@pytest.fixture
+def digits_idx_folder(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from .test_datasets import write_idx
+
+    X, y = load_digits(return_X_y=True)
+    images = (X.reshape(-1, 8, 8) * 15).astype(np.uint8)
+    for prefix, part in [("train", slice(0, 1400)), ("t10k", slice(1400, None))]:
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images[part])
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", y[part].astype(np.uint8))
+    return tmp_path
+
+
+def test_bench_and_reproduce_take_a_users_rule(digits_idx_folder, capsys):
+    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
+                   "--device", "numpy", "--rules", f"dfa,{USER_RULE}", "--hidden", "16"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "skdfa half_dfa" in out and "skdfa dfa" in out
+    status = main(["reproduce", "nokland2016", "--data", str(digits_idx_folder),
+                   "--epochs", "1", "--n-train", "100", "--rows", "1x800",
+                   "--rules", f"dfa,{USER_RULE}"])
+    out = capsys.readouterr().out
+    assert status == 0
+    header = next(line for line in out.splitlines() if line.startswith("test error"))
+    assert header.split()[-3:] == ["DFA", "half", "DFA"]
+    assert "1x800 tanh, half DFA: test error" in out
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("tests.test_cli:Nothing", "cannot import the learning rule 'tests.test_cli:Nothing'"),
+    ("no_such_module:Rule", "cannot import the learning rule 'no_such_module:Rule'"),
+    ("tests.test_cli:TINY", "tests.test_cli:TINY is not a subclass of skdfa.rules.LearningRule"),
+])
+def test_a_bad_users_rule_is_a_usage_error(capsys, spec, message):
+    assert main(["compare", "--rules", f"dfa,{spec}"]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_ctrl_c_inside_the_estimators_epoch_loop(capsys):
+    """A real Ctrl-C in an epoch: the estimator keeps its last finished epoch,
+    fit_epochs saves it (on_interrupt) and stops."""
+    from sklearn.datasets import load_digits
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:200] / 16).astype(np.float32), y[:200]
+    InterruptingDFA.calls = 0
+    est = DFAClassifier((8,), rule=InterruptingDFA(n_batches=4), batch_size=50,
+                        n_iter_no_change=6, tol=0, random_state=0)
+    saved = []
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        fit_epochs(est, X, y, 6, on_interrupt=lambda e: saved.append(len(e.loss_curve_)))
+    assert saved == [3] and len(est.loss_curve_) == 3
+    # The state kept is the end of epoch 3: continuing gives the model of one fit.
+    InterruptingDFA.calls = -10**9
+    fit_epochs(est, X, y, 6)
+    whole = DFAClassifier((8,), rule=InterruptingDFA(n_batches=4), batch_size=50, max_iter=6,
+                          n_iter_no_change=6, tol=0, random_state=0)
+    with pytest.warns(Warning):
+        whole.fit(X, y)
+    assert est.loss_curve_ == whole.loss_curve_
+    for a, b in zip(est.coefs_, whole.coefs_):
+        np.testing.assert_array_equal(a, b)

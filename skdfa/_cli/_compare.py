@@ -203,9 +203,9 @@ def train_learners(data, args, out):
 def write_plots(fitted, folder, out):
     """Write the history and alignment plots; one line and no plot without matplotlib."""
     try:
-        from ..plotting import AlignmentDisplay, TrainingHistoryDisplay
+        import matplotlib  # noqa: F401
 
-        _common.new_figure()
+        from ..plotting import AlignmentDisplay, TrainingHistoryDisplay
     except ImportError:
         out("plots skipped: matplotlib is not installed (get them with `pip install skdfa[plot]`)")
         return []
