@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from . import _common
-from ._common import CommandError, data_errors  # noqa: F401 (re-exported for scripts)
+from ._common import CommandError
 
 BATCH_SIZE = 200
 ARCHITECTURES = [(800,), (1000, 1000, 1000)]

@@ -11,6 +11,7 @@ smaller defaults.
 import contextlib
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -80,7 +81,7 @@ def add_arguments(parser, *, hidden, epochs, learners, lr, threads):
                         help="BLAS threads (default: "
                              f"{threads or 'all; BLAS decides'})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--out", type=_common.Path, default=_common.Path("skdfa-output"),
+    parser.add_argument("--out", type=Path, default=Path("skdfa-output"),
                         help="folder of the plots (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="do not write plots")
     parser.add_argument("--verbose", action="store_true",
