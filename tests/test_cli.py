@@ -670,3 +670,16 @@ def test_ctrl_c_inside_the_estimators_epoch_loop(capsys):
     assert est.loss_curve_ == whole.loss_curve_
     for a, b in zip(est.coefs_, whole.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_plots_leave_matplotlibs_backend_and_pyplot_alone(tmp_path, capsys):
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    backend, figures = matplotlib.get_backend(), plt.get_fignums()
+    assert main(["demo", *TINY, "--rules", "dfa,bp", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "alignment.png").is_file()
+    # Figures are drawn on matplotlib's Figure and saved: no backend switch,
+    # no pyplot figure opened (or left open).
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == figures
