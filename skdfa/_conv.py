@@ -53,9 +53,11 @@ class Conv2DLayer:
         How error messages call the layer.
     """
 
+    kind = "conv2d"
     param_names = ("coef", "intercept")
     regularized = (True, False)
     activated = True
+    weights_index = 0
 
     def __init__(self, input_shape, out_channels, kernel_size, padding=0, name="Conv2DLayer"):
         channels, height, width = input_shape
@@ -73,6 +75,31 @@ class Conv2DLayer:
     @property
     def params(self):
         return [self.coef, self.intercept]
+
+    @property
+    def weights(self):
+        return self.coef
+
+    @property
+    def feedback_shape(self):
+        """A feedback kernel is shaped like the forward one."""
+        return self.kernel_shape
+
+    @property
+    def feedback_width(self):
+        """The kernel's fan-in, ``C_in kh kw``: the terms each input position
+        of ``backward`` sums, as a dense layer's ``n_in``."""
+        return self.fans()[0]
+
+    def as_output(self, flat):
+        """Deltas and outputs stay (n_samples, n_out) rows, in (C, H, W) order."""
+        return flat
+
+    def as_feedback(self, W):
+        return W
+
+    def backward_weights(self):
+        return self.coef
 
     @property
     def n_params(self):
@@ -109,10 +136,10 @@ class Conv2DLayer:
         )
         return out
 
-    def backward(self, delta, coef=None):
-        """dLoss/dX through ``coef`` (a kernel shaped like the layer's own, for
-        the feedback-alignment rules), by default the layer's own kernel."""
-        kernel = self.coef if coef is None else coef
+    def backward(self, delta, feedback=None):
+        """dLoss/dX through ``feedback`` (a kernel shaped like the layer's own,
+        for the feedback-alignment rules), by default the layer's own kernel."""
+        kernel = self.coef if feedback is None else feedback
         ops = array_ops(kernel)
         dX = ops.conv2d_input_grad(self._maps(delta, self.output_shape), kernel, self.padding)
         return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
@@ -147,11 +174,15 @@ class MaxPool2DLayer:
         How error messages call the layer.
     """
 
+    kind = "maxpool2d"
     param_names = ()
     regularized = ()
     activated = False
     params = ()
     n_params = 0
+    weights = None
+    weights_index = None
+    feedback_shape = None
 
     def __init__(self, input_shape, pool_size, name="MaxPool2DLayer"):
         channels, height, width = input_shape
@@ -167,6 +198,9 @@ class MaxPool2DLayer:
     def initialize(self, rng, weight_init, activation, dtype):
         """Nothing to draw."""
 
+    def as_output(self, flat):
+        return flat
+
     def forward(self, X, out, training=False):
         ops = array_ops(X)
         argmax = ops.max_pool2d(
@@ -177,8 +211,9 @@ class MaxPool2DLayer:
             self._argmax = argmax
         return out
 
-    def backward(self, delta, coef=None):
-        """dLoss/dX: ``delta`` at the maxima of the last training forward pass."""
+    def backward(self, delta, feedback=None):
+        """dLoss/dX: ``delta`` at the maxima of the last training forward pass
+        (there are no weights for ``feedback`` to stand in for)."""
         ops = array_ops(delta)
         dX = ops.max_unpool2d(
             ops.xp.reshape(delta, (delta.shape[0], *self.output_shape)),

@@ -18,6 +18,11 @@ from ._rules import RULES, angle
 _INFERENCE_CHUNK_VALUES = 1 << 22
 
 
+def _activated(layer):
+    """Whether the activation follows ``layer`` (not after max pooling)."""
+    return getattr(layer, "activated", True)
+
+
 class Network:
     """A feed-forward network trained by a pluggable learning rule.
 
@@ -139,7 +144,8 @@ class Network:
             for layer, buffer in zip(self.layers[:-1], buffers):
                 hidden = buffer[: stop - start, :]
                 layer.forward(inputs, hidden)
-                activate(hidden, ops)
+                if _activated(layer):
+                    activate(hidden, ops)
                 inputs = hidden
             self.layers[-1].forward(inputs, out[start:stop, :])
         return out
@@ -261,6 +267,9 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for l, layer in enumerate(net.layers[:-1]):
         hidden = ws.hidden[l][:n, :]
         layer.forward(inputs[-1], hidden, training=True)
+        if not _activated(layer):  # pooling: no activation, no dropout
+            inputs.append(hidden)
+            continue
         activate(hidden, ops)
         if ws.hidden_rate > 0:
             mask = ws._mask(ws.masks[l][:n, :], ws.hidden_rate)
@@ -290,6 +299,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     derivative_fn = DERIVATIVES[net.activation]
 
     def derivative(l, delta):
+        if not _activated(net.layers[l]):
+            return
         derivative_fn(ws.hidden[l][:n, :], delta, ws.scratch[l][:n, :], ops)
         if ws.hidden_rate > 0:
             delta *= ws.masks[l][:n, :]

@@ -1,0 +1,205 @@
+"""ConvDFAClassifier: exact back-propagation against torch autograd, each rule's
+convolutional deltas against hand computations, shapes, and estimator behaviour."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from skdfa import ConvDFAClassifier, StackingDFA
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+F = torch.nn.functional
+
+# A small conv net for the 8x8 digits: 8x8 -> conv 3x3 -> 6x6 -> pool -> 3x3
+# -> conv 2x2 (padding 1) -> 4x4 -> 16*... then dense.
+SMALL = dict(conv_layers=((4, 3), (5, 2)), pool_size=(2, 1), padding=(0, 1),
+             hidden_layer_sizes=(7,))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, stratify=y, random_state=0)
+
+
+def _torch_forward(clf, X, activation=torch.relu):
+    """The network of ``clf`` written with torch.nn.functional (autograd on)."""
+    blocks, pools, paddings = clf._architecture()
+    params = []
+    out = torch.tensor(X).reshape(X.shape[0], *clf.input_shape_)
+    for i, (pool, pad) in enumerate(zip(pools, paddings)):
+        W = torch.tensor(clf.coefs_[i], requires_grad=True)
+        b = torch.tensor(clf.intercepts_[i], requires_grad=True)
+        params += [W, b]
+        out = activation(F.conv2d(out, W, b, padding=pad))
+        if pool > 1:
+            out = F.max_pool2d(out, pool)
+    out = out.flatten(1)
+    n_conv = len(blocks)
+    for i in range(n_conv, len(clf.coefs_)):
+        W = torch.tensor(clf.coefs_[i], requires_grad=True)
+        b = torch.tensor(clf.intercepts_[i], requires_grad=True)
+        params += [W, b]
+        out = out @ W + b
+        if i < len(clf.coefs_) - 1:
+            out = activation(out)
+    return out, params
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_bp_forward_and_one_sgd_step_match_torch_autograd(digits, activation):
+    X, y = digits[0][:50], digits[2][:50]
+    lr, alpha = 0.1, 1e-3
+    clf = ConvDFAClassifier(
+        **SMALL, rule="bp", activation=activation, solver="sgd", momentum=0.0,
+        learning_rate_init=lr, alpha=alpha, batch_size=50, max_iter=1, shuffle=False,
+        random_state=0, warm_start=True,
+    )
+    clf.fit(X, y)  # one step away from the initial weights
+    act = {"relu": torch.relu, "tanh": torch.tanh}[activation]
+    logits, params = _torch_forward(clf, X, act)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), torch.softmax(logits, 1).detach().numpy(), rtol=0, atol=1e-12
+    )
+    loss = F.cross_entropy(logits, torch.tensor(y))
+    weights = params[0::2]
+    loss = loss + 0.5 * alpha * sum((W * W).sum() for W in weights) / len(X)
+    loss.backward()
+    expected = [(p - lr * p.grad).detach().numpy() for p in params]
+    clf.fit(X, y)  # the second step, from the weights torch saw
+    got = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-12)
+    assert clf.loss_curve_[-1] == pytest.approx(loss.item(), rel=1e-12)
+
+
+def test_defaults_build_biotorch_lenet():
+    X = np.random.RandomState(0).rand(20, 32 * 32)
+    y = np.arange(20) % 10
+    clf = ConvDFAClassifier(max_iter=1, random_state=0)
+    clf.fit(X, y)
+    assert clf.input_shape_ == (1, 32, 32)
+    assert [a.shape for a in clf.coefs_] == [
+        (6, 1, 5, 5), (16, 6, 5, 5), (120, 16, 5, 5), (120, 84), (84, 10)
+    ]
+    assert [type(layer).__name__ for layer in clf._network.layers] == [
+        "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer",
+        "DenseLayer", "DenseLayer",
+    ]
+    # biotorch's LeNetMNIST: 61,706 parameters.
+    assert clf.n_params_ == 61706
+    assert clf.activation == "relu"
+
+
+@pytest.mark.parametrize("n_features, shape", [(64, (1, 8, 8)), (10, (1, 1, 10)), (1, (1, 1, 1))])
+def test_input_shape_is_inferred(n_features, shape):
+    X = np.random.RandomState(0).rand(12, n_features)
+    y = np.arange(12) % 2
+    clf = ConvDFAClassifier(conv_layers=((2, 1),), hidden_layer_sizes=(), max_iter=1)
+    clf.fit(X, y)
+    assert clf.input_shape_ == shape
+
+
+def test_input_shape_given_reads_channels_first():
+    # Two channels of 2x3: a 1x1 kernel on channel 1 alone sees columns 6-11.
+    rng = np.random.RandomState(0)
+    X = rng.rand(30, 12)
+    y = (X[:, 6:].sum(axis=1) > 3).astype(int)
+    clf = ConvDFAClassifier(conv_layers=((1, 1),), input_shape=(2, 2, 3), pool_size=1,
+                            hidden_layer_sizes=(), max_iter=1, random_state=0)
+    clf.fit(X, y)
+    assert clf.coefs_[0].shape == (1, 2, 1, 1)
+    assert clf.coefs_[1].shape == (6, 1)
+    kernel = clf.coefs_[0][0, :, 0, 0]
+    maps = X.reshape(30, 2, 2, 3)
+    expected = np.maximum(np.tensordot(maps, kernel, axes=([1], [0])).reshape(30, 6)
+                          + clf.intercepts_[0][0], 0) @ clf.coefs_[1] + clf.intercepts_[1]
+    np.testing.assert_allclose(clf.decision_function(X), expected.ravel(), atol=1e-12)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(input_shape=(1, 7, 7)), r"input_shape=\(1, 7, 7\) describes images of 49 values, "
+                                  r"but X has 64 features"),
+    (dict(conv_layers=((6, 5), (16, 5))), r"conv_layers\[1\]: a kernel of size 5x5 does not "
+                                          r"fit its input of shape \(C, H, W\) = \(6, 2, 2\)"),
+    (dict(conv_layers=((6, 3),), pool_size=(7,)), r"pooling after conv_layers\[0\]: a pool of "
+                                                  r"size 7x7 does not fit .* \(6, 6, 6\)"),
+    (dict(conv_layers=((6, 9),)), r"conv_layers\[0\]: a kernel of size 9x9 does not fit"),
+    (dict(conv_layers=((6, 11),), padding=1), r"11x11 with padding=1 does not fit"),
+])
+def test_shapes_that_do_not_fit_name_the_layer(params, message):
+    X = np.random.RandomState(0).rand(10, 64)
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match=message):
+        ConvDFAClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(conv_layers=((6,),)), "'conv_layers' parameter .* must be a non-empty sequence"),
+    (dict(conv_layers=()), "'conv_layers' parameter"),
+    (dict(conv_layers=((0, 3),)), "'conv_layers' parameter"),
+    (dict(pool_size=(2, 2)), r"'pool_size' parameter .* one per block of conv_layers \(3"),
+    (dict(padding=(1,)), "'padding' parameter"),
+    (dict(input_shape=(8, 8)), "'input_shape' parameter .* three positive integers"),
+])
+def test_bad_architecture_parameters(params, message):
+    X = np.random.RandomState(0).rand(10, 64)
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match=message):
+        ConvDFAClassifier(**params).fit(X, y)
+
+
+def test_sparse_input_is_refused():
+    import scipy.sparse as sp
+
+    X = sp.random(10, 16, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="dense data is required|Sparse data was passed"):
+        ConvDFAClassifier(conv_layers=((2, 1),)).fit(X, np.arange(10) % 2)
+
+
+def test_pickle_round_trip_predicts_the_same(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = ConvDFAClassifier(**SMALL, max_iter=2, random_state=0)
+    clf.fit(X_train[:200], y_train[:200])
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    # and keeps training the same way
+    clf.partial_fit(X_train[:200], y_train[:200])
+    loaded.partial_fit(X_train[:200], y_train[:200])
+    for a, b in zip(clf.coefs_, loaded.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_refuses_a_new_architecture(digits):
+    X, y = digits[0][:100], digits[2][:100]
+    clf = ConvDFAClassifier(**SMALL, max_iter=1, warm_start=True, random_state=0)
+    clf.fit(X, y)
+    clf.set_params(conv_layers=((4, 3), (6, 2)))
+    with pytest.raises(ValueError, match="fitted with conv_layers"):
+        clf.fit(X, y)
+    # The same architecture spelled with lists is the same.
+    clf.set_params(conv_layers=[[4, 3], [5, 2]], pool_size=[2, 1])
+    clf.fit(X, y)
+
+
+def test_float32_stays_float32(digits):
+    X, y = digits[0][:100].astype(np.float32), digits[2][:100]
+    X_before = X.copy()
+    clf = ConvDFAClassifier(**SMALL, max_iter=2, random_state=0)
+    clf.fit(X, y)
+    assert all(a.dtype == np.float32 for a in clf.coefs_ + clf.intercepts_)
+    assert clf.transform(X).dtype == np.float32
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_stacking_with_conv_base(digits):
+    X_train, X_test, y_train, y_test = digits
+    base = ConvDFAClassifier(conv_layers=((8, 3),), pool_size=(2,), hidden_layer_sizes=(32,),
+                             rule="usf", learning_rate_init=0.01, max_iter=15)
+    stack = StackingDFA(base, n_estimators=2, random_state=0).fit(X_train, y_train)
+    assert stack.score(X_test, y_test) > 0.9
