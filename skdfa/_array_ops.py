@@ -318,21 +318,21 @@ class NumpyOps(ArrayOps):
         return out
 
     def conv2d_input_grad(self, delta, kernel, padding):
-        # dX is the full correlation of delta with the flipped kernel: delta
-        # padded by kh - 1 - padding (cropped where that is negative).
+        # col2im: one matrix product gives every kernel offset's contribution,
+        # (kh kw C, n Ho Wo); each offset's block is then added at its shift.
         n, n_out, h_out, w_out = delta.shape
         _, n_in, kh, kw = kernel.shape
-        flipped = np.ascontiguousarray(kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        margins = (kh - 1 - padding, kw - 1 - padding)
-        crop = tuple(slice(max(-m, 0), size - max(-m, 0)) for m, size in zip(margins, (h_out, w_out)))
-        delta = delta[:, :, crop[0], crop[1]]
-        pad = [(0, 0), (0, 0)] + [(max(m, 0), max(m, 0)) for m in margins]
-        if any(m > 0 for m in margins):
-            delta = np.pad(delta, pad)
-        h_in = delta.shape[2] - kh + 1
-        w_in = delta.shape[3] - kw + 1
-        dX = np.empty((n, n_in, h_in, w_in), dtype=delta.dtype)
-        return self.conv2d(delta, flipped, None, 0, dX)
+        delta_rows = delta.transpose(1, 0, 2, 3).reshape(n_out, -1)
+        columns = kernel.transpose(2, 3, 1, 0).reshape(-1, n_out) @ delta_rows
+        columns = columns.reshape(kh, kw, n_in, n, h_out, w_out)
+        # Accumulated as (C, n, H, W) padded, the blocks' own layout.
+        padded = np.zeros((n_in, n, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype)
+        for p in range(kh):
+            for q in range(kw):
+                padded[:, :, p : p + h_out, q : q + w_out] += columns[p, q]
+        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+        inner = padded[:, :, padding : padding + height, padding : padding + width]
+        return np.ascontiguousarray(inner.transpose(1, 0, 2, 3))
 
     def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
         n_out, _, kh, kw = kernel_grad.shape
@@ -355,8 +355,9 @@ class NumpyOps(ArrayOps):
         dX = np.zeros((n, channels, *input_shape), dtype=delta.dtype)
         # The pools do not overlap: every input position is in at most one window.
         windows = _pool_windows(dX, size, writeable=True)
-        hit = argmax[..., None] == np.arange(size * size)
-        windows[...] = (hit * delta[..., None]).reshape(windows.shape)
+        routed = np.zeros((*delta.shape, size * size), dtype=delta.dtype)
+        np.put_along_axis(routed, argmax[..., None], delta[..., None], axis=4)
+        windows[...] = routed.reshape(windows.shape)
         return dX
 
     def dct(self, x, n):

@@ -203,3 +203,137 @@ def test_stacking_with_conv_base(digits):
                              rule="usf", learning_rate_init=0.01, max_iter=15)
     stack = StackingDFA(base, n_estimators=2, random_state=0).fit(X_train, y_train)
     assert stack.score(X_test, y_test) > 0.9
+
+
+# -- each rule's deltas on a tiny net, by hand ----------------------------------------
+#
+# conv1 (2 kernels 2x2) on 1x4x4 -> 2x3x3, tanh, max pool 2 -> 2x1x1,
+# conv2 (3 kernels 1x1) -> 3x1x1, tanh, dense 3 -> 4, tanh, dense 4 -> 3 classes.
+# The references below are written with explicit loops, independent of the
+# library's im2col and torch paths.
+
+TINY = dict(conv_layers=((2, 2), (3, 1)), pool_size=(2, 1), hidden_layer_sizes=(4,),
+            activation="tanh", input_shape=(1, 4, 4))
+ALL_RULES = ["bp", "fa", "usf", "frsf", "brsf", "kp", "dfa", "drtp", "sdfa", "dkp"]
+
+
+def _conv(X, K, b=None):
+    n, _, h, w = X.shape
+    o, c, kh, kw = K.shape
+    out = np.zeros((n, o, h - kh + 1, w - kw + 1))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            patch = X[:, :, i:i + kh, j:j + kw]
+            out[:, :, i, j] = np.einsum("ncpq,ocpq->no", patch, K)
+    return out if b is None else out + b[None, :, None, None]
+
+
+def _conv_back(delta, K, input_hw):
+    """dLoss/dX of ``_conv`` (stride 1, no padding), by scattering."""
+    n, o, ho, wo = delta.shape
+    _, c, kh, kw = K.shape
+    dX = np.zeros((n, c, *input_hw))
+    for i in range(ho):
+        for j in range(wo):
+            dX[:, :, i:i + kh, j:j + kw] += np.einsum("no,ocpq->ncpq", delta[:, :, i, j], K)
+    return dX
+
+
+def _conv_kernel_grad(X, delta, kernel_shape):
+    o, c, kh, kw = kernel_shape
+    grad = np.zeros(kernel_shape)
+    for p in range(kh):
+        for q in range(kw):
+            patch = X[:, :, p:p + delta.shape[2], q:q + delta.shape[3]]
+            grad[:, :, p, q] = np.einsum("nohw,nchw->oc", delta, patch)
+    return grad
+
+
+def _pool_2x2_of_3x3(A):
+    """Max over the top-left 2x2 window of 3x3 maps, and the window's one-hot argmax."""
+    window = A[:, :, :2, :2].reshape(A.shape[0], A.shape[1], 4)
+    hit = np.zeros_like(window)
+    np.put_along_axis(hit, window.argmax(axis=2)[..., None], 1.0, axis=2)
+    mask = np.zeros_like(A)
+    mask[:, :, :2, :2] = hit.reshape(A.shape[0], A.shape[1], 2, 2)
+    return window.max(axis=2)[:, :, None, None], mask
+
+
+def _hand_gradients(rule, X, Y, coefs, intercepts, feedback):
+    """Every parameter's gradient under ``rule``, from the rule's equations."""
+    n = X.shape[0]
+    X4 = X.reshape(n, 1, 4, 4)
+    W1, W2, W3, W4 = coefs
+    b1, b2, b3, b4 = intercepts
+    h1 = np.tanh(_conv(X4, W1, b1))                 # (n, 2, 3, 3)
+    p1, mask = _pool_2x2_of_3x3(h1)                 # (n, 2, 1, 1)
+    h2 = np.tanh(_conv(p1, W2, b2))                 # (n, 3, 1, 1)
+    h3 = np.tanh(h2.reshape(n, 3) @ W3 + b3)        # (n, 4)
+    logits = h3 @ W4 + b4
+    P = np.exp(logits - logits.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    e = (P - Y) / n
+    d1, d2, d3 = 1 - h1 ** 2, 1 - h2 ** 2, 1 - h3 ** 2
+
+    if rule in ("dfa", "drtp", "sdfa", "dkp"):
+        signal = {"dfa": e, "dkp": e, "drtp": Y / n, "sdfa": np.sign(e) / n}[rule]
+        B1, B2, B3 = feedback
+        assert B1.shape == (3, 18) and B2.shape == (3, 3) and B3.shape == (3, 4)
+        delta3 = (signal @ B3) * d3
+        delta2 = (signal @ B2).reshape(n, 3, 1, 1) * d2
+        delta1 = (signal @ B1).reshape(n, 2, 3, 3) * d1
+    else:
+        if rule == "bp":
+            K2, B3, B4 = W2, W3.T, W4.T
+        else:
+            K2, B3, B4 = feedback
+            assert K2.shape == W2.shape and B3.shape == W3.T.shape and B4.shape == W4.T.shape
+        delta3 = (e @ B4) * d3
+        delta2 = (delta3 @ B3).reshape(n, 3, 1, 1) * d2
+        at_pool = _conv_back(delta2, K2, (1, 1))     # (n, 2, 1, 1)
+        delta1 = mask * at_pool * d1                 # routed to each window's maximum
+
+    grads = [
+        _conv_kernel_grad(X4, delta1, W1.shape), delta1.sum(axis=(0, 2, 3)),
+        _conv_kernel_grad(p1, delta2, W2.shape), delta2.sum(axis=(0, 2, 3)),
+        h2.reshape(n, 3).T @ delta3, delta3.sum(axis=0),
+        h3.T @ e, e.sum(axis=0),
+    ]
+    return grads
+
+
+@pytest.mark.parametrize("rule", ALL_RULES)
+def test_each_rules_conv_update_matches_its_equations(rule):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (6, 16))
+    y = np.arange(6) % 3
+    Y = np.eye(3)[y]
+    clf = ConvDFAClassifier(
+        **TINY, rule=rule, solver="sgd", momentum=0.0, learning_rate_init=1.0, alpha=0.0,
+        batch_size=6, shuffle=False, max_iter=1, feedback_decay=0.0, warm_start=True,
+        random_state=0,
+    )
+    clf.fit(X, y)  # a first step: the feedback is now what the next step uses
+    coefs = [c.copy() for c in clf.coefs_]
+    intercepts = [b.copy() for b in clf.intercepts_]
+    feedback = [B.copy() for B in clf.feedback_]
+    clf.fit(X, y)
+    expected = _hand_gradients(rule, X, Y, coefs, intercepts, feedback)
+    before = [a for pair in zip(coefs, intercepts) for a in pair]
+    after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    for old, new, grad in zip(before, after, expected):
+        np.testing.assert_allclose(old - new, grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("rule", ["usf", "frsf", "brsf"])
+def test_sign_kernels_carry_the_forward_kernels_signs(rule):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (6, 16))
+    clf = ConvDFAClassifier(**TINY, rule=rule, max_iter=2, random_state=0).fit(X, np.arange(6) % 3)
+    kernel_feedback = clf.feedback_[0]
+    assert kernel_feedback.shape == clf.coefs_[1].shape
+    np.testing.assert_array_equal(np.sign(kernel_feedback), np.sign(clf.coefs_[1]))
+    if rule == "usf":
+        # biotorch's scale: the std of Glorot's init, with the kernel's fans.
+        fan_in, fan_out = 2 * 1 * 1, 3 * 1 * 1
+        np.testing.assert_allclose(np.abs(kernel_feedback), np.sqrt(2 / (fan_in + fan_out)))
