@@ -165,13 +165,12 @@ class ArrayOps:
 
     def max_pool2d(self, X, size, out):
         """Maxima of the ``size`` x ``size`` windows of ``X`` (n, C, H, W) at
-        stride ``size`` into ``out`` (n, C, H // size, W // size); returns where
-        each maximum was, for :meth:`max_unpool2d` (the first one on ties)."""
+        stride ``size`` into ``out`` (n, C, H // size, W // size)."""
         raise TypeError(_NO_CONV.format(self.name))
 
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        """A new (n, C, H, W) array, zero except ``delta`` at the maxima found by
-        :meth:`max_pool2d` (``input_shape`` is (H, W))."""
+    def max_unpool2d(self, delta, X, size):
+        """dLoss/dX of :meth:`max_pool2d` of ``X``, a new (n, C, H, W) array:
+        zero except ``delta`` at each window's maximum (the first on ties)."""
         raise TypeError(_NO_CONV.format(self.name))
 
     # -- reductions and new arrays ---------------------------------------------------
@@ -344,20 +343,17 @@ class NumpyOps(ArrayOps):
         return kernel_grad, bias_grad
 
     def max_pool2d(self, X, size, out):
+        return np.max(_pool_windows(X, size), axis=(4, 5), out=out)
+
+    def max_unpool2d(self, delta, X, size):
         windows = _pool_windows(X, size)
         flat = windows.reshape(*windows.shape[:4], size * size)
-        argmax = flat.argmax(axis=4)
-        np.copyto(out, np.take_along_axis(flat, argmax[..., None], axis=4)[..., 0])
-        return argmax
-
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        n, channels = delta.shape[:2]
-        dX = np.zeros((n, channels, *input_shape), dtype=delta.dtype)
+        argmax = flat.argmax(axis=4)[..., None]
+        dX = np.zeros(X.shape, dtype=delta.dtype)
         # The pools do not overlap: every input position is in at most one window.
-        windows = _pool_windows(dX, size, writeable=True)
-        routed = np.zeros((*delta.shape, size * size), dtype=delta.dtype)
-        np.put_along_axis(routed, argmax[..., None], delta[..., None], axis=4)
-        windows[...] = routed.reshape(windows.shape)
+        routed = np.zeros(flat.shape, dtype=delta.dtype)
+        np.put_along_axis(routed, argmax, delta[..., None], axis=4)
+        _pool_windows(dX, size, writeable=True)[...] = routed.reshape(windows.shape)
         return dX
 
     def dct(self, x, n):
@@ -486,14 +482,12 @@ class TorchOps(ArrayOps):
         return kernel_grad, bias_grad
 
     def max_pool2d(self, X, size, out):
-        pooled, argmax = self.torch.nn.functional.max_pool2d(X, size, return_indices=True)
-        out.copy_(pooled)
-        return argmax
+        return out.copy_(self.torch.nn.functional.max_pool2d(X, size))
 
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        return self.torch.nn.functional.max_unpool2d(
-            delta, argmax, size, output_size=tuple(input_shape)
-        )
+    def max_unpool2d(self, delta, X, size):
+        functional = self.torch.nn.functional
+        _, argmax = functional.max_pool2d(X, size, return_indices=True)
+        return functional.max_unpool2d(delta, argmax, size, output_size=X.shape[2:])
 
     def _dct_factors(self, n, dtype):
         """``cos``, ``sin`` of ``pi k / (2 n)`` and the orthonormal scale, per k."""

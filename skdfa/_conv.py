@@ -162,8 +162,8 @@ class MaxPool2DLayer:
     (torch's ``max_pool2d`` default); rows and columns that do not fill a
     window are dropped. No parameters and no activation after it.
 
-    The training forward pass keeps where each maximum was; ``backward``
-    routes the delta there.
+    The training forward pass keeps its input; ``backward`` routes the delta
+    to each window's maximum (the first one on ties, as torch).
 
     Parameters
     ----------
@@ -193,7 +193,7 @@ class MaxPool2DLayer:
         self.pool_size = int(pool_size)
         self.n_in = int(np.prod(self.input_shape))
         self.n_out = int(np.prod(self.output_shape))
-        self._argmax = None
+        self._input = None
 
     def initialize(self, rng, weight_init, activation, dtype):
         """Nothing to draw."""
@@ -203,27 +203,31 @@ class MaxPool2DLayer:
 
     def forward(self, X, out, training=False):
         ops = array_ops(X)
-        argmax = ops.max_pool2d(
+        ops.max_pool2d(
             ops.xp.reshape(X, (X.shape[0], *self.input_shape)), self.pool_size,
             _write_view(out, (out.shape[0], *self.output_shape)),
         )
         if training:
-            self._argmax = argmax
+            # Where the maxima are is found by ``backward``, which only the
+            # layer-by-layer rules call: the direct rules never pay for it.
+            self._input = X
         return out
 
     def backward(self, delta, feedback=None):
         """dLoss/dX: ``delta`` at the maxima of the last training forward pass
         (there are no weights for ``feedback`` to stand in for)."""
         ops = array_ops(delta)
+        n = delta.shape[0]
         dX = ops.max_unpool2d(
-            ops.xp.reshape(delta, (delta.shape[0], *self.output_shape)),
-            self._argmax, self.pool_size, self.input_shape[1:],
+            ops.xp.reshape(delta, (n, *self.output_shape)),
+            ops.xp.reshape(self._input[:n], (n, *self.input_shape)),
+            self.pool_size,
         )
-        return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
+        return ops.xp.reshape(dX, (n, self.n_in))
 
     def weight_matrix(self):
         return None
 
     def gradients(self, X, delta, grads):
-        """No parameters; releases the maxima' positions (the batch is done)."""
-        self._argmax = None
+        """No parameters; releases the batch's input (the batch is done)."""
+        self._input = None

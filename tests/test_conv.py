@@ -150,7 +150,7 @@ def test_max_pool_matches_autograd(shape, namespace):
     np.testing.assert_array_equal(_np(dX).reshape(X4.shape), X_ref.grad.numpy())
     assert layer.params == () and layer.activated is False
     layer.gradients(X, None, [])
-    assert layer._argmax is None
+    assert layer._input is None
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES)
