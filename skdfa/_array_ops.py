@@ -147,31 +147,103 @@ class ArrayOps:
         raise TypeError(_NO_DCT.format(self.name))
 
     # -- convolution and pooling (stride 1 convolutions, non-overlapping pools) ---------
+    #
+    # The generic forms loop over the kernel's offsets (kh kw products of
+    # tensordot), with no strided views, which the array API has not.
+
+    def _padded(self, X, padding):
+        if not padding:
+            return X
+        n, channels, height, width = X.shape
+        padded = self.xp.zeros(
+            (n, channels, height + 2 * padding, width + 2 * padding), dtype=X.dtype,
+            device=self.device,
+        )
+        padded[:, :, padding : padding + height, padding : padding + width] = X
+        return padded
 
     def conv2d(self, X, kernel, bias, padding, out):
         """Cross-correlation of ``X`` (n, C, H, W) with ``kernel`` (O, C, kh, kw),
         zero-padded by ``padding`` on every side, plus ``bias`` (O,) or None,
         into ``out`` (n, O, H + 2 padding - kh + 1, W + 2 padding - kw + 1)."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        X = self._padded(X, padding)
+        _, _, kh, kw = kernel.shape
+        h_out, w_out = out.shape[2:]
+        total = None
+        for p in range(kh):
+            for q in range(kw):
+                window = X[:, :, p : p + h_out, q : q + w_out]
+                term = xp.tensordot(window, kernel[:, :, p, q], axes=([1], [1]))
+                total = term if total is None else total + term
+        out[...] = xp.permute_dims(total, (0, 3, 1, 2))
+        if bias is not None:
+            out += xp.reshape(bias, (-1, 1, 1))
+        return out
 
     def conv2d_input_grad(self, delta, kernel, padding):
         """dLoss/dX, a new (n, C, H, W) array, from ``delta`` = dLoss/d(out) of
         :meth:`conv2d` passed back through ``kernel``."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        n, _, h_out, w_out = delta.shape
+        _, n_in, kh, kw = kernel.shape
+        padded = xp.zeros(
+            (n, n_in, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype, device=self.device
+        )
+        for p in range(kh):
+            for q in range(kw):
+                term = xp.tensordot(delta, kernel[:, :, p, q], axes=([1], [0]))
+                padded[:, :, p : p + h_out, q : q + w_out] += xp.permute_dims(term, (0, 3, 1, 2))
+        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+        return padded[:, :, padding : padding + height, padding : padding + width]
 
     def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
         """dLoss/dkernel and dLoss/dbias of :meth:`conv2d`, into the buffers."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        X = self._padded(X, padding)
+        _, _, kh, kw = kernel_grad.shape
+        h_out, w_out = delta.shape[2:]
+        for p in range(kh):
+            for q in range(kw):
+                window = X[:, :, p : p + h_out, q : q + w_out]
+                kernel_grad[:, :, p, q] = xp.tensordot(
+                    delta, window, axes=([0, 2, 3], [0, 2, 3])
+                )
+        bias_grad[...] = xp.sum(delta, axis=(0, 2, 3))
+        return kernel_grad, bias_grad
+
+    def _pool_windows(self, X, size):
+        """(n, C, H // size, W // size, size * size) windows of X (a copy)."""
+        xp = self.xp
+        n, channels, height, width = X.shape
+        rows, cols = height // size, width // size
+        X = X[:, :, : rows * size, : cols * size]
+        X = xp.reshape(X, (n, channels, rows, size, cols, size))
+        X = xp.permute_dims(X, (0, 1, 2, 4, 3, 5))
+        return xp.reshape(X, (n, channels, rows, cols, size * size))
 
     def max_pool2d(self, X, size, out):
         """Maxima of the ``size`` x ``size`` windows of ``X`` (n, C, H, W) at
         stride ``size`` into ``out`` (n, C, H // size, W // size)."""
-        raise TypeError(_NO_CONV.format(self.name))
+        out[...] = self.xp.max(self._pool_windows(X, size), axis=4)
+        return out
 
     def max_unpool2d(self, delta, X, size):
         """dLoss/dX of :meth:`max_pool2d` of ``X``, a new (n, C, H, W) array:
         zero except ``delta`` at each window's maximum (the first on ties)."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        windows = self._pool_windows(X, size)
+        first = xp.argmax(windows, axis=4, keepdims=True)
+        offsets = xp.arange(size * size, device=self.device)
+        routed = xp.astype(first == offsets, delta.dtype) * delta[..., None]
+        n, channels, rows, cols, _ = routed.shape
+        routed = xp.reshape(routed, (n, channels, rows, cols, size, size))
+        routed = xp.permute_dims(routed, (0, 1, 2, 4, 3, 5))
+        dX = xp.zeros(X.shape, dtype=delta.dtype, device=self.device)
+        dX[:, :, : rows * size, : cols * size] = xp.reshape(
+            routed, (n, channels, rows * size, cols * size)
+        )
+        return dX
 
     # -- reductions and new arrays ---------------------------------------------------
 
@@ -554,12 +626,6 @@ _NO_DCT = (
     "rd_matrix='dct' runs on numpy and torch arrays only, not on {} arrays; "
     "use rd_matrix='gaussian', which runs in every array API namespace."
 )
-
-_NO_CONV = (
-    "Convolution and pooling layers run on numpy and torch arrays only, not on "
-    "{} arrays."
-)
-
 
 def _im2col(X, kh, kw, padding):
     """The (C kh kw, n Ho Wo) columns of X (n, C, H, W) zero-padded by

@@ -6,7 +6,8 @@ so the network's buffers, activations and the direct rules' projections
 ``e @ B`` work on them unchanged. Each layer reads and writes (n, C, H, W)
 views of those rows; ``input_shape`` and ``output_shape`` give the maps. The
 array operations (im2col and one matrix product on numpy, ``conv2d`` and its
-gradient functions on torch) are methods of the ops layer (``_array_ops``).
+gradient functions on torch, a loop over kernel offsets in other array API
+namespaces) are methods of the ops layer (``_array_ops``).
 
 A convolution is followed by the network's activation; a max pooling is not
 (``activated = False``): LeNet's block is conv -> activation -> pool.
@@ -18,14 +19,22 @@ from ._array_ops import array_ops
 from ._layers import _glorot_bound
 
 
-def _write_view(out, shape):
-    """``out`` (rows of a buffer) seen as ``shape``; never a copy, which would
-    lose what is written into it."""
+def _write_into(out, shape, compute):
+    """Call ``compute(maps)`` with ``out`` (rows of a buffer) seen as ``shape``,
+    so that what it writes lands in ``out``: a view on numpy and torch (a
+    copy would lose the writes), a temporary copied back elsewhere."""
     if isinstance(out, np.ndarray):
         view = out.view()
         view.shape = shape  # raises where only a copy could reshape
-        return view
-    return out.view(shape)
+        compute(view)
+    elif hasattr(out, "view") and hasattr(out, "untyped_storage"):  # torch
+        compute(out.view(shape))
+    else:
+        ops = array_ops(out)
+        maps = ops.empty(shape, out.dtype)
+        compute(maps)
+        out[...] = ops.xp.reshape(maps, out.shape)
+    return out
 
 
 def _shape_error(name, what, input_shape, size, padding=0):
@@ -130,11 +139,11 @@ class Conv2DLayer:
 
     def forward(self, X, out, training=False):
         ops = array_ops(self.coef)
-        ops.conv2d(
-            self._maps(X, self.input_shape), self.coef, self.intercept, self.padding,
-            _write_view(out, (out.shape[0], *self.output_shape)),
+        X = self._maps(X, self.input_shape)
+        return _write_into(
+            out, (out.shape[0], *self.output_shape),
+            lambda maps: ops.conv2d(X, self.coef, self.intercept, self.padding, maps),
         )
-        return out
 
     def backward(self, delta, feedback=None):
         """dLoss/dX through ``feedback`` (a kernel shaped like the layer's own,
@@ -203,9 +212,10 @@ class MaxPool2DLayer:
 
     def forward(self, X, out, training=False):
         ops = array_ops(X)
-        ops.max_pool2d(
-            ops.xp.reshape(X, (X.shape[0], *self.input_shape)), self.pool_size,
-            _write_view(out, (out.shape[0], *self.output_shape)),
+        maps = ops.xp.reshape(X, (X.shape[0], *self.input_shape))
+        _write_into(
+            out, (out.shape[0], *self.output_shape),
+            lambda pooled: ops.max_pool2d(maps, self.pool_size, pooled),
         )
         if training:
             # Where the maxima are is found by ``backward``, which only the
@@ -220,7 +230,7 @@ class MaxPool2DLayer:
         n = delta.shape[0]
         dX = ops.max_unpool2d(
             ops.xp.reshape(delta, (n, *self.output_shape)),
-            ops.xp.reshape(self._input[:n], (n, *self.input_shape)),
+            ops.xp.reshape(self._input[:n, ...], (n, *self.input_shape)),
             self.pool_size,
         )
         return ops.xp.reshape(dX, (n, self.n_in))

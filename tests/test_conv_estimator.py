@@ -337,3 +337,48 @@ def test_sign_kernels_carry_the_forward_kernels_signs(rule):
         # biotorch's scale: the std of Glorot's init, with the kernel's fans.
         fan_in, fan_out = 2 * 1 * 1, 3 * 1 * 1
         np.testing.assert_allclose(np.abs(kernel_feedback), np.sqrt(2 / (fan_in + fan_out)))
+
+
+# -- numpy and torch, sklearn's checks, real data ---------------------------------------
+
+
+@pytest.mark.parametrize("rule", ALL_RULES)
+def test_torch_fit_equals_numpy_fit(rule):
+    from sklearn import config_context
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (40, 36))
+    y = np.arange(40) % 3
+    # tanh and SGD in float64: no ReLU ties or Adam normalisation to amplify
+    # the last bits in which numpy's and torch's sums differ.
+    params = dict(conv_layers=((3, 3), (4, 2)), pool_size=(2, 1), padding=(1, 0),
+                  hidden_layer_sizes=(5,), activation="tanh", rule=rule, solver="sgd",
+                  learning_rate_init=0.1, batch_size=16, max_iter=3, random_state=0,
+                  track_alignment=2)
+    ref = ConvDFAClassifier(**params).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        other = ConvDFAClassifier(**params).fit(torch.from_numpy(X), torch.from_numpy(y))
+        proba = other.predict_proba(torch.from_numpy(X))
+    assert isinstance(other.coefs_[0], torch.Tensor)
+    for a, b in zip(ref.coefs_ + ref.intercepts_, other.coefs_ + other.intercepts_):
+        np.testing.assert_allclose(b.numpy(), a, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(proba.numpy(), ref.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(other.alignment_.numpy(), ref.alignment_, atol=1e-6)
+    assert ref.alignment_.shape[1] == 3  # conv 1, conv 2, dense: pooling has no column
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule, threshold", [("bp", 0.78), ("dfa", 0.70), ("fa", 0.70),
+                                             ("usf", 0.78)])
+def test_fashion_mnist_accuracy(rule, threshold):
+    # 3000 training images, 5 epochs; thresholds a few points under the
+    # lowest of seeds 0-2 (see the report in the pull request).
+    from skdfa.datasets import load_fashion_mnist
+
+    X, y = load_fashion_mnist(subset="train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+    clf = ConvDFAClassifier(conv_layers=((8, 5), (16, 5)), hidden_layer_sizes=(64,),
+                            activation="tanh", rule=rule, max_iter=5, batch_size=32,
+                            learning_rate_init=2e-3, random_state=0)
+    clf.fit(X[:3000], y[:3000])
+    assert clf.score(X_test[:2000], y_test[:2000]) > threshold
