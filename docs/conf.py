@@ -17,7 +17,11 @@ from pathlib import Path
 
 import jinja2
 
-import skdfa
+# The torch example of the gallery trains under scikit-learn's array API
+# switch, which needs SciPy's array API support, set before SciPy is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import skdfa  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))  # mathml, gallery_order
@@ -47,6 +51,8 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "_templates", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 default_role = "literal"
+# The right-hand TOC of a class page lists "fit()", not "DFAClassifier.fit()".
+toc_object_entries_show_parents = "hide"
 
 # -- API reference, built from ``__all__`` at build time -------------------------
 
@@ -117,6 +123,14 @@ if OFFLINE:
     intersphinx_mapping = {}
     external = "|".join(["numpy", "scipy", "sklearn", "joblib", "matplotlib"])
     nitpick_ignore_regex = [(r"py:.*", rf"({external})\..*")]
+    # The methods inherited from scikit-learn (score, get_params, set_params,
+    # set_*_request, set_output) are documented with their docstrings, which
+    # cite pages of scikit-learn's own documentation.
+    nitpick_ignore_regex += [
+        (r"std:ref", r"metadata_routing|accuracy_score|r2_score|df_output_transform"),
+        (r"std:ref", r"sphx_glr_auto_examples_miscellaneous_plot_set_output\.py"),
+        (r"std:term", r"meta-estimator"),
+    ]
 
 # -- Gallery and figures ------------------------------------------------------------
 
@@ -133,6 +147,9 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "show_memory": False,
     "download_all_examples": False,
+    # The computation-times pages load jQuery and DataTables from a CDN; each
+    # example's page states its own running time instead.
+    "write_computation_times": False,
 }
 
 plot_include_source = False
@@ -145,7 +162,8 @@ plot_formats = [("png", 110)]
 html_math_renderer = "mathml"
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdfa {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["skdfa.css"]  # math spacing, wrapped TOC entries
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
@@ -154,17 +172,3 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "performance": []}
 html_show_sourcelink = False
-
-
-def _skip_inherited_sklearn_members(app, what, name, obj, skip, options):
-    """Document the methods skdfa defines, not those inherited from
-    scikit-learn (``get_params``, ``score``, ...): scikit-learn documents them,
-    and their cross-references only resolve in its own documentation."""
-    if what == "class" and callable(obj):
-        if not (getattr(obj, "__module__", None) or "").startswith("skdfa"):
-            return True
-    return None
-
-
-def setup(app):
-    app.connect("autodoc-skip-member", _skip_inherited_sklearn_members)

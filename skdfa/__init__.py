@@ -7,7 +7,7 @@ from ._rd import RDClassifier
 from ._show_versions import show_versions
 from ._stacking import StackingDFA
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "ConvDFAClassifier",

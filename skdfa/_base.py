@@ -25,6 +25,10 @@ def _relu(X, ops):
     ops.relu(X, out=X)
 
 
+def _exp(X, ops):
+    ops.exp(X, out=X)
+
+
 def _softmax(X, ops):
     xp = ops.xp
     X -= xp.max(X, axis=1, keepdims=True)
@@ -38,6 +42,7 @@ ACTIVATIONS = {
     "logistic": _logistic,
     "relu": _relu,
     "softmax": _softmax,
+    "exp": _exp,
 }
 
 
@@ -99,8 +104,20 @@ def _binary_log_loss(A, Y, error, ops):
     return ops.xp.sum((1 - Y) * A - ops.log_expit(A), axis=1)
 
 
+def _half_poisson_deviance(A, Y, error, ops):
+    # sum_k y log(y / p) - y + p with p = exp(a) (MLPRegressor's poisson loss):
+    # y log y - y a - y + exp(a), where y log y is 0 at y = 0.
+    ops.exp(A, out=error)
+    xp = ops.xp
+    y_log_y = Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
+    loss = xp.sum(error - Y * A + y_log_y - Y, axis=1)
+    error -= Y
+    return loss
+
+
 OUTPUTS = {
     "identity": _squared_loss,
+    "exp": _half_poisson_deviance,
     "softmax": _log_loss,
     "logistic": _binary_log_loss,
 }

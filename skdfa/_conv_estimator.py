@@ -62,8 +62,9 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule (see :class:`DFAClassifier`); all ten have a
         convolutional form.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
+        :class:`DFAClassifier`.
     alpha : float, default=1e-4
         L2 penalty on the weights and kernels (not the biases).
     batch_size : int or "auto", default="auto"
@@ -109,8 +110,10 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Numerical-stability term of Adam and RMSprop.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
         Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the random feedback entries.
     feedback_scale : float or "auto", default="auto"
@@ -258,6 +261,7 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -294,6 +298,7 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,

@@ -30,8 +30,10 @@ from sklearn.utils._array_api import (
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
+    Options,
     StrOptions,
 )
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
@@ -47,6 +49,7 @@ from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._rules import RULES
 from ._feedback import FEEDBACK_SAMPLERS
+from ._lbfgs import check_lbfgs, fit_lbfgs
 from ._training import fit_stochastic
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -66,7 +69,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
         "rule": [StrOptions(set(RULES))],
-        "solver": [StrOptions(set(OPTIMIZERS))],
+        "solver": [StrOptions({*OPTIMIZERS, "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -91,7 +94,11 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "feedback_distribution": [StrOptions(set(FEEDBACK_SAMPLERS))],
         "feedback_scale": [
             StrOptions({"auto"}),
@@ -134,6 +141,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         epsilon,
         rho,
         n_iter_no_change,
+        max_fun,
         feedback_distribution,
         feedback_scale,
         feedback_random_state,
@@ -168,6 +176,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.epsilon = epsilon
         self.rho = rho
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.feedback_distribution = feedback_distribution
         self.feedback_scale = feedback_scale
         self.feedback_random_state = feedback_random_state
@@ -350,8 +359,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             # feedback arrays need an optimizer state of their own.
             rebuild_optimizer |= len(net.params) != n_params or len(net.params) > n_weights
         if rebuild_optimizer:
-            self._optimizer = make_optimizer(self, net.params)
-        if changed(["early_stopping"]):
+            self._optimizer = self._make_optimizer(net.params)
+        if changed(["early_stopping"]) and hasattr(self, "loss_curve_"):
             self._reset_stopping_state()
         self._built_with = now
 
@@ -361,6 +370,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         hidden = self._hidden_sizes()
         self._dropout_rates()
         self._step_epochs()
+        if self.solver == "lbfgs":
+            check_lbfgs(self)
         first_pass = not hasattr(self, "_network") or (
             not self.warm_start and not incremental
         )
@@ -406,7 +417,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # Overflow is caught by the training loop's finiteness checks and
         # reported as divergence; numpy's warnings about it would be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            fit_stochastic(self, X, Y, sample_weight, incremental)
+            if self.solver == "lbfgs":
+                fit_lbfgs(self, X, Y, sample_weight)
+            else:
+                if not hasattr(self, "loss_curve_"):
+                    # A warm start from an L-BFGS fit.
+                    self._start_stochastic_history()
+                fit_stochastic(self, X, Y, sample_weight, incremental)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = ops.asarray(
             np.array(self._alignment, dtype=np.float64).reshape(
@@ -479,19 +496,29 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self._rng = rng
         self._dropout_rng = np.random.default_rng(rng.randint(_INT32_MAX))
         self._network = net
-        self._optimizer = make_optimizer(self, net.params)
+        self._optimizer = self._make_optimizer(net.params)
         self._expose_params()
         self.n_params_ = net.n_params
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
         self._n_updates = 0
         self._alignment = []
         self._alignment_steps = []
         self._weight_alignment = []
-        self._reset_stopping_state()
+        if self.solver != "lbfgs":
+            self._start_stochastic_history()
         self._built_with = self._built_settings()
+
+    def _start_stochastic_history(self):
+        """The stochastic solvers' records (``loss_curve_`` and the stopping
+        state), which L-BFGS does not keep, as in MLPClassifier."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._reset_stopping_state()
+
+    def _make_optimizer(self, params):
+        # scipy runs L-BFGS whole within a fit: it keeps no state between fits.
+        return None if self.solver == "lbfgs" else make_optimizer(self, params)
 
     def _draw_feedback(self, net, dtype):
         """Draw the rule's feedback (and publish it in ``feedback_``)."""
@@ -540,6 +567,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                "lbfgs is not stochastic."
+            )
+        return True
 
     # -- inference ------------------------------------------------------------
 
@@ -634,12 +669,8 @@ class _ClassifierMixin:
                     f"`y` has classes not in `self.classes_`: {unknown.tolist()}. "
                     f"`self.classes_` is {self.classes_.tolist()}."
                 )
-        known = self._label_binarizer.classes_.tolist()
-        if len(known) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes, but "
-                f"the data contains only one class: {known[0]!r}."
-            )
+        # A single class is one column of zeros (LabelBinarizer's coding), as
+        # in MLPClassifier: the network trains, and predicts that class.
         return self._label_binarizer.transform(y)
 
     def _output_activation(self):
@@ -651,18 +682,27 @@ class _ClassifierMixin:
         """Y to stratify the early-stopping split by, or None.
 
         Multilabel targets are not stratified (as MLPClassifier); nor are
-        splits where stratification cannot work: a class with a single
-        sample, or a validation or training part smaller than the number of
-        classes. MLPClassifier never stratifies multiclass targets; we do
-        where it works, so the validation score sees every class.
+        splits with a validation or training part smaller than the number of
+        classes. MLPClassifier stratifies binary targets only; we stratify
+        multiclass ones too, so the validation score sees every class. A
+        class with a single sample cannot be in both parts: it raises (as in
+        MLPClassifier for binary targets), naming the class.
         """
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return None
         labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(np.intp)
-        counts = np.bincount(labels)
-        counts = counts[counts > 0]
+        counts = np.bincount(labels, minlength=len(self.classes_))
+        lonely = self.classes_[counts == 1]
+        if lonely.size:
+            raise ValueError(
+                "The least populated classes in y have only 1 member, which is too "
+                "few: early_stopping=True holds out a validation split stratified "
+                "by class, which needs at least 2 samples of every class. Classes "
+                f"with too few members are: {lonely.tolist()}. Add samples of these "
+                "classes, remove them from the data, or set early_stopping=False."
+            )
         n_val = int(np.ceil(self.validation_fraction * Y.shape[0]))
-        if counts.min() < 2 or min(n_val, Y.shape[0] - n_val) < counts.size:
+        if min(n_val, Y.shape[0] - n_val) < np.count_nonzero(counts):
             return None
         return Y
 
@@ -676,11 +716,14 @@ class _ClassifierMixin:
         xp = ops.xp
         if self._label_binarizer.y_type_ == "multilabel-indicator" and scores.shape[1] > 1:
             return xp.astype(scores > 0, xp.int64)
-        if scores.shape[1] == 1:
-            index = xp.astype(scores[:, 0] > 0, xp.int64)
+        if len(self.classes_) == 1:
+            labels = np.repeat(self.classes_, scores.shape[0])
         else:
-            index = xp.argmax(scores, axis=1)
-        labels = self.classes_[ops.to_numpy(index)]
+            if scores.shape[1] == 1:
+                index = xp.astype(scores[:, 0] > 0, xp.int64)
+            else:
+                index = xp.argmax(scores, axis=1)
+            labels = self.classes_[ops.to_numpy(index)]
         return ops.asarray(labels) if labels.dtype.kind in "biuf" else labels
 
     def _validation_score(self, net, X, Y, sample_weight):
@@ -692,6 +735,7 @@ class _ClassifierMixin:
             sample_weight=None if sample_weight is None else to_numpy(sample_weight),
         )
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over (X, y).
@@ -758,6 +802,9 @@ class _ClassifierMixin:
     def _proba(self, X, method):
         proba = self._decision(X, method)
         ops = array_ops(proba)
+        if len(self.classes_) == 1:
+            # One column per class: the only class has probability 1.
+            return ops.xp.ones_like(proba)
         ACTIVATIONS[self.out_activation_](proba, ops)
         if proba.shape[1] == 1:
             return ops.xp.concat([1 - proba, proba], axis=1)
@@ -809,9 +856,12 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 
     Each hidden layer ``l`` learns from the output error ``e`` projected
     through its own fixed random matrix: ``delta_l = (e @ B_l) * f'(a_l)``
-    (Nøkland, 2016). ``rule`` switches to feedback alignment, exact
-    back-propagation or direct random target projection in the same engine.
-    The API follows :class:`sklearn.neural_network.MLPClassifier`.
+    (Nøkland, 2016). ``rule`` switches to any of ten rules in the same
+    engine, back-propagation included (see :ref:`choosing_rule`).
+    Every parameter and fitted attribute of
+    :class:`sklearn.neural_network.MLPClassifier` is here, with the
+    differences listed in :ref:`differences` (``activation`` defaults to
+    ``"tanh"``; ``solver="lbfgs"`` needs ``rule="bp"``).
 
     Parameters
     ----------
@@ -826,8 +876,15 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         magnitudes), Kolen-Pollack, or direct Kolen-Pollack (see
         :ref:`dfa` for their equations). The output layer always gets its
         exact gradient.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer. ``"lbfgs"`` is scipy's full-batch L-BFGS on the exact
+        loss and its gradient, as in
+        :class:`~sklearn.neural_network.MLPClassifier`; it needs
+        ``rule="bp"`` (the other rules' updates are not the gradient of a
+        loss, and it raises a ValueError for them) and ``dropout=0``, stops
+        after ``max_iter`` iterations or ``max_fun`` loss evaluations or when
+        the gradient falls below ``tol``, ignores ``early_stopping``, and has
+        no :meth:`partial_fit`. It suits small data sets.
     alpha : float, default=1e-4
         L2 penalty on the weights (not the biases).
     batch_size : int or "auto", default="auto"
@@ -847,7 +904,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     step_factor : float, default=0.1
         The factor of the ``"step"`` schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
         Whether to shuffle samples at each epoch.
     random_state : int, RandomState instance or None, default=None
@@ -855,7 +912,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         (unless ``feedback_random_state`` is set) the feedback matrices.
     tol : float, default=1e-4
         Minimal improvement of the loss (or validation score) that resets the
-        ``n_iter_no_change`` counter.
+        ``n_iter_no_change`` counter; for ``"lbfgs"``, the gradient tolerance
+        (scipy's ``gtol``).
     verbose : bool or int, default=False
         Print one line per epoch: epoch, loss, validation score, mean alignment
         angle when tracked, seconds.
@@ -884,8 +942,11 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Adam's and RMSprop's numerical-stability term.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping; ``np.inf`` never
+        stops on ``tol``. Ignored by ``"lbfgs"``.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback matrices' entries.
     feedback_scale : float or "auto", default="auto"
@@ -936,9 +997,9 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss at the last epoch.
+        Loss at the last epoch (``"lbfgs"``: at the solution).
     loss_curve_ : list of float
-        Loss at each epoch.
+        Loss at each epoch (stochastic solvers only, as the next three).
     best_loss_ : float or None
         Lowest training loss (None with early stopping).
     validation_scores_ : list of float or None
@@ -957,7 +1018,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     alignment_steps_ : ndarray of shape (n_records,)
         The update count at which each ``alignment_`` row was taken.
     n_iter_ : int
-        Epochs run by the last call to fit.
+        Epochs (``"lbfgs"``: iterations) run by the last call to fit.
     t_ : int
         Training samples seen.
     n_features_in_ : int
@@ -1032,6 +1093,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -1068,6 +1130,7 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,
@@ -1084,9 +1147,11 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 class DFARegressor(RegressorMixin, BaseDFA):
     """Multi-layer perceptron regressor trained by Direct Feedback Alignment.
 
-    Identity outputs and the squared error; every other parameter and fitted
-    attribute is that of :class:`DFAClassifier` (the API follows
-    :class:`sklearn.neural_network.MLPRegressor`).
+    Identity outputs and the squared error, or exponential outputs and the
+    Poisson deviance (``loss="poisson"``); every other parameter and fitted
+    attribute is that of :class:`DFAClassifier`. Every parameter and fitted
+    attribute of :class:`sklearn.neural_network.MLPRegressor` is here, with
+    the differences listed in :ref:`differences`.
 
     Parameters
     ----------
@@ -1096,8 +1161,15 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Hidden activation.
     rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule of the hidden layers (see :class:`DFAClassifier`).
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Training loss, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        half the squared error with identity outputs, or half the Poisson
+        deviance with exponential outputs (the log link; ``y`` must be
+        non-negative, and :meth:`predict` returns ``exp`` of the linear
+        outputs that :meth:`transform` returns).
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
+        :class:`DFAClassifier`.
     alpha : float, default=1e-4
         L2 penalty on the weights.
     batch_size : int or "auto", default="auto"
@@ -1116,14 +1188,14 @@ class DFARegressor(RegressorMixin, BaseDFA):
     step_factor : float, default=0.1
         The factor of the ``"step"`` schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
         Whether to shuffle samples at each epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, shuffling, dropout, validation split and (by
         default) the feedback.
     tol : float, default=1e-4
-        Tolerance of the stopping criterion.
+        Tolerance of the stopping criterion (``"lbfgs"``: of the gradient).
     verbose : bool or int, default=False
         Print one line per epoch.
     warm_start : bool, default=False
@@ -1143,8 +1215,11 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Numerical-stability term of Adam and RMSprop.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping; ``np.inf`` never
+        stops on ``tol``. Ignored by ``"lbfgs"``.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback entries.
     feedback_scale : float or "auto", default="auto"
@@ -1172,11 +1247,12 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_params_ : int
         Number of trainable parameters.
     loss_ : float
-        Loss at the last epoch: half the squared error, averaged over the
-        outputs (as :class:`~sklearn.neural_network.MLPRegressor`), plus the L2
-        penalty.
+        Loss at the last epoch (``"lbfgs"``: at the solution), plus the L2
+        penalty, as :class:`~sklearn.neural_network.MLPRegressor` reports it:
+        half the squared error averaged over the outputs, or half the Poisson
+        deviance summed over them.
     loss_curve_ : list of float
-        Loss at each epoch.
+        Loss at each epoch (stochastic solvers only, as the next three).
     best_loss_ : float or None
         Lowest training loss.
     validation_scores_ : list of float or None
@@ -1190,7 +1266,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     alignment_steps_ : ndarray of shape (n_records,)
         Update count of each alignment record.
     n_iter_ : int
-        Epochs run by the last fit.
+        Epochs (``"lbfgs"``: iterations) run by the last fit.
     t_ : int
         Training samples seen.
     n_features_in_ : int
@@ -1202,7 +1278,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        ``"identity"``.
+        ``"identity"``, or ``"exp"`` for ``loss="poisson"``.
 
     See Also
     --------
@@ -1223,12 +1299,21 @@ class DFARegressor(RegressorMixin, BaseDFA):
 
     _y_numeric = True
 
+    _parameter_constraints: dict = {
+        **BaseDFA._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    # The loss fixes the output activation: warm starts cannot change it.
+    _structure_params = (*BaseDFA._structure_params, "loss")
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
         activation="tanh",
         rule="dfa",
         *,
+        loss="squared_error",
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -1252,6 +1337,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -1287,6 +1373,7 @@ class DFARegressor(RegressorMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,
@@ -1295,9 +1382,17 @@ class DFARegressor(RegressorMixin, BaseDFA):
             track_alignment=track_alignment,
             feedback_decay=feedback_decay,
         )
+        self.loss = loss
 
     def _encode_targets(self, y, incremental, first_pass):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError(
+                "Some value(s) of y are out of the valid range of the loss "
+                "'poisson': it needs y >= 0 (counts, rates or other non-negative "
+                f"values); y has {np.count_nonzero(Y < 0)} negative value(s). Use "
+                "loss='squared_error' for targets of any sign."
+            )
         if not first_pass and Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted "
@@ -1306,16 +1401,18 @@ class DFARegressor(RegressorMixin, BaseDFA):
         return Y
 
     def _output_activation(self):
-        return "identity"
+        # The canonical link of each loss: its error at the linear outputs is P - Y.
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _validation_score(self, net, X, Y, sample_weight):
         to_numpy = net.ops.to_numpy
         return r2_score(
             to_numpy(Y),
-            to_numpy(net.decision(X)),
+            to_numpy(net.predict_output(X)),
             sample_weight=None if sample_weight is None else to_numpy(sample_weight),
         )
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over (X, y).
@@ -1347,9 +1444,12 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values.
+            Predicted values: the linear outputs (:meth:`transform`), or
+            their exponential for ``loss="poisson"``.
         """
-        return _ravel_single_column(self._decision(X, "predict"))
+        outputs = self._decision(X, "predict")
+        ACTIVATIONS[self.out_activation_](outputs, array_ops(outputs))
+        return _ravel_single_column(outputs)
 
 
 def _ravel_single_column(scores):

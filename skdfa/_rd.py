@@ -39,8 +39,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         gets its exact gradient. The rules that build their feedback from
         dense forward weights (``"usf"``, ``"frsf"``, ``"brsf"``, ``"kp"``)
         raise a ValueError when a hidden layer is followed by an RD layer.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        Optimizer.
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
+        :class:`DFAClassifier`.
     alpha : float, default=1e-4
         L2 penalty on the diagonals and dense weights (not the biases).
     batch_size : int or "auto", default="auto"
@@ -62,7 +63,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     step_factor : float, default=0.1
         The factor of the ``"step"`` schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
         Whether to shuffle samples at each epoch.
     random_state : int, RandomState instance or None, default=None
@@ -91,8 +92,11 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Adam's and RMSprop's numerical-stability term.
     rho : float, default=0.9
         RMSprop's decay rate.
-    n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without ``tol`` improvement before stopping; ``np.inf`` never
+        stops on ``tol``. Ignored by ``"lbfgs"``.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback matrices' entries.
     feedback_scale : float or "auto", default="auto"
@@ -150,9 +154,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Number of trainable parameters: ``n_in + 2 * n_out`` per RD layer,
         ``(n_in + 1) * n_out`` for a dense output layer.
     loss_ : float
-        Loss at the last epoch.
+        Loss at the last epoch (``"lbfgs"``: at the solution).
     loss_curve_ : list of float
-        Loss at each epoch.
+        Loss at each epoch (stochastic solvers only, as the next three).
     best_loss_ : float or None
         Lowest training loss (None with early stopping).
     validation_scores_ : list of float or None
@@ -167,7 +171,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     alignment_steps_ : ndarray of shape (n_records,)
         Update count of each ``alignment_`` row.
     n_iter_ : int
-        Epochs run by the last call to fit.
+        Epochs (``"lbfgs"``: iterations) run by the last call to fit.
     t_ : int
         Training samples seen.
     n_features_in_ : int
@@ -245,6 +249,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         epsilon=1e-8,
         rho=0.9,
         n_iter_no_change=10,
+        max_fun=15000,
         feedback_distribution="uniform",
         feedback_scale="auto",
         feedback_random_state=None,
@@ -283,6 +288,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             epsilon=epsilon,
             rho=rho,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
             feedback_distribution=feedback_distribution,
             feedback_scale=feedback_scale,
             feedback_random_state=feedback_random_state,

@@ -205,7 +205,7 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
 
     The learners are fitted with :class:`sklearn.utils.parallel.Parallel`:
     ``n_jobs`` processes on one machine, or a dask.distributed cluster under
-    ``joblib.parallel_config(backend="dask")`` (``pip install skdfa[dask]``).
+    ``joblib.parallel_config(backend="dask")`` (``pip install -e ".[dask]"``).
     The fitted model is the same, bit for bit, whatever the backend and
     ``n_jobs``.
 

@@ -119,6 +119,7 @@ def test_torch_fit_equals_numpy_fit_for_every_rule(Estimator, rule):
         dict(activation="logistic", output_activation="sigmoid"),
         dict(track_alignment=1),
         dict(shuffle=False),
+        dict(rule="bp", solver="lbfgs", max_iter=3),
     ],
     ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
 )
@@ -159,6 +160,11 @@ def test_sample_weight_and_regressor_on_torch():
     target = X[:, :2] @ np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32)
     ref, other = _fit_both(DFARegressor(**SMALL), X, target, torch.asarray)
     _assert_same_model(ref, other, X, torch.asarray)
+    counts = np.random.RandomState(0).poisson(2.0, size=len(y)).astype(np.float32)
+    ref, other = _fit_both(DFARegressor(loss="poisson", **SMALL), X, counts, torch.asarray)
+    _assert_same_model(ref, other, X, torch.asarray)
+    with config_context(array_api_dispatch=True):
+        _assert_close(other.predict(torch.asarray(X)), ref.predict(X))
 
 
 @pytest.mark.parametrize("Estimator", [DFAClassifier, RDClassifier])

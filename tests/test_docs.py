@@ -79,6 +79,13 @@ def test_docs_build(tmp_path):
         "skdfa.DFAClassifier.partial_fit",
         "skdfa.DFAClassifier.predict_proba",
         "skdfa.DFAClassifier.transform",
+        # Inherited from scikit-learn, documented too: the quick start uses score.
+        "skdfa.DFAClassifier.score",
+        "skdfa.DFAClassifier.get_params",
+        "skdfa.DFAClassifier.set_params",
+        "skdfa.DFAClassifier.set_fit_request",
+        "skdfa.DFARegressor.score",
+        "skdfa.StackingDFA.score",
         "skdfa.DFARegressor.predict",
         "skdfa.StackingDFA.transform",
         "skdfa.plotting.AlignmentDisplay.from_estimator",
@@ -99,6 +106,16 @@ def test_docs_build(tmp_path):
         assert f"sphx_glr_{example.stem}_001.png" in images, f"{example.name} drew nothing"
         assert "Warning" not in _example_output(page.read_text()), f"{example.name} warns"
 
+    # The site's version is the package's (a .dev version between releases).
+    index = (html / "index.html").read_text()
+    assert f"skdfa {skdfa.__version__}" in index
+
+    # The pages a new user looks for exist and the landing page links them.
+    for name in ["faq", "glossary", "references", "user_guide/choosing_rule",
+                 "user_guide/array_api"]:
+        assert (html / f"{name}.html").exists(), name
+        assert f'href="{name}.html' in index, f"the landing page does not link {name}"
+
     # The gallery's sections, in their order, starting with the learning rules.
     gallery = (html / "auto_examples" / "index.html").read_text()
     titles = ["Learning rules", "RD layers", "Stacking", "In practice"]
@@ -115,6 +132,10 @@ def test_docs_build(tmp_path):
     for page in html.rglob("*.html"):
         text = page.read_text()
         assert not re.search(r"<script[^>]*(mathjax|katex)", text, re.I), page
+        # Nothing is loaded from another site (sphinx-gallery's
+        # computation-times pages used to load jQuery and DataTables).
+        assert not re.search(r"<script[^>]*src=\"(https?:)?//", text), page
+        assert not re.search(r"<link[^>]*href=\"(https?:)?//[^\"]*\.(css|js)", text), page
 
 
 def _example_output(page):

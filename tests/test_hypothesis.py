@@ -185,7 +185,8 @@ def problems(draw, estimator):
         y, n_classes = _class_labels(draw, rng, n_samples, multilabel)
         supported = get_tags(estimator).classifier_tags.multi_label
         info["multilabel"] = multilabel
-        info["must_fail"] |= (multilabel and not supported) or (not multilabel and n_classes < 2)
+        # A single class fits, as in MLPClassifier.
+        info["must_fail"] |= multilabel and not supported
     else:
         y, huge_targets = _regression_targets(draw, rng, n_samples)
         info["multilabel"] = False
@@ -253,7 +254,7 @@ def _check_outputs(estimator, X, y, info):
     # The predicted class is the most probable one (where it is unique: the
     # rounding of a tie may pick either).
     top_two = np.sort(proba, axis=1)[:, -2:]
-    unique = top_two[:, 1] > top_two[:, 0]
+    unique = top_two[:, -1] > top_two[:, 0] if proba.shape[1] > 1 else np.ones(n_samples, bool)
     most_probable = estimator.classes_[np.argmax(proba, axis=1)]
     assert_array_equal(predictions[unique], most_probable[unique])
     if hasattr(estimator, "decision_function"):

@@ -23,6 +23,7 @@ EXAMPLES = [
     "plot_stacking.py",
     # practice
     "plot_grid_search.py",
+    "plot_torch.py",
 ]
 
 

@@ -25,7 +25,9 @@ def _box(ax, x, y, text, color="0.85"):
     ax.text(x, y, text, ha="center", va="center", fontsize=12)
 
 
-def _arrow(ax, start, end, color, label=None, rad=0.0, label_offset=(0, 0.18)):
+def _arrow(ax, start, end, color, label=None, rad=0.0, label_at=None):
+    """An arrow from ``start`` to ``end``, its label at ``label_at`` (beside
+    the arrow, clear of its line)."""
     ax.add_patch(
         FancyArrowPatch(
             start,
@@ -38,8 +40,7 @@ def _arrow(ax, start, end, color, label=None, rad=0.0, label_offset=(0, 0.18)):
         )
     )
     if label:
-        mid = ((start[0] + end[0]) / 2 + label_offset[0], (start[1] + end[1]) / 2 + label_offset[1])
-        ax.text(*mid, label, color=color, ha="center", va="center", fontsize=11)
+        ax.text(*label_at, label, color=color, ha="center", va="center", fontsize=12)
 
 
 def _network(ax):
@@ -61,11 +62,11 @@ def _panel(ax, rule, title):
         # The signal walks back one layer at a time.
         _arrow(
             ax, (X_POS["out"] - 0.4, SIGNAL_Y), (X_POS["h2"] + 0.1, FORWARD_Y - 0.35),
-            color, f"${matrix}_3{suffix}$", label_offset=(0.25, -0.1),
+            color, f"${matrix}_3{suffix}$", label_at=(X_POS["h2"] + 0.95, FORWARD_Y - 0.45),
         )
         _arrow(
             ax, (X_POS["h2"] - 0.4, FORWARD_Y - 0.2), (X_POS["h1"] + 0.4, FORWARD_Y - 0.2),
-            color, f"${matrix}_2{suffix}$", label_offset=(0, -0.22),
+            color, f"${matrix}_2{suffix}$", label_at=((X_POS["h1"] + X_POS["h2"]) / 2, FORWARD_Y - 0.48),
         )
     else:
         # One fixed random matrix per hidden layer, straight from the source.
@@ -73,7 +74,9 @@ def _panel(ax, rule, title):
             index = layer[1]
             _arrow(
                 ax, (X_POS["out"] - 0.4, SIGNAL_Y), (X_POS[layer], FORWARD_Y - 0.35),
-                color, f"$B_{index}$", rad=rad, label_offset=(-0.1, -0.35),
+                color, f"$B_{index}$", rad=rad,
+                # Left of the arrow's head, where no other line runs.
+                label_at=(X_POS[layer] - 0.35, FORWARD_Y - 0.75),
             )
     ax.set_title(title, fontsize=12)
     ax.set_xlim(-0.6, 5.1)

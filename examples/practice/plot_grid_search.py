@@ -8,8 +8,8 @@ The estimators are ordinary scikit-learn estimators: here a
 :class:`~skdfa.DFAClassifier` is tuned by
 :class:`~sklearn.model_selection.GridSearchCV` over ``rule`` and
 ``feedback_scale``. With plain SGD the feedback scale acts as a learning rate
-of the hidden layers, so it matters (:ref:`recipes` explains why it hardly
-does with adam, the default).
+of the hidden layers, so it matters (:ref:`recipes` explains why it matters
+much less with adam, the default).
 """
 
 # %%
@@ -82,6 +82,6 @@ for (i, j), value in np.ndenumerate(mean_scores):
     luminance = 0.299 * red + 0.587 * green + 0.114 * blue
     ax.text(j, i, f"{value:.2f}", ha="center", va="center",
             color="black" if luminance > 0.5 else "white")
-fig.colorbar(image)
+fig.colorbar(image, label="mean CV accuracy")
 fig.tight_layout()
 plt.show()

@@ -15,6 +15,7 @@ record the test accuracy after each epoch, for three seeds.
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -80,5 +81,7 @@ ax_loss.axhline(np.log(10), color="grey", linestyle=":", linewidth=1)
 ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Loss (dotted: chance)")
 ax_acc.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1), title="Accuracy")
 ax_acc.legend(loc="lower right")
+for ax in (ax_loss, ax_acc):
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
 fig.tight_layout()
 plt.show()
