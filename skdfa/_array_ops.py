@@ -415,17 +415,26 @@ class NumpyOps(ArrayOps):
         return kernel_grad, bias_grad
 
     def max_pool2d(self, X, size, out):
-        return np.max(_pool_windows(X, size), axis=(4, 5), out=out)
+        # One pass per window offset over strided views: numpy reduces small
+        # strided axes slowly.
+        offsets = _pool_offsets(X, size)
+        np.copyto(out, next(offsets))
+        for view in offsets:
+            np.maximum(out, view, out=out)
+        return out
 
     def max_unpool2d(self, delta, X, size):
-        windows = _pool_windows(X, size)
-        flat = windows.reshape(*windows.shape[:4], size * size)
-        argmax = flat.argmax(axis=4)[..., None]
+        offsets = _pool_offsets(X, size)
+        best = next(offsets).copy()
+        # The first maximum of each window, in row-major order (torch's).
+        first = np.zeros(best.shape, dtype=np.intp)
+        for k, view in enumerate(offsets, start=1):
+            larger = view > best
+            first[larger] = k
+            np.maximum(best, view, out=best)
         dX = np.zeros(X.shape, dtype=delta.dtype)
-        # The pools do not overlap: every input position is in at most one window.
-        routed = np.zeros(flat.shape, dtype=delta.dtype)
-        np.put_along_axis(routed, argmax, delta[..., None], axis=4)
-        _pool_windows(dX, size, writeable=True)[...] = routed.reshape(windows.shape)
+        for k, view in enumerate(_pool_offsets(dX, size)):
+            np.multiply(delta, first == k, out=view)
         return dX
 
     def dct(self, x, n):
@@ -640,17 +649,14 @@ def _im2col(X, kh, kw, padding):
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * kh * kw, n * h_out * w_out)
 
 
-def _pool_windows(X, size, writeable=False):
-    """The (n, C, H // size, W // size, size, size) non-overlapping windows of X,
-    a view (rows and columns beyond the last whole window are left out)."""
-    n, channels, height, width = X.shape
-    s_n, s_c, s_h, s_w = X.strides
-    return np.lib.stride_tricks.as_strided(
-        X,
-        (n, channels, height // size, width // size, size, size),
-        (s_n, s_c, s_h * size, s_w * size, s_h, s_w),
-        writeable=writeable,
-    )
+def _pool_offsets(X, size):
+    """For each offset (p, q) of a ``size`` x ``size`` window, row-major, the
+    (n, C, H // size, W // size) view of X's entries at that offset (rows and
+    columns beyond the last whole window are left out)."""
+    rows, cols = X.shape[2] // size, X.shape[3] // size
+    for p in range(size):
+        for q in range(size):
+            yield X[:, :, p : rows * size : size, q : cols * size : size]
 
 
 _NUMPY_OPS = NumpyOps()
