@@ -31,7 +31,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.utils import gen_batches
 
 from ._mlp import DFAClassifier
-from ._rules import RULES, DirectFeedbackAlignment, DirectKolenPollack
+from ._rules import RULES, get_rule
 
 BATCH_SIZE = 200
 ARCHITECTURES = [(800,), (1000, 1000, 1000)]
@@ -71,8 +71,8 @@ def training_flops_per_sample(units, rule):
     ----------
     units : list of int
         ``[n_features, hidden widths..., n_outputs]``.
-    rule : str
-        The learning rule, a key of ``RULES``.
+    rule : str or LearningRule
+        The learning rule, a key of ``RULES`` or a rule object.
 
     Returns
     -------
@@ -91,15 +91,8 @@ def training_flops_per_sample(units, rule):
     >>> training_flops_per_sample([4, 3, 2, 1], "dfa")  # 2*(2*20 + 1*5)
     90
     """
-    layer_macs = [a * b for a, b in zip(units[:-1], units[1:])]
-    forward = sum(layer_macs)
-    if isinstance(RULES[rule], DirectFeedbackAlignment):
-        error_signal = units[-1] * sum(units[1:-1])
-    else:
-        error_signal = sum(layer_macs[1:])
-    if isinstance(RULES[rule], DirectKolenPollack):
-        error_signal += units[-1] * sum(units[1:-1])
-    return 2 * (2 * forward + error_signal)
+    forward = sum(a * b for a, b in zip(units[:-1], units[1:]))
+    return 2 * (2 * forward + get_rule(rule).error_signal_macs(units))
 
 
 def _best_seconds(fn, min_time, repeats):

@@ -154,9 +154,9 @@ class Conv2DLayer:
         return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
 
     def weight_matrix(self):
-        """The kernel: what the feedback kernels of the layer-by-layer rules
-        stand in for (the layer's linear map is never formed)."""
-        return self.coef
+        """None: the layer's linear map is not formed (the direct rules'
+        weight alignment is NaN below a convolution)."""
+        return None
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads

@@ -11,14 +11,31 @@ the optimizers never know which type they drive:
 - ``initialize(rng, weight_init, activation, dtype)``: draws the parameters;
 - ``forward(X, out, training)``: writes ``A`` into ``out``; with
   ``training=True`` it may keep what ``gradients`` needs;
-- ``backward(delta)``: ``dLoss/dX`` given ``delta = dLoss/dA`` (back-propagation
-  through the layer, used by ``rule="bp"`` and by the alignment diagnostics);
 - ``gradients(X, delta, grads)``: writes ``dLoss/dparam`` into ``grads``;
 - ``n_params``: the number of trainable scalars;
+- ``activated``: whether the network applies the activation to the output
+  (False for max pooling, which follows an activated convolution);
 - ``weight_matrix()``: the (n_in, n_out) matrix of the layer's linear map
-  (for the weight-alignment diagnostics).
+  (for the weight-alignment diagnostics; None where it is not a matrix);
+- ``fans()``: ``(fan_in, fan_out)`` of the weights, as Glorot counts them.
 
-A new layer type is one class here.
+and the operations the learning rules (``_rules.py``) build deltas from:
+
+- ``kind``: the layer type's name, which rules list in ``layer_kinds``;
+- ``output_shape``: one sample's output shape (``n_out`` values in all);
+  ``as_output(flat)`` views an (n_samples, n_out) array in that shape (a
+  direct projection ``signal @ B_l`` lands there);
+- ``backward(delta, feedback=None)``: ``dLoss/dX`` given ``delta = dLoss/dA``,
+  through the layer's own weights (back-propagation), or through ``feedback``,
+  an array that stands in for them, of shape ``feedback_shape`` (None for a
+  layer without weights), drawn with ``feedback_width`` as receiving width;
+- ``weights`` and ``weights_index``: the forward weight parameter (None when
+  the layer has none a rule can take signs or updates of) and its index in
+  ``params``; ``as_feedback(W)`` views an array shaped like ``weights`` in
+  the form of a feedback array; ``backward_weights()`` is the layer's own
+  map in that form (for the diagnostics).
+
+A new layer type is one class here (convolution and pooling: ``_conv.py``).
 """
 
 import numpy as np
@@ -42,12 +59,41 @@ class DenseLayer:
         Input and output widths.
     """
 
+    kind = "dense"
+    activated = True
     param_names = ("coef", "intercept")
     regularized = (True, False)
+    weights_index = 0
 
     def __init__(self, n_in, n_out):
         self.n_in = n_in
         self.n_out = n_out
+
+    @property
+    def output_shape(self):
+        return (self.n_out,)
+
+    def as_output(self, flat):
+        return flat
+
+    @property
+    def weights(self):
+        return self.coef
+
+    @property
+    def feedback_shape(self):
+        """``coef.T``'s: ``backward`` multiplies the delta by it."""
+        return (self.n_out, self.n_in)
+
+    @property
+    def feedback_width(self):
+        return self.n_in
+
+    def as_feedback(self, W):
+        return W.T
+
+    def backward_weights(self):
+        return self.coef.T
 
     @property
     def params(self):
@@ -56,6 +102,9 @@ class DenseLayer:
     @property
     def n_params(self):
         return self.n_in * self.n_out + self.n_out
+
+    def fans(self):
+        return self.n_in, self.n_out
 
     def initialize(self, rng, weight_init, activation, dtype):
         """Draw ``coef`` and ``intercept``.
@@ -81,8 +130,8 @@ class DenseLayer:
     def forward(self, X, out, training=False):
         return array_ops(self.coef).affine(X, self.coef, self.intercept, out=out)
 
-    def backward(self, delta):
-        return delta @ self.coef.T
+    def backward(self, delta, feedback=None):
+        return delta @ (self.coef.T if feedback is None else feedback)
 
     def weight_matrix(self):
         return self.coef
@@ -198,13 +247,37 @@ class RDLayer:
         forming ``R``.
     """
 
+    kind = "rd"
+    activated = True
     param_names = ("d1", "d2", "intercept")
     regularized = (True, True, False)
+    # No weight matrix: R is fixed, and the diagonals have no signs to copy.
+    weights = None
+    weights_index = None
 
     def __init__(self, n_in, n_out, matrix="gaussian"):
         self.n_in = n_in
         self.n_out = n_out
         self.matrix = matrix
+
+    @property
+    def output_shape(self):
+        return (self.n_out,)
+
+    def as_output(self, flat):
+        return flat
+
+    @property
+    def feedback_shape(self):
+        """A dense stand-in for the layer's whole map, like a dense ``coef.T``."""
+        return (self.n_out, self.n_in)
+
+    @property
+    def feedback_width(self):
+        return self.n_in
+
+    def backward_weights(self):
+        return self.weight_matrix().T
 
     @property
     def params(self):
@@ -275,7 +348,9 @@ class RDLayer:
         identity = ops.xp.eye(self.n_in, dtype=self.d1.dtype, device=ops.device)
         return self.R.apply(identity * ops.xp.reshape(self.d1, (-1, 1))) * self.d2
 
-    def backward(self, delta):
+    def backward(self, delta, feedback=None):
+        if feedback is not None:
+            return delta @ feedback
         dX = self.R.apply_transpose(delta * self.d2)
         dX *= self.d1
         return dX

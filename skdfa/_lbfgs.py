@@ -14,11 +14,12 @@ from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.optimize import _check_optimize_result
 
 from ._network import Workspace, train_batch
+from ._rules import RULES, get_rule
 
 
 def check_lbfgs(est):
     """Raise unless ``est``'s settings give L-BFGS a loss and its gradient."""
-    if est.rule != "bp":
+    if get_rule(est.rule) != RULES["bp"]:
         raise ValueError(
             f"solver='lbfgs' cannot train rule={est.rule!r}: L-BFGS minimises a "
             "loss along its gradient, and only rule='bp' (back-propagation) "

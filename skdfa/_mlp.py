@@ -47,7 +47,7 @@ from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
-from ._rules import RULES
+from ._rules import RULES, LearningRule, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._lbfgs import check_lbfgs, fit_lbfgs
 from ._training import fit_stochastic
@@ -68,7 +68,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "rule": [StrOptions(set(RULES))],
+        "rule": [StrOptions(set(RULES)), LearningRule],
         "solver": [StrOptions({*OPTIMIZERS, "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -351,13 +351,12 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         net.activation = self.activation
         rebuild_optimizer = bool(changed(self._optimizer_params))
         if changed(self._feedback_params):
-            n_params = len(net.params)
-            net.rule = self.rule
+            had_learned = bool(net.rule_state.learned)
+            net.rule = get_rule(self.rule)
             self._draw_feedback(net, net.dtype)
-            n_weights = sum(len(layer.params) for layer in net.layers)
             # The optimizer moves learnt feedback with the weights: new
             # feedback arrays need an optimizer state of their own.
-            rebuild_optimizer |= len(net.params) != n_params or len(net.params) > n_weights
+            rebuild_optimizer |= had_learned or bool(net.rule_state.learned)
         if rebuild_optimizer:
             self._optimizer = self._make_optimizer(net.params)
         if changed(["early_stopping"]) and hasattr(self, "loss_curve_"):
@@ -427,12 +426,12 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = ops.asarray(
             np.array(self._alignment, dtype=np.float64).reshape(
-                len(self._alignment), self._network.n_layers - 1
+                len(self._alignment), self._network.n_learning_hidden
             )
         )
         self.weight_alignment_ = ops.asarray(
             np.array(self._weight_alignment, dtype=np.float64).reshape(
-                len(self._weight_alignment), self._network.n_layers - 1
+                len(self._weight_alignment), self._network.n_learning_hidden
             )
         )
         self.alignment_steps_ = ops.asarray(np.array(self._alignment_steps, dtype=np.int64))
@@ -490,7 +489,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         dtype = ops.numpy_dtype(X.dtype)
         rng = check_random_state(self.random_state)
         net.initialize_weights(rng, self.weight_init, dtype)
-        convert_arrays(net, ops.asarray)
+        convert_arrays(net.layers, ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
         self._rng = rng
@@ -533,7 +532,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             feedback_rng, self.feedback_distribution, self.feedback_scale,
             ops.numpy_dtype(dtype),
         )
-        net.feedback = convert_arrays(net.feedback, ops.asarray)
+        convert_arrays(net.rule_state, ops.asarray)
         self.feedback_ = net.feedback_matrices()
 
     def _reset_stopping_state(self):
@@ -869,13 +868,15 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"} \
+            or LearningRule, default="dfa"
         Learning rule of the hidden layers: direct feedback alignment, feedback
         alignment, back-propagation, direct random target projection, sign-DFA,
         the sign-symmetry rules (uniform, fixed random or batchwise random
         magnitudes), Kolen-Pollack, or direct Kolen-Pollack (see
-        :ref:`dfa` for their equations). The output layer always gets its
-        exact gradient.
+        :ref:`dfa` for their equations), or an instance of a
+        :class:`~skdfa.rules.LearningRule` subclass, yours included (see
+        :ref:`custom_rules`). The output layer always gets its exact gradient.
     solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
         Optimizer. ``"lbfgs"`` is scipy's full-batch L-BFGS on the exact
         loss and its gradient, as in
@@ -1159,8 +1160,10 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Widths of the hidden layers.
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
-        Learning rule of the hidden layers (see :class:`DFAClassifier`).
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"} \
+            or LearningRule, default="dfa"
+        Learning rule of the hidden layers, a name or a
+        :class:`~skdfa.rules.LearningRule` instance (see :class:`DFAClassifier`).
     loss : {"squared_error", "poisson"}, default="squared_error"
         Training loss, as in :class:`~sklearn.neural_network.MLPRegressor`:
         half the squared error with identity outputs, or half the Poisson

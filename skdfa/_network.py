@@ -10,17 +10,11 @@ import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
-from ._rules import RULES, angle
+from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
 _INFERENCE_CHUNK_VALUES = 1 << 22
-
-
-def _activated(layer):
-    """Whether the activation follows ``layer`` (not after max pooling)."""
-    return getattr(layer, "activated", True)
 
 
 class Network:
@@ -34,20 +28,32 @@ class Network:
         Hidden activation, a key of ``ACTIVATIONS``.
     output : {"identity", "softmax", "logistic"}
         Output activation; the loss is its canonical one (``OUTPUTS``).
-    rule : str
-        Learning rule, a key of ``RULES``.
+    rule : str or LearningRule
+        Learning rule, a key of ``RULES`` or a rule object.
+
+    Attributes
+    ----------
+    rule_state : RuleState
+        The rule's state (its feedback), created by ``initialize_feedback``.
+    sampler : FeedbackSampler
+        The feedback stream and distribution the rule draws from.
     """
 
     def __init__(self, layers, activation, output, rule):
         self.layers = layers
         self.activation = activation
         self.output = output
-        self.rule = rule
-        self.feedback = None
+        self.rule = get_rule(rule)
+        self.rule_state = None
 
     @property
     def n_layers(self):
         return len(self.layers)
+
+    @property
+    def n_learning_hidden(self):
+        """Hidden layers with parameters: the columns of the alignment records."""
+        return sum(1 for layer in self.layers[:-1] if layer.params)
 
     @property
     def units(self):
@@ -56,8 +62,7 @@ class Network:
     @property
     def params(self):
         """The layers' parameters, then the feedback the rule learns."""
-        feedback = self.feedback
-        learned = [] if feedback is None else RULES[self.rule].learned_feedback(feedback)
+        learned = [] if self.rule_state is None else self.rule_state.learned
         return [p for layer in self.layers for p in layer.params] + learned
 
     @property
@@ -92,42 +97,30 @@ class Network:
             layer.initialize(rng, weight_init, self.activation, dtype)
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
-        """Draw or build the rule's feedback; call after ``initialize_weights``.
+        """Create the rule's state (draw its feedback); call after
+        ``initialize_weights``.
 
-        ``rng`` is kept: rules that redraw their feedback during training
-        (``"brsf"``) draw from it. The stream is separate from the weights'
-        so that the feedback can change while the initial weights stay the
-        same.
+        ``rng`` is kept in ``sampler``: rules that redraw their feedback during
+        training (``"brsf"``) draw from it. The stream is separate from the
+        weights' so that the feedback can change while the initial weights
+        stay the same.
         """
-        rule = RULES[self.rule]
-        # The feedback of hidden layer l is built from layer l + 1's weights.
-        no_coef = {type(layer).__name__ for layer in self.layers[1:] if not hasattr(layer, "coef")}
-        if rule.needs_dense_weights and no_coef:
-            raise ValueError(
-                f"rule={self.rule!r} builds its feedback from dense forward weights "
-                f"(coef), which {', '.join(sorted(no_coef))} has not; use one of "
-                f"{sorted(name for name, r in RULES.items() if not r.needs_dense_weights)}."
-            )
-        self.feedback_rng = rng
-        # The dtype as a string: skops loads it without trusting numpy.dtype.
-        self._sampler = (distribution, scale, np.dtype(dtype).str)
-        self.feedback = rule.make_feedback(self, self.sample_feedback)
+        self.rule.check_layers(self.layers)
+        self.sampler = FeedbackSampler(rng, distribution, scale, dtype)
+        self.rule_state = self.rule.init_state(self.layers, self.sampler)
 
-    def sample_feedback(self, shape, receiving_width):
-        """One random matrix from the feedback stream and distribution."""
-        distribution, scale, dtype = self._sampler
-        return FEEDBACK_SAMPLERS[distribution](
-            self.feedback_rng, shape, feedback_scale(scale, receiving_width), dtype
-        )
+    def update_feedback(self, decay):
+        """Let the rule update its state after an update of the weights."""
+        self.rule.update_state(self.rule_state, self.layers, self.sampler, decay)
 
     def feedback_matrices(self):
         """The feedback matrices ``B_l``, one per hidden layer (empty for bp)."""
-        return RULES[self.rule].feedback_matrices(self.feedback, self.units)
+        return self.rule.feedback_matrices(self.rule_state, self.layers)
 
     def weight_alignment(self):
         """Angles in degrees between each hidden layer's feedback and the
         forward path it stands in for (see ``_rules.py``)."""
-        return RULES[self.rule].weight_alignment(self)
+        return self.rule.weight_alignment(self.rule_state, self.layers)
 
     def decision(self, X):
         """Output pre-activations for X, computed in chunks of rows."""
@@ -144,7 +137,7 @@ class Network:
             for layer, buffer in zip(self.layers[:-1], buffers):
                 hidden = buffer[: stop - start, :]
                 layer.forward(inputs, hidden)
-                if _activated(layer):
+                if layer.activated:
                     activate(hidden, ops)
                 inputs = hidden
             self.layers[-1].forward(inputs, out[start:stop, :])
@@ -193,6 +186,22 @@ class Workspace:
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
+        self._derivative = DERIVATIVES[net.activation]
+        self._activated = [layer.activated for layer in net.layers[:-1]]
+        # What the rule reads at every batch; ``train_batch`` refills it.
+        self.context = DeltaContext(
+            ops, net.layers, net.output, self.hidden, self.derivative, self.buffer
+        )
+
+    def derivative(self, l, delta):
+        """``delta *= f'(a_l)`` (and hidden layer ``l``'s dropout mask), in place;
+        nothing for a layer without activation (max pooling)."""
+        if not self._activated[l]:
+            return
+        n = delta.shape[0]
+        self._derivative(self.hidden[l][:n, ...], delta, self.scratch[l][:n, ...], self._ops)
+        if self.hidden_rate > 0:
+            delta *= self.masks[l][:n, ...]
 
     def buffer(self, key, width, n):
         """An (n, width) buffer for a rule's intermediate result, allocated at
@@ -267,7 +276,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for l, layer in enumerate(net.layers[:-1]):
         hidden = ws.hidden[l][:n, :]
         layer.forward(inputs[-1], hidden, training=True)
-        if not _activated(layer):  # pooling: no activation, no dropout
+        if not layer.activated:  # max pooling: no activation, no dropout
             inputs.append(hidden)
             continue
         activate(hidden, ops)
@@ -296,26 +305,20 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         squares = ops.total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
 
-    derivative_fn = DERIVATIVES[net.activation]
-
-    def derivative(l, delta):
-        if not _activated(net.layers[l]):
-            return
-        derivative_fn(ws.hidden[l][:n, :], delta, ws.scratch[l][:n, :], ops)
-        if ws.hidden_rate > 0:
-            delta *= ws.masks[l][:n, :]
-
-    def buffer(key, width):
-        return ws.buffer(key, width, n)
-
-    rule = RULES[net.rule]
-    deltas = rule.hidden_deltas(net, error, Y, row_weight, derivative, buffer)
+    ctx = ws.context
+    ctx.error, ctx.targets, ctx.row_weight, ctx.l2 = error, Y, row_weight, l2
+    ctx.inputs = inputs
+    rule = net.rule
+    deltas = rule.hidden_deltas(ctx, net.rule_state)
     deltas.append(error)
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(net, error, Y, row_weight, derivative, buffer)
-        angles = np.array([angle(a, b) for a, b in zip(deltas, exact)])
+        exact = RULES["bp"].hidden_deltas(ctx, None)
+        # One angle per hidden layer with parameters (pooling learns nothing).
+        angles = np.array([
+            angle(a, b) for layer, a, b in zip(net.layers, deltas, exact) if layer.params
+        ])
 
     grads = iter(ws.grads)
     all_layer_grads = []
@@ -324,6 +327,6 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         layer.gradients(layer_input, delta, layer_grads)
         all_layer_grads.append(layer_grads)
     # Learned feedback's gradients follow the layers' in ``ws.grads``.
-    rule.feedback_gradients(net, inputs, error, all_layer_grads, list(grads), l2)
+    rule.feedback_gradients(ctx, net.rule_state, all_layer_grads, list(grads))
     return loss, angles
 

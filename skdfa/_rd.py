@@ -32,11 +32,12 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Widths of the hidden RD layers; may be empty (``()``).
     activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
         Hidden activation.
-    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "dkp"}, default="dfa"
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "dkp"} or LearningRule, default="dfa"
         How the hidden layers get their deltas: direct feedback alignment,
         feedback alignment, back-propagation, direct random target
-        projection, sign-DFA or direct Kolen-Pollack. The output layer always
-        gets its exact gradient. The rules that build their feedback from
+        projection, sign-DFA or direct Kolen-Pollack, or a
+        :class:`~skdfa.rules.LearningRule` instance whose ``layer_kinds``
+        include ``"rd"``. The output layer always gets its exact gradient. The rules that build their feedback from
         dense forward weights (``"usf"``, ``"frsf"``, ``"brsf"``, ``"kp"``)
         raise a ValueError when a hidden layer is followed by an RD layer.
     solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"

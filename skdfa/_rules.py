@@ -21,22 +21,50 @@ For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``; a single
 binary (logistic) column is coded -1/+1, so that both classes send a signal. ``"fa"``,
 ``"dfa"``, ``"drtp"`` and ``"sdfa"`` draw ``B`` once, at initialisation.
 
-A rule is one class in ``RULES``. Its interface: ``feedback_shapes`` and
-``make_feedback`` (the matrices it needs), ``feedback_matrices`` (the
-per-hidden-layer ``B``), ``hidden_deltas``, ``weight_alignment``, and, for
-rules whose feedback changes during training, ``learned_feedback`` (arrays the
-optimizer moves, like the weights), ``feedback_gradients`` (their gradients)
-and ``update_feedback`` (called after every update of the weights).
+A rule is one subclass of :class:`LearningRule` (the interface is documented
+there and in the user guide, "Write your own learning rule"). A rule object
+holds only its constructor's parameters; everything a fit changes lives in
+the :class:`RuleState` that :meth:`LearningRule.init_state` creates, which the
+network keeps. The rule reads the network only through a :class:`DeltaContext`
+and the layers' public operations (``backward``, ``as_output``,
+``feedback_shape``, ``as_feedback``, ``weights``), so a new layer type that
+provides those operations trains under every rule that lists its ``kind``.
+Built-in rules are every subclass defined in this module with a ``name``.
 """
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._array_ops import array_ops
+from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 
 
 def angle(a, b):
-    """Angle in degrees between two arrays seen as vectors (NaN if one is 0),
-    accumulated in float64 where their namespace has it."""
+    """Angle in degrees between two arrays seen as vectors.
+
+    Accumulated in float64 where their namespace has it; the alignment
+    diagnostics (``alignment_``, ``weight_alignment_``) use it.
+
+    Parameters
+    ----------
+    a, b : array
+        Two arrays of the same shape and namespace.
+
+    Returns
+    -------
+    degrees : float
+        In [0, 180]; NaN when either array is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdfa.rules import angle
+    >>> round(angle(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])), 9)
+    45.0
+    """
     ops = array_ops(a)
     dot = ops.vdot(a, b)
     norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
@@ -45,112 +73,638 @@ def angle(a, b):
     return float(np.degrees(np.arccos(np.clip(dot / norms, -1.0, 1.0))))
 
 
-class BackPropagation:
-    """Exact back-propagation: the reference the other rules approximate."""
+@dataclass
+class RuleState:
+    """Everything a learning rule keeps during a fit, in one object.
 
-    # Whether the rule builds its feedback from the forward weights ``coef``
-    # of dense layers (layers with fixed random matrices have none).
-    needs_dense_weights = False
-    # Whether the feedback depends on the feedback stream's seed (networks
-    # that differ only in that seed then learn differently).
-    random_feedback = False
+    :meth:`LearningRule.init_state` creates it; the network holds it, and
+    snapshots, pickles and moves between array namespaces copy it like the
+    weights.
 
-    def feedback_shapes(self, units):
-        """Shapes of the feedback matrices for layer widths ``units``.
+    Parameters
+    ----------
+    fixed : list of array or None, default=[]
+        See Attributes.
+    learned : list of array, default=[]
+        See Attributes.
+    extras : dict of str to list of array, default={}
+        See Attributes.
 
-        ``units`` is ``[n_features, hidden widths..., n_outputs]``; the result has
-        one shape per hidden layer (empty for rules without feedback).
+    Attributes
+    ----------
+    fixed : list of array or None
+        Arrays the rule reads and may rewrite itself (drawn or sign feedback),
+        which the optimizer never moves.
+    learned : list of array
+        Arrays the optimizer moves after the weights, from the gradients that
+        :meth:`LearningRule.feedback_gradients` writes (Kolen-Pollack).
+    extras : dict of str to list of array
+        Anything else the rule needs (frSF's fixed magnitudes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdfa.rules import RuleState
+    >>> state = RuleState(fixed=[np.ones((10, 4))], extras={"masks": [np.ones((10, 4))]})
+    >>> len(state.arrays())
+    2
+    """
+
+    fixed: list = field(default_factory=list)
+    learned: list = field(default_factory=list)
+    extras: dict = field(default_factory=dict)
+
+    def arrays(self):
+        """Every array of the state, in a fixed order.
+
+        Returns
+        -------
+        arrays : list of array
+            ``fixed``, then ``learned``, then the ``extras``' lists (None
+            entries skipped).
         """
-        return []
+        parts = [self.fixed, self.learned, *self.extras.values()]
+        return [a for part in parts for a in part if a is not None]
 
-    def make_feedback(self, net, sample):
-        """Build the rule's feedback for ``net``, whose weights are initialised.
 
-        ``sample(shape, receiving_width)`` draws one random matrix.
-        """
-        return [sample(shape, shape[1]) for shape in self.feedback_shapes(net.units)]
+class FeedbackSampler:
+    """Draws the fixed random feedback matrices, from their own stream.
 
-    def feedback_matrices(self, feedback, units):
-        """The per-hidden-layer matrices ``B_l`` (views, no copies)."""
-        return list(feedback)
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+        The feedback stream (kept: ``"brsf"`` draws from it during training).
+    distribution : {"uniform", "gaussian"}
+        A key of ``FEEDBACK_SAMPLERS``.
+    scale : float or "auto"
+        The entries' size; ``"auto"`` is ``1 / sqrt(receiving_width)``.
+    dtype : numpy dtype
+        Of the drawn matrices.
 
-    def learned_feedback(self, feedback):
-        """Feedback arrays moved by the optimizer, after the weights (none)."""
-        return []
+    Attributes
+    ----------
+    rng : numpy.random.RandomState
+        The feedback stream.
+    dtype : str
+        The drawn matrices' numpy dtype, as a string (``"<f8"``).
 
-    def hidden_deltas(self, net, error, Y, row_weight, derivative, buffer):
-        """Hidden layers' deltas, first layer first.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdfa.rules import FeedbackSampler
+    >>> sample = FeedbackSampler(np.random.RandomState(0), "uniform", "auto", np.float32)
+    >>> B = sample((10, 100), receiving_width=100)
+    >>> B.dtype, bool(abs(B).max() <= 0.1)
+    (dtype('float32'), True)
+    """
+
+    def __init__(self, rng, distribution, scale, dtype):
+        self.rng = rng
+        self.distribution = distribution
+        self.scale = scale
+        # A string: skops loads it without trusting numpy.dtype.
+        self.dtype = np.dtype(dtype).str
+
+    def __call__(self, shape, receiving_width):
+        """A numpy matrix of ``shape``, scaled for a layer of ``receiving_width`` units."""
+        return FEEDBACK_SAMPLERS[self.distribution](
+            self.rng, shape, feedback_scale(self.scale, receiving_width), self.dtype
+        )
+
+
+class DeltaContext:
+    """What a rule may read while it computes one batch's hidden deltas.
+
+    Built once per fit by the engine and refilled at every batch (nothing is
+    allocated per batch). Hidden layer ``l`` is ``layers[l]``; the output
+    layer is ``layers[-1]``.
+
+    Parameters
+    ----------
+    ops : ArrayOps
+        See Attributes.
+    layers : list of layers
+        See Attributes.
+    output_activation : str
+        See Attributes.
+    hidden : list of arrays
+        The hidden activations' batch buffers (read by :meth:`activation`).
+    derivative : callable
+        ``derivative(l, delta)``: the engine's in-place derivative.
+    buffer : callable
+        ``buffer(key, width, n_samples)``: the engine's buffer store.
+
+    Attributes
+    ----------
+    ops : ArrayOps
+        The array operations of the network's namespace and device.
+    layers : list of layers
+        The network's layers, input to output.
+    output_activation : {"softmax", "logistic", "identity"}
+    error : array of shape (n_samples, n_outputs)
+        ``e = dLoss/dA_L``, weighted and divided by the batch's total weight.
+    targets : array of shape (n_samples, n_outputs)
+        The batch's encoded targets (one-hot for classifiers), unweighted.
+    row_weight : float or array of shape (n_samples, 1)
+        ``w``: each sample's weight over the batch's total weight.
+    inputs : list of arrays
+        ``inputs[l]`` is what layer ``l`` saw, after dropout (``inputs[0]`` is
+        the batch ``X``, maybe sparse; ``inputs[l + 1]`` hidden layer ``l``'s
+        activation).
+    l2 : float
+        The L2 penalty's coefficient of this batch (its gradient is ``l2``
+        times the weights).
+
+    Examples
+    --------
+    A rule reads it in :meth:`LearningRule.hidden_deltas`; DFA's is, in
+    short::
+
+        def hidden_deltas(self, ctx, state):
+            deltas = []
+            for l, (layer, B) in enumerate(zip(ctx.layers[:-1], state.fixed)):
+                projected = ctx.ops.matmul(ctx.error, B, out=ctx.buffer(l, B.shape[1]))
+                deltas.append(ctx.derivative(l, layer.as_output(projected)))
+            return deltas
+    """
+
+    def __init__(self, ops, layers, output_activation, hidden, derivative, buffer):
+        self.ops = ops
+        self.layers = layers
+        self.output_activation = output_activation
+        self._hidden = hidden
+        self._derivative = derivative
+        self._buffer = buffer
+        self.error = self.targets = self.row_weight = self.inputs = None
+        self.l2 = 0.0
+
+    def activation(self, l):
+        """Hidden layer ``l``'s activation ``f(a_l)``, before dropout.
 
         Parameters
         ----------
-        net : Network
-            The network, after a training forward pass.
-        error : ndarray of shape (n_samples, n_outputs)
-            ``e``, the weighted error at the output pre-activations.
-        Y : ndarray of shape (n_samples, n_outputs)
-            The batch's targets (one-hot for classifiers), unweighted.
-        row_weight : float or ndarray of shape (n_samples, 1)
-            ``w``: each sample's weight over the batch's total weight.
-        derivative : callable
-            ``derivative(l, delta)`` multiplies ``delta`` in place by ``f'(a_l)``
-            (and by hidden layer ``l``'s dropout mask).
-        buffer : callable
-            ``buffer(key, width)``: an (n_samples, width) array to write into,
-            the same one at every batch for the same ``key``.
+        l : int
+            The hidden layer.
+
+        Returns
+        -------
+        activation : array of shape (n_samples, ...)
+            Shaped like the layer's output; read it, do not write to it.
         """
-        deltas = [None] * (net.n_layers - 1)
-        upstream = error
-        for l in range(net.n_layers - 2, -1, -1):
-            upstream = self._propagate(net, l, upstream)
-            derivative(l, upstream)
-            deltas[l] = upstream
+        return self._hidden[l][: self.error.shape[0], ...]
+
+    def derivative(self, l, delta):
+        """Multiply ``delta`` in place by ``f'(a_l)`` and by hidden layer
+        ``l``'s dropout mask.
+
+        Parameters
+        ----------
+        l : int
+            The hidden layer.
+        delta : array of shape (n_samples, ...)
+            The signal at the layer's activation, shaped like its output.
+
+        Returns
+        -------
+        delta : array
+            ``delta`` itself, now ``dLoss/dA_l`` under the rule.
+        """
+        self._derivative(l, delta)
+        return delta
+
+    def buffer(self, key, width):
+        """An array to write an intermediate result into, reused across batches.
+
+        Parameters
+        ----------
+        key : hashable
+            Names the buffer: the same key gives the same memory at every
+            batch of a fit.
+        width : int
+            Its number of columns.
+
+        Returns
+        -------
+        buffer : array of shape (n_samples, width)
+            Uninitialised, in the network's dtype, namespace and device.
+        """
+        return self._buffer(key, width, self.error.shape[0])
+
+
+class LearningRule(ABC):
+    """Base class of the learning rules: how hidden layers get their deltas.
+
+    A rule declares what the rest of skdfa needs to know about it (class
+    attributes), creates its state, and computes deltas from a
+    :class:`DeltaContext` and the layers' operations. Rule objects hold their
+    constructor's parameters only (so they clone, compare and pickle like
+    estimator parameters); a fit never changes them.
+
+    Attributes
+    ----------
+    name : str
+        Short name, as ``rule="..."`` spells the built-in rules.
+    label : str
+        Display name in tables and legends (defaults to ``name``).
+    color : str or None
+        The rule's matplotlib colour in skdfa's figures (None: the colour
+        cycle's next).
+    random_feedback : bool
+        Whether the feedback depends on the feedback stream's seed (networks
+        that differ only in that seed then learn differently).
+    layer_kinds : frozenset of str
+        The layer kinds (``layer.kind``: ``"dense"``, ``"rd"``, ...) the rule
+        trains. For the layer-by-layer rules, the layers it passes signals
+        back through (all but the first); for the direct rules, the layers
+        that receive a projection (the hidden ones).
+    layer_requirement : str or None
+        Why the rule trains only ``layer_kinds``, for the error message that
+        refuses other layers.
+
+    See Also
+    --------
+    RuleState : The state a rule creates.
+    DeltaContext : What a rule reads to compute deltas.
+
+    Examples
+    --------
+    A rule is one class (see the user guide, "Write your own learning rule"):
+
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skdfa import DFAClassifier
+    >>> from skdfa.rules import LearningRule, RuleState
+    >>> class SignedDFA(LearningRule):
+    ...     "DFA through the signs of fixed random matrices."
+    ...     name, label, color, random_feedback = "signed_dfa", "signed DFA", "#00aa88", True
+    ...     def init_state(self, layers, sample):
+    ...         n_outputs = layers[-1].n_out
+    ...         return RuleState(fixed=[np.sign(sample((n_outputs, layer.n_out), layer.n_out))
+    ...                                 for layer in layers[:-1]])
+    ...     def hidden_deltas(self, ctx, state):
+    ...         return [ctx.derivative(l, layer.as_output(ctx.error @ B))
+    ...                 for l, (layer, B) in enumerate(zip(ctx.layers[:-1], state.fixed))]
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = DFAClassifier((32,), rule=SignedDFA(), max_iter=20, learning_rate_init=0.01,
+    ...                     random_state=0).fit(X / 16, y)
+    >>> clf.feedback_[0].shape, bool(clf.score(X / 16, y) > 0.9)
+    ((10, 32), True)
+    """
+
+    name = None
+    label = None
+    color = None
+    random_feedback = False
+    layer_kinds = frozenset({"dense", "rd"})
+    # Why other layer kinds cannot be trained, for the error message.
+    layer_requirement = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.label is None and cls.name is not None:
+            cls.label = cls.name
+        # An override without a docstring keeps the contract it implements.
+        for attr, value in vars(cls).items():
+            base = getattr(LearningRule, attr, None)
+            if callable(value) and not attr.startswith("_") and not value.__doc__ and base:
+                value.__doc__ = base.__doc__
+
+    # -- what the library needs to know --------------------------------------
+
+    def checked_layers(self, layers):
+        """The layers whose kinds ``layer_kinds`` must cover.
+
+        Parameters
+        ----------
+        layers : list of layers
+            A network's layers, input to output.
+
+        Returns
+        -------
+        layers : list of layers
+            ``layers[1:]``: those a layer-by-layer rule passes signals back
+            through (the direct rules return the hidden layers).
+        """
+        return layers[1:]
+
+    def check_layers(self, layers):
+        """Raise a ValueError naming the layers this rule cannot train.
+
+        Parameters
+        ----------
+        layers : list of layers
+            A network's layers, input to output.
+        """
+        unsupported = sorted(
+            {layer.kind for layer in self.checked_layers(layers)} - set(self.layer_kinds)
+        )
+        if unsupported:
+            able = sorted(
+                name for name, rule in RULES.items()
+                if set(unsupported) <= set(rule.layer_kinds)
+            )
+            reason = self.layer_requirement or (
+                f"trains only {', '.join(sorted(self.layer_kinds))} layers here"
+            )
+            raise ValueError(
+                f"rule={self.name!r} {reason}, which {', '.join(unsupported)} layers "
+                f"are not; use one of {able}."
+            )
+
+    def error_signal_macs(self, units):
+        """Multiply-adds per sample of the hidden error signals (``skdfa bench``).
+
+        Parameters
+        ----------
+        units : list of int
+            A dense network's widths, ``[n_features, hidden..., n_outputs]``.
+
+        Returns
+        -------
+        macs : int
+            Here, back-propagation's: through every layer but the first.
+        """
+        return sum(a * b for a, b in zip(units[1:-1], units[2:]))
+
+    # -- state -------------------------------------------------------------------
+
+    @abstractmethod
+    def init_state(self, layers, sample):
+        """Create the rule's state for a network whose weights are initialised.
+
+        Parameters
+        ----------
+        layers : list of layers
+            The network's layers, input to output; their arrays may be in any
+            namespace.
+        sample : FeedbackSampler
+            ``sample(shape, receiving_width)`` draws a numpy matrix from the
+            feedback stream (layer-by-layer rules use a layer's
+            ``feedback_shape`` and ``feedback_width``).
+
+        Returns
+        -------
+        state : RuleState
+            Of numpy arrays: the engine moves it to the network's namespace
+            and device.
+        """
+
+    def feedback_matrices(self, state, layers):
+        """The feedback that the estimators publish in ``feedback_``.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        feedback : list of array
+            One ``B_l`` per hidden layer (views, no copies); empty for rules
+            without feedback. Here, ``state.fixed`` then ``state.learned``.
+        """
+        return [a for a in state.fixed + state.learned if a is not None]
+
+    # -- training ----------------------------------------------------------------
+
+    @abstractmethod
+    def hidden_deltas(self, ctx, state):
+        """The hidden layers' deltas ``dLoss/dA_l``, first layer first.
+
+        Parameters
+        ----------
+        ctx : DeltaContext
+            The batch, after the forward pass.
+        state : RuleState
+            The rule's state.
+
+        Returns
+        -------
+        deltas : list of array or None
+            One per hidden layer, shaped like its output (None for a layer
+            without parameters that needs none).
+        """
+
+    def feedback_gradients(self, ctx, state, layer_grads, grads):
+        """Write the gradients of ``state.learned`` into ``grads``.
+
+        Parameters
+        ----------
+        ctx : DeltaContext
+            The batch.
+        state : RuleState
+            The rule's state.
+        layer_grads : list of list of array
+            ``layer_grads[l]``: layer ``l``'s parameter gradients, without the
+            L2 penalty (``ctx.l2`` times the weights, which the optimizer adds
+            to theirs, not to ``grads``).
+        grads : list of array
+            Shaped like ``state.learned``, in its order; written in place.
+        """
+
+    def update_state(self, state, layers, sample, decay):
+        """Change the state after each update of the weights (here, nothing).
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state, changed in place.
+        layers : list of layers
+            The network's layers, just updated.
+        sample : FeedbackSampler
+            The feedback stream, for rules that redraw.
+        decay : float
+            The estimator's ``feedback_decay``.
+        """
+
+    # -- diagnostics ---------------------------------------------------------------
+
+    def forward_paths(self, layers):
+        """The forward maps each hidden layer's feedback stands in for.
+
+        Parameters
+        ----------
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        paths : list of array
+            Shaped like the feedback: here ``W_{l+1}.T``, the
+            ``backward_weights()`` of each layer with weights but the first.
+        """
+        return [layer.backward_weights() for layer in _with_feedback(layers)]
+
+    def weight_alignment(self, state, layers):
+        """Angles between each hidden layer's feedback and its forward path.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+            :func:`angle` of ``feedback_matrices`` and ``forward_paths``
+            (NaN where a path is not a matrix: through a convolution).
+        """
+        feedback = self.feedback_matrices(state, layers)
+        return np.array([
+            np.nan if P is None else angle(B, P)
+            for B, P in zip(feedback, self.forward_paths(layers))
+        ])
+
+    # -- a rule is its parameters ------------------------------------------------------
+
+    def _param_names(self):
+        signature = inspect.signature(type(self).__init__)
+        return [
+            p.name for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def __repr__(self):
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._param_names())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and all(
+            _same(getattr(self, n), getattr(other, n)) for n in self._param_names()
+        )
+
+    def __hash__(self):
+        return hash((type(self), tuple(repr(getattr(self, n)) for n in self._param_names())))
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a is b or a == b
+
+
+# Layer kinds: the dense and RD layers, and convolution and max pooling
+# (``_conv.py``), which every built-in rule trains.
+_CONV_KINDS = frozenset({"conv2d", "maxpool2d"})
+
+
+def _with_feedback(layers):
+    """The layers above the first that a feedback array stands in for: those
+    with weights (pooling has none, and passes signals back unchanged)."""
+    return [layer for layer in layers[1:] if layer.feedback_shape is not None]
+
+
+def _learning(layers):
+    """The hidden layers with parameters: those that get a delta (pooling
+    gets none from the direct rules, and no alignment column)."""
+    return [layer for layer in layers[:-1] if layer.params]
+
+
+class BackPropagation(LearningRule):
+    """Exact back-propagation: the reference the other rules approximate.
+
+    Attributes
+    ----------
+    name, label : str
+        ``"bp"`` (``rule="bp"``), ``"BP"``.
+    random_feedback : bool
+        False.
+
+    Examples
+    --------
+    >>> from skdfa.rules import BackPropagation
+    >>> rule = BackPropagation()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('bp', 'BP', False)
+    """
+
+    name = "bp"
+    label = "BP"
+    color = "#1f77b4"  # blue
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
+
+    def init_state(self, layers, sample):
+        return RuleState()
+
+    def hidden_deltas(self, ctx, state):
+        layers = ctx.layers
+        deltas = [None] * (len(layers) - 1)
+        upstream = ctx.error
+        for l in range(len(layers) - 2, -1, -1):
+            upstream = layers[l + 1].backward(upstream)
+            deltas[l] = ctx.derivative(l, upstream)
         return deltas
 
-    def _propagate(self, net, l, upstream):
-        return net.layers[l + 1].backward(upstream)
+    def weight_alignment(self, state, layers):
+        """Zeros: back-propagation's feedback is the forward path itself.
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
-        """Write the gradients of ``learned_feedback`` into ``grads``.
+        Parameters
+        ----------
+        state : RuleState
+            The rule's (empty) state.
+        layers : list of layers
+            The network's layers.
 
-        ``inputs[l]`` is what layer ``l`` saw (so ``inputs[l + 1]`` is hidden
-        layer ``l``'s activation), ``layer_grads[l]`` layer ``l``'s parameter
-        gradients without the L2 penalty, whose gradient is ``l2`` times the
-        weights (the optimizer adds it to theirs).
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+            Zeros.
         """
-
-    def update_feedback(self, net, decay):
-        """Change the feedback after an update of the weights (no-op here).
-
-        ``decay`` is the estimator's ``feedback_decay``.
-        """
-
-    def forward_paths(self, net):
-        """The forward maps each hidden layer's feedback stands in for,
-        shaped like that feedback: ``W_{l+1}.T`` for the layer-by-layer rules."""
-        return [net.layers[l + 1].weight_matrix().T for l in range(net.n_layers - 1)]
-
-    def weight_alignment(self, net):
-        """Angle in degrees, per hidden layer, between its feedback and the
-        forward path it stands in for (0 for back-propagation, whose feedback
-        is that path)."""
-        return np.zeros(net.n_layers - 1)
+        return np.zeros(len(_learning(layers)))
 
 
-class FeedbackAlignment(BackPropagation):
+class FeedbackAlignment(LearningRule):
     """Feedback alignment (Lillicrap et al., 2016): back-propagation through
-    fixed random matrices ``B_{l+1}`` shaped like ``W_{l+1}.T``."""
+    fixed random matrices ``B_{l+1}`` shaped like ``W_{l+1}.T``.
 
+    Attributes
+    ----------
+    name, label : str
+        ``"fa"`` (``rule="fa"``), ``"FA"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import FeedbackAlignment
+    >>> rule = FeedbackAlignment()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('fa', 'FA', True)
+    """
+
+    name = "fa"
+    label = "FA"
+    color = "#2ca02c"  # green
     random_feedback = True
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
-    def feedback_shapes(self, units):
-        return [(units[l + 2], units[l + 1]) for l in range(len(units) - 2)]
+    def init_state(self, layers, sample):
+        return RuleState(fixed=[_draw_like_weights(layer, sample) for layer in layers[1:]])
 
-    def _propagate(self, net, l, upstream):
-        return upstream @ self.feedback_matrices(net.feedback, net.units)[l]
+    def _feedback(self, state, layers):
+        """The feedback of each layer of ``layers[1:]`` (None for pooling)."""
+        return state.fixed
 
-    def weight_alignment(self, net):
-        feedback = self.feedback_matrices(net.feedback, net.units)
-        return np.array([angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
+    def hidden_deltas(self, ctx, state):
+        layers = ctx.layers
+        feedback = self._feedback(state, layers)
+        deltas = [None] * (len(layers) - 1)
+        upstream = ctx.error
+        for l in range(len(layers) - 2, -1, -1):
+            upstream = layers[l + 1].backward(upstream, feedback[l])
+            deltas[l] = ctx.derivative(l, upstream)
+        return deltas
+
+
+def _draw_like_weights(layer, sample):
+    """A random stand-in for ``layer``'s weights in ``backward`` (None for a
+    layer without weights)."""
+    shape = layer.feedback_shape
+    return None if shape is None else sample(shape, layer.feedback_width)
 
 
 class _SignSymmetry(FeedbackAlignment):
@@ -159,25 +713,35 @@ class _SignSymmetry(FeedbackAlignment):
     Leibo and Poggio, 2016). Subclasses choose the magnitude; ``B`` follows
     the weights' signs after every update."""
 
-    needs_dense_weights = True
+    random_feedback = True
+    layer_kinds = frozenset({"dense"}) | _CONV_KINDS
+    layer_requirement = (
+        "builds its feedback from forward weights (dense coef or convolution kernels)"
+    )
 
-    def make_feedback(self, net, sample):
-        # Numpy, like every rule's drawn feedback (the estimator moves it).
-        dtype = np.dtype(net._sampler[2])
-        feedback = [np.empty(shape, dtype) for shape in self.feedback_shapes(net.units)]
-        magnitudes = self._magnitudes(net, feedback, sample)
-        for l, (B, magnitude) in enumerate(zip(feedback, magnitudes)):
-            B[...] = np.sign(net.ops.to_numpy(net.layers[l + 1].coef).T) * magnitude
-        return feedback
+    def init_state(self, layers, sample):
+        feedback = [
+            None if layer.feedback_shape is None else np.empty(layer.feedback_shape, sample.dtype)
+            for layer in layers[1:]
+        ]
+        magnitudes = self._magnitudes(layers, sample)
+        for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
+            if B is None:
+                continue
+            signs = np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights)))
+            B[...] = signs * magnitude
+        return RuleState(fixed=feedback)
 
-    def _set_signs(self, net, feedback, magnitudes):
-        ops = net.ops
-        for l, (B, magnitude) in enumerate(zip(feedback, magnitudes)):
-            ops.copy_into(B, ops.xp.sign(net.layers[l + 1].coef.T))
+    def _set_signs(self, feedback, layers, magnitudes):
+        for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
+            if B is None:
+                continue
+            ops = array_ops(B)
+            ops.copy_into(B, ops.xp.sign(layer.as_feedback(layer.weights)))
             B *= magnitude if isinstance(magnitude, float) else ops.asarray(magnitude)
 
-    def update_feedback(self, net, decay):
-        self._set_signs(net, net.feedback, self._magnitudes(net, net.feedback, net.sample_feedback))
+    def update_state(self, state, layers, sample, decay):
+        self._set_signs(state.fixed, layers, self._magnitudes(layers, sample))
 
 
 class UniformSignSymmetry(_SignSymmetry):
@@ -187,41 +751,102 @@ class UniformSignSymmetry(_SignSymmetry):
     ``s`` is the standard deviation of Glorot's initialisation of
     ``W_{l+1}``, ``sqrt(2 / (fan_in + fan_out))``, as in biotorch's
     ``layers/usf`` (Sanfiz and Akrout, 2021), whatever ``weight_init``.
+
+    Attributes
+    ----------
+    name, label : str
+        ``"usf"`` (``rule="usf"``), ``"uSF"``.
+    random_feedback : bool
+        False.
+
+    Examples
+    --------
+    >>> from skdfa.rules import UniformSignSymmetry
+    >>> rule = UniformSignSymmetry()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('usf', 'uSF', False)
     """
 
+    name = "usf"
+    label = "uSF"
+    color = "#8c564b"  # brown
     random_feedback = False
 
-    def _magnitudes(self, net, feedback, sample):
-        return [float(np.sqrt(2.0 / (B.shape[0] + B.shape[1]))) for B in feedback]
+    def _magnitudes(self, layers, sample):
+        return [
+            None if layer.feedback_shape is None else float(np.sqrt(2.0 / sum(layer.fans())))
+            for layer in layers[1:]
+        ]
 
 
 class FixedRandomSignSymmetry(_SignSymmetry):
     """Fixed random-magnitude sign-concordant feedback, frSF (Liao, Leibo and
     Poggio, 2016; biotorch ``layers/frsf``): ``B_{l+1} = abs(M_{l+1}) *
     sign(W_{l+1}.T)``, ``M`` drawn once from the feedback sampler, the signs
-    recomputed after every update. The network keeps ``(B, abs(M))``."""
+    recomputed after every update. The state keeps ``abs(M)`` in
+    ``extras["magnitudes"]``.
 
-    def make_feedback(self, net, sample):
-        magnitudes = [np.abs(sample(shape, shape[1])) for shape in self.feedback_shapes(net.units)]
-        feedback = [np.sign(net.ops.to_numpy(net.layers[l + 1].coef).T) * M
-                    for l, M in enumerate(magnitudes)]
-        return feedback, magnitudes
+    Attributes
+    ----------
+    name, label : str
+        ``"frsf"`` (``rule="frsf"``), ``"frSF"``.
+    random_feedback : bool
+        True.
 
-    def feedback_matrices(self, feedback, units):
-        return list(feedback[0])
+    Examples
+    --------
+    >>> from skdfa.rules import FixedRandomSignSymmetry
+    >>> rule = FixedRandomSignSymmetry()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('frsf', 'frSF', True)
+    """
 
-    def update_feedback(self, net, decay):
-        self._set_signs(net, *net.feedback)
+    name = "frsf"
+    label = "frSF"
+    color = "#e377c2"  # pink
+
+    def init_state(self, layers, sample):
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        magnitudes = [None if M is None else np.abs(M) for M in drawn]
+        feedback = [
+            None if M is None
+            else np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights))) * M
+            for layer, M in zip(layers[1:], magnitudes)
+        ]
+        return RuleState(fixed=feedback, extras={"magnitudes": magnitudes})
+
+    def update_state(self, state, layers, sample, decay):
+        self._set_signs(state.fixed, layers, state.extras["magnitudes"])
 
 
 class BatchRandomSignSymmetry(_SignSymmetry):
     """Batchwise random-magnitude sign-concordant feedback, brSF (Liao, Leibo
     and Poggio, 2016; biotorch ``layers/brsf``): ``B_{l+1} = abs(M_{l+1}) *
     sign(W_{l+1}.T)`` with ``M`` redrawn from the feedback stream after every
-    update, so each batch sees a new one."""
+    update, so each batch sees a new one.
 
-    def _magnitudes(self, net, feedback, sample):
-        return [np.abs(sample(B.shape, B.shape[1])) for B in feedback]
+    Attributes
+    ----------
+    name, label : str
+        ``"brsf"`` (``rule="brsf"``), ``"brSF"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import BatchRandomSignSymmetry
+    >>> rule = BatchRandomSignSymmetry()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('brsf', 'brSF', True)
+    """
+
+    name = "brsf"
+    label = "brSF"
+    color = "#17becf"  # cyan
+
+    def _magnitudes(self, layers, sample):
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        return [None if M is None else np.abs(M) for M in drawn]
 
 
 class KolenPollack(FeedbackAlignment):
@@ -236,99 +861,197 @@ class KolenPollack(FeedbackAlignment):
     ``W_{l+1} - B_{l+1}.T`` shrinks by that factor at every step and ``B``
     converges to ``W.T`` (Akrout et al.'s ``fcnn/FCNN_KP.py`` applies the
     same SGD step and decay to both).
+
+    Attributes
+    ----------
+    name, label : str
+        ``"kp"`` (``rule="kp"``), ``"KP"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import KolenPollack
+    >>> rule = KolenPollack()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('kp', 'KP', True)
     """
 
-    needs_dense_weights = True
+    name = "kp"
+    label = "KP"
+    color = "#bcbd22"  # olive
+    random_feedback = True
+    layer_kinds = frozenset({"dense"}) | _CONV_KINDS
+    layer_requirement = (
+        "learns its feedback from forward weights (dense coef or convolution kernels)"
+    )
 
-    def learned_feedback(self, feedback):
-        return list(feedback)
+    def init_state(self, layers, sample):
+        # Only arrays: the optimizer moves every one (pooling has none).
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        return RuleState(learned=[B for B in drawn if B is not None])
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
-        for l, grad in enumerate(grads):
-            net.ops.copy_into(grad, layer_grads[l + 1][0].T)
-            if l2:
-                net.ops.add_scaled(grad, net.layers[l + 1].coef.T, l2)
+    def _feedback(self, state, layers):
+        learned = iter(state.learned)
+        return [None if layer.feedback_shape is None else next(learned) for layer in layers[1:]]
 
-    def update_feedback(self, net, decay):
+    def feedback_gradients(self, ctx, state, layer_grads, grads):
+        ops = ctx.ops
+        weighted = [l for l, layer in enumerate(ctx.layers) if l and layer.feedback_shape]
+        for l, grad in zip(weighted, grads):
+            layer = ctx.layers[l]
+            ops.copy_into(grad, layer.as_feedback(layer_grads[l][layer.weights_index]))
+            if ctx.l2:
+                ops.add_scaled(grad, layer.as_feedback(layer.weights), ctx.l2)
+
+    def update_state(self, state, layers, sample, decay):
         if decay:
-            for l, B in enumerate(net.feedback):
-                net.layers[l + 1].coef *= 1.0 - decay
+            for B, layer in zip(state.learned, _with_feedback(layers)):
+                weights = layer.weights  # a property: scaled in place, not rebound
+                weights *= 1.0 - decay
                 B *= 1.0 - decay
 
 
-class DirectFeedbackAlignment(BackPropagation):
+class DirectFeedbackAlignment(LearningRule):
     """Direct feedback alignment (Nøkland, 2016): the output error reaches every
     hidden layer directly through its own fixed random matrix ``B_l``.
 
     All ``B_l`` are column blocks of one (n_outputs, sum of hidden widths)
-    matrix, so every hidden layer's projection is one matrix product.
+    matrix, so every hidden layer's projection is one matrix product; a
+    layer's block is as wide as its flattened output, and ``layer.as_output``
+    gives the delta the layer's output shape.
+
+    Attributes
+    ----------
+    name, label : str
+        ``"dfa"`` (``rule="dfa"``), ``"DFA"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import DirectFeedbackAlignment
+    >>> rule = DirectFeedbackAlignment()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('dfa', 'DFA', True)
     """
 
+    name = "dfa"
+    label = "DFA"
+    color = "#ff7f0e"  # orange
     random_feedback = True
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
-    def feedback_shapes(self, units):
-        return [(units[-1], width) for width in units[1:-1]]
+    def checked_layers(self, layers):
+        return layers[:-1]
 
-    def make_feedback(self, net, sample):
-        shapes = self.feedback_shapes(net.units)
-        if not shapes:
-            return None
-        return np.hstack([sample(shape, shape[1]) for shape in shapes])
+    def error_signal_macs(self, units):
+        return units[-1] * sum(units[1:-1])
 
-    def feedback_matrices(self, feedback, units):
+    def init_state(self, layers, sample):
+        n_outputs = layers[-1].n_out
+        widths = [layer.n_out for layer in _learning(layers)]
+        if not widths:
+            return RuleState()
+        feedback = np.hstack([sample((n_outputs, width), width) for width in widths])
+        return RuleState(**{self._slot: [feedback]})
+
+    # Where the state keeps the matrix: "learned" for direct Kolen-Pollack.
+    _slot = "fixed"
+
+    def _matrix(self, state):
+        matrices = getattr(state, self._slot)
+        return matrices[0] if matrices else None
+
+    def feedback_matrices(self, state, layers):
+        feedback = self._matrix(state)
         if feedback is None:
             return []
-        bounds = np.cumsum([0, *units[1:-1]])
-        return [feedback[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        blocks, start = [], 0
+        for layer in _learning(layers):
+            blocks.append(feedback[:, start : start + layer.n_out])
+            start += layer.n_out
+        return blocks
 
-    def _signal(self, net, error, Y, row_weight):
+    def _signal(self, ctx):
         """What the feedback projects: the output error."""
-        return error
+        return ctx.error
 
-    def hidden_deltas(self, net, error, Y, row_weight, derivative, buffer):
-        if net.n_layers == 1:
+    def hidden_deltas(self, ctx, state):
+        feedback = self._matrix(state)
+        if feedback is None:
             return []
-        signal = self._signal(net, error, Y, row_weight)
-        projected = net.ops.matmul(
-            signal, net.feedback, out=buffer("projection", net.feedback.shape[1])
+        projected = ctx.ops.matmul(
+            self._signal(ctx), feedback, out=ctx.buffer("projection", feedback.shape[1])
         )
         deltas = []
         start = 0
-        for l, layer in enumerate(net.layers[:-1]):
-            delta = projected[:, start : start + layer.n_out]
+        for l, layer in enumerate(ctx.layers[:-1]):
+            if not layer.params:  # pooling: nothing to learn, no projection
+                deltas.append(None)
+                continue
+            delta = layer.as_output(projected[:, start : start + layer.n_out])
             start += layer.n_out
-            derivative(l, delta)
-            deltas.append(delta)
+            deltas.append(ctx.derivative(l, delta))
         return deltas
 
-    def forward_paths(self, net):
-        """``(W_{l+1} @ ... @ W_L).T``: the whole path from hidden layer ``l``
-        to the output, which ``B_l`` stands in for."""
-        paths = [None] * (net.n_layers - 1)
-        path = net.layers[-1].weight_matrix()
-        for l in range(net.n_layers - 2, -1, -1):
-            paths[l] = path.T
-            if l:
-                path = net.layers[l].weight_matrix() @ path
-        return paths
+    def forward_paths(self, layers):
+        """The whole forward path from each hidden layer to the output.
 
-    def weight_alignment(self, net):
-        feedback = self.feedback_matrices(net.feedback, net.units)
-        return np.array([angle(B, P) for B, P in zip(feedback, self.forward_paths(net))])
+        Parameters
+        ----------
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        paths : list of array or None
+            ``(W_{l+1} @ ... @ W_L).T``, which ``B_l`` stands in for, per
+            hidden layer with parameters; None where the path goes through
+            a convolution or a pooling (no matrix).
+        """
+        paths = [None] * (len(layers) - 1)
+        path = layers[-1].weight_matrix()
+        for l in range(len(layers) - 2, -1, -1):
+            paths[l] = None if path is None else path.T
+            if l:
+                W = layers[l].weight_matrix()
+                path = None if path is None or W is None else W @ path
+        return [path for path, layer in zip(paths, layers) if layer.params]
 
 
 class DirectRandomTargetProjection(DirectFeedbackAlignment):
     """Direct random target projection (Frenkel et al., 2021): like DFA, but
     projects the targets instead of the error, so the hidden layers' updates
-    need no output (they can be computed before the forward pass ends)."""
+    need no output (they can be computed before the forward pass ends).
 
-    def _signal(self, net, error, Y, row_weight):
+    Attributes
+    ----------
+    name, label : str
+        ``"drtp"`` (``rule="drtp"``), ``"DRTP"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import DirectRandomTargetProjection
+    >>> rule = DirectRandomTargetProjection()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('drtp', 'DRTP', True)
+    """
+
+    name = "drtp"
+    label = "DRTP"
+    color = "#d62728"  # red
+
+    def _signal(self, ctx):
         # A single binary column is coded -1/+1, the difference of its two
         # one-hot columns. Coded 0/1, the negative class would send nothing,
         # and every update would push all samples the same way, never apart.
-        if Y.shape[1] == 1 and net.output == "logistic":
+        Y = ctx.targets
+        if Y.shape[1] == 1 and ctx.output_activation == "logistic":
             Y = 2 * Y - 1
-        return Y * row_weight
+        return Y * ctx.row_weight
 
 
 class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
@@ -337,11 +1060,30 @@ class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
     weighted like the error, ``sign(e) * w``; only the output layer sees the
     error's magnitude. With softmax or logistic outputs and 0/1 targets,
     ``sign(P - Y) = 1 - 2 Y``: like DRTP's, the signal depends on the target
-    alone, and it never shrinks as the network learns."""
+    alone, and it never shrinks as the network learns.
 
-    def _signal(self, net, error, Y, row_weight):
-        signal = net.ops.xp.sign(error)
-        signal *= row_weight
+    Attributes
+    ----------
+    name, label : str
+        ``"sdfa"`` (``rule="sdfa"``), ``"sDFA"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import SignDirectFeedbackAlignment
+    >>> rule = SignDirectFeedbackAlignment()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('sdfa', 'sDFA', True)
+    """
+
+    name = "sdfa"
+    label = "sDFA"
+    color = "#9467bd"  # purple
+
+    def _signal(self, ctx):
+        signal = ctx.ops.xp.sign(ctx.error)
+        signal *= ctx.row_weight
         return signal
 
 
@@ -354,32 +1096,93 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     ``e.T @ h_l``, the estimator's optimizer moves it with the weights
     (plain SGD gives ``dB_l = -lr * e.T @ h_l``), and after each update it is
     multiplied by ``1 - feedback_decay``.
+
+    Attributes
+    ----------
+    name, label : str
+        ``"dkp"`` (``rule="dkp"``), ``"DKP"``.
+    random_feedback : bool
+        True.
+
+    Examples
+    --------
+    >>> from skdfa.rules import DirectKolenPollack
+    >>> rule = DirectKolenPollack()
+    >>> rule.name, rule.label, rule.random_feedback
+    ('dkp', 'DKP', True)
     """
 
-    def learned_feedback(self, feedback):
-        return [feedback]
+    name = "dkp"
+    label = "DKP"
+    color = "#393b79"  # navy
+    _slot = "learned"
 
-    def feedback_gradients(self, net, inputs, error, layer_grads, grads, l2):
+    def error_signal_macs(self, units):
+        # The projection, and the feedback's own gradient e.T @ h_l.
+        return 2 * units[-1] * sum(units[1:-1])
+
+    def feedback_gradients(self, ctx, state, layer_grads, grads):
         (grad,) = grads
         start = 0
-        for h in inputs[1:]:
-            net.ops.matmul(error.T, h, grad[:, start : start + h.shape[1]])
+        for l, layer in enumerate(ctx.layers[:-1]):
+            if not layer.params:
+                continue
+            h = ctx.inputs[l + 1]
+            ctx.ops.matmul(ctx.error.T, h, grad[:, start : start + h.shape[1]])
             start += h.shape[1]
 
-    def update_feedback(self, net, decay):
-        if decay and net.feedback is not None:
-            net.feedback *= 1.0 - decay
+    def update_state(self, state, layers, sample, decay):
+        if decay and state.learned:
+            state.learned[0] *= 1.0 - decay
 
 
-RULES = {
-    "dfa": DirectFeedbackAlignment(),
-    "fa": FeedbackAlignment(),
-    "bp": BackPropagation(),
-    "drtp": DirectRandomTargetProjection(),
-    "sdfa": SignDirectFeedbackAlignment(),
-    "usf": UniformSignSymmetry(),
-    "frsf": FixedRandomSignSymmetry(),
-    "brsf": BatchRandomSignSymmetry(),
-    "kp": KolenPollack(),
-    "dkp": DirectKolenPollack(),
-}
+def _builtin_rules(namespace):
+    """An instance of every rule class defined in this module (those that
+    set a ``name``), by name, in the order of their definitions."""
+    return {
+        cls.name: cls()
+        for cls in list(namespace.values())
+        if isinstance(cls, type) and issubclass(cls, LearningRule) and vars(cls).get("name")
+    }
+
+
+RULES = _builtin_rules(globals())
+"""The built-in rules, by name (each a :class:`LearningRule` instance)."""
+
+
+def get_rule(rule):
+    """The :class:`LearningRule` that ``rule`` names or is.
+
+    Parameters
+    ----------
+    rule : str or LearningRule
+        A built-in rule's name (a key of ``RULES``) or a rule instance.
+
+    Returns
+    -------
+    rule : LearningRule
+        ``RULES[rule]`` for a name, ``rule`` itself for an instance.
+
+    Raises
+    ------
+    ValueError
+        For anything else, naming the built-in rules.
+
+    Examples
+    --------
+    >>> from skdfa.rules import get_rule
+    >>> rule = get_rule("dfa")
+    >>> rule, rule.label, rule.color
+    (DirectFeedbackAlignment(), 'DFA', '#ff7f0e')
+    """
+    if isinstance(rule, LearningRule):
+        return rule
+    if isinstance(rule, str):
+        try:
+            return RULES[rule]
+        except KeyError:
+            pass
+    raise ValueError(
+        f"Unknown learning rule {rule!r}: use one of {sorted(RULES)} or an instance "
+        "of a skdfa.rules.LearningRule subclass."
+    )

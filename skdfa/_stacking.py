@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from ._array_ops import array_ops
 from ._mlp import DFAClassifier, _check_dense, _float_dtypes
-from ._rules import RULES
+from ._rules import RULES, LearningRule
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -363,16 +363,17 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
                 f"{', '.join(repr(p) for p in missing)}."
             )
         rule = params.get("rule")
+        if isinstance(rule, str) and rule in RULES:
+            rule = RULES[rule]
         if (
             self.vary == "feedback"
             and self.n_estimators > 1
-            and isinstance(rule, str)
-            and rule in RULES
-            and not RULES[rule].random_feedback
+            and isinstance(rule, LearningRule)
+            and not rule.random_feedback
         ):
             raise ValueError(
                 f"vary='feedback' would fit {self.n_estimators} identical learners: "
-                f"rule={rule!r} has no random feedback, and the learners would differ "
+                f"rule={params['rule']!r} has no random feedback, and the learners would differ "
                 "only in feedback_random_state. Use vary='all', or one of the rules "
                 f"{sorted(name for name, r in RULES.items() if r.random_feedback)}."
             )

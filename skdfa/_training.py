@@ -21,7 +21,6 @@ from sklearn.utils import gen_batches
 
 from ._array_ops import array_ops
 from ._network import Workspace, train_batch
-from ._rules import RULES
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
@@ -41,8 +40,8 @@ class _Snapshot:
         # Feedback that follows the weights or is redrawn (sign symmetry)
         # is saved with the stream it is drawn from.
         net = estimator._network
-        self.feedback = [ops.copy(a) for a in _arrays(net.feedback)]
-        self.feedback_state = net.feedback_rng.get_state()
+        self.feedback = [ops.copy(a) for a in net.rule_state.arrays()]
+        self.feedback_state = net.sampler.rng.get_state()
         self.optimizer = copy.deepcopy(estimator._optimizer)
         self.rng_state = estimator._rng.get_state()
         self.dropout_state = estimator._dropout_rng.bit_generator.state
@@ -54,9 +53,9 @@ class _Snapshot:
         for param, saved in zip(params, self.params):
             ops.copy_into(param, saved)
         net = estimator._network
-        for array, saved in zip(_arrays(net.feedback), self.feedback):
+        for array, saved in zip(net.rule_state.arrays(), self.feedback):
             ops.copy_into(array, saved)
-        net.feedback_rng.set_state(self.feedback_state)
+        net.sampler.rng.set_state(self.feedback_state)
         estimator._optimizer = copy.deepcopy(self.optimizer)
         estimator._rng.set_state(self.rng_state)
         estimator._dropout_rng.bit_generator.state = self.dropout_state
@@ -64,15 +63,6 @@ class _Snapshot:
         del estimator._alignment[self.n_alignment :]
         del estimator._alignment_steps[self.n_alignment :]
         del estimator._weight_alignment[self.n_alignment :]
-
-
-def _arrays(feedback):
-    """The arrays of a rule's feedback (an array, nested lists of them, or None)."""
-    if feedback is None:
-        return []
-    if isinstance(feedback, (list, tuple)):
-        return [a for part in feedback for a in _arrays(part)]
-    return [feedback]
 
 
 class TrainingDiverged(ValueError):
@@ -168,7 +158,6 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
 
     ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
-    rule = RULES[net.rule]
     interval = _alignment_interval(est.track_alignment)
     dense_batch = None if sp.issparse(X) else ops.empty((batch_size, X.shape[1]), X.dtype)
     target_batch = ops.empty((batch_size, Y.shape[1]), Y.dtype)
@@ -217,7 +206,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                     # The weights and feedback this batch's deltas came from.
                     est._weight_alignment.append(net.weight_alignment())
                 est._optimizer.update_params(params, ws.grads, ws.weight_decay)
-                rule.update_feedback(net, est.feedback_decay)
+                net.update_feedback(est.feedback_decay)
                 if angles is not None:
                     est._alignment.append(angles)
                     est._alignment_steps.append(est._n_updates)

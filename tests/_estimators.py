@@ -30,7 +30,7 @@ def rules_of(Estimator):
     """The rules an estimator supports: RD layers have no dense weights for
     the rules that build their feedback from them."""
     if Estimator is RDClassifier:
-        return sorted(name for name, rule in RULES.items() if not rule.needs_dense_weights)
+        return sorted(name for name, rule in RULES.items() if "rd" in rule.layer_kinds)
     return sorted(RULES)
 
 

@@ -10,6 +10,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -27,8 +28,25 @@ def _run(monkeypatch, capsys, script, *argv):
 
 def test_every_benchmark_is_covered():
     tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_rd.py",
-              "bench_stacking.py"}
+              "bench_stacking.py", "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
+
+
+def test_fingerprint_models_finds_a_changed_model(monkeypatch, capsys, tmp_path):
+    path = str(tmp_path / "before.npz")
+    out = _run(monkeypatch, capsys, "fingerprint_models.py", "save", path, "--only", "rd/fa/")
+    assert re.search(r"^\d+ arrays saved", out, re.MULTILINE)
+    out = _run(monkeypatch, capsys, "fingerprint_models.py", "compare", path, "--only", "rd/fa/")
+    assert re.search(r"^(\d+) arrays compared, 0 differ$", out, re.MULTILINE)
+    # One changed array is reported, and the run fails.
+    arrays = dict(np.load(path))
+    arrays["rd/fa/sgd/intercepts_[0]"][0] += 1e-12
+    np.savez(path, **arrays)
+    monkeypatch.setattr(sys, "argv", ["fingerprint_models.py", "compare", path, "--only", "rd/fa/"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(BENCHMARKS / "fingerprint_models.py"), run_name="__main__")
+    assert exc.value.code == 1
+    assert "rd/fa/sgd/intercepts_[0]: differs" in capsys.readouterr().out
 
 
 def test_bench_memory(monkeypatch, capsys):

@@ -140,7 +140,7 @@ def test_sign_feedback_follows_the_weights(rule):
     rng = np.random.RandomState(0)
     for layer in net.layers:  # new weights, new signs
         layer.coef[...] = rng.standard_normal(layer.coef.shape)
-    RULES[rule].update_feedback(net, decay=0.5)  # no decay for sign rules
+    net.update_feedback(decay=0.5)  # no decay for sign rules
     for l, B in enumerate(net.feedback_matrices()):
         signs = np.sign(net.layers[l + 1].coef.T)
         if rule == "brsf":
@@ -174,7 +174,7 @@ def test_learned_feedback_takes_one_sgd_step_and_decays(rule):
     SGDOptimizer(net.params, lr, "constant", 0.5, momentum=0.0, nesterov=False).update_params(
         net.params, ws.grads
     )
-    RULES[rule].update_feedback(net, decay)
+    net.update_feedback(decay)
     for l, B in enumerate(net.feedback_matrices()):
         if rule == "kp":
             want = (1 - decay) * (B0[l] - lr * grad_W[l + 1].T)

@@ -14,6 +14,7 @@ EXAMPLES = [
     "plot_linear_network.py",
     "plot_alignment_angles.py",
     "plot_learning_rules.py",
+    "plot_custom_rule.py",
     "plot_zero_init.py",
     "plot_deep_network.py",
     "plot_conv_rules.py",

@@ -8,20 +8,11 @@ estimators with ``from_estimator``. matplotlib is imported only when drawing.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-# One colour per learning rule, the same in every figure of skdfa (displays,
-# CLI plots, gallery). scikit-learn's MLPClassifier/MLPRegressor is black.
-_RULE_COLORS = {
-    "bp": "#1f77b4",  # blue
-    "dfa": "#ff7f0e",  # orange
-    "fa": "#2ca02c",  # green
-    "drtp": "#d62728",  # red
-    "sdfa": "#9467bd",  # purple
-    "usf": "#8c564b",  # brown
-    "frsf": "#e377c2",  # pink
-    "brsf": "#17becf",  # cyan
-    "kp": "#bcbd22",  # olive
-    "dkp": "#393b79",  # navy
-}
+from .._rules import RULES, LearningRule, get_rule
+
+# Each learning rule's colour is its ``color`` attribute (skdfa.rules), the
+# same in every figure of skdfa (displays, CLI plots, gallery).
+# scikit-learn's MLPClassifier/MLPRegressor is black.
 _SKLEARN_MLP_COLOR = "#000000"
 
 # Line styles of successive hidden layers when colours tell estimators apart.
@@ -36,15 +27,18 @@ def rule_color(rule):
 
     Parameters
     ----------
-    rule : str
+    rule : str or LearningRule
         A learning rule (``"bp"``, ``"fa"``, ``"dfa"``, ``"drtp"``, ...), as
-        given to the estimators' ``rule`` parameter, or ``"sklearn"`` for
-        scikit-learn's :class:`~sklearn.neural_network.MLPClassifier` (black).
+        given to the estimators' ``rule`` parameter (a name or a
+        :class:`~skdfa.rules.LearningRule` instance, whose ``color`` it
+        returns), or ``"sklearn"`` for scikit-learn's
+        :class:`~sklearn.neural_network.MLPClassifier` (black).
 
     Returns
     -------
-    color : str
-        A matplotlib colour, as ``"#rrggbb"``.
+    color : str or None
+        A matplotlib colour, as ``"#rrggbb"``; None for a rule that declares
+        none (figures then use the colour cycle).
 
     Examples
     --------
@@ -52,13 +46,14 @@ def rule_color(rule):
     >>> rule_color("dfa"), rule_color("bp"), rule_color("sklearn")
     ('#ff7f0e', '#1f77b4', '#000000')
     """
-    if rule == "sklearn":
+    if isinstance(rule, str) and rule == "sklearn":
         return _SKLEARN_MLP_COLOR
     try:
-        return _RULE_COLORS[rule]
-    except (KeyError, TypeError):
+        return get_rule(rule).color
+    except ValueError:
         raise ValueError(
-            f"Unknown rule {rule!r}; known: {sorted(_RULE_COLORS) + ['sklearn']}."
+            f"Unknown rule {rule!r}; known: {sorted(RULES) + ['sklearn']}, or a "
+            "skdfa.rules.LearningRule instance."
         ) from None
 
 
@@ -67,7 +62,10 @@ def _estimator_color(estimator):
     cycle) for anything else."""
     if type(estimator).__module__.startswith("sklearn.neural_network"):
         return _SKLEARN_MLP_COLOR
-    return _RULE_COLORS.get(getattr(estimator, "rule", None))
+    rule = getattr(estimator, "rule", None)
+    if isinstance(rule, LearningRule):
+        return rule.color
+    return RULES[rule].color if isinstance(rule, str) and rule in RULES else None
 
 
 def _import_pyplot(caller):
@@ -87,6 +85,8 @@ def _as_list(estimator):
 def _default_name(estimator):
     rule = getattr(estimator, "rule", None)
     name = type(estimator).__name__
+    if isinstance(rule, LearningRule):
+        return f"{name} ({rule.label})"
     return f"{name} ({rule})" if isinstance(rule, str) else name
 
 

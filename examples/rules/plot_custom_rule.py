@@ -1,0 +1,100 @@
+"""
+=============================
+Write your own learning rule
+=============================
+
+A learning rule is one class: subclass :class:`skdfa.rules.LearningRule`,
+say what its state is (``init_state``) and how the hidden layers get their
+deltas (``hidden_deltas``), and pass an instance as ``rule=`` to any skdfa
+estimator (see :ref:`custom_rules`).
+
+Here, a rule skdfa does not ship: direct feedback alignment with sparse
+feedback (Crafton et al., 2019, "Direct Feedback Alignment With Sparse
+Connections for Local Learning"), where each hidden unit receives the error of
+a single output instead of a random mix of all of them.
+"""
+
+# %%
+import warnings
+
+import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from skdfa import DFAClassifier
+from skdfa.plotting import AlignmentDisplay
+from skdfa.rules import DirectFeedbackAlignment, LearningRule, RuleState
+
+
+class SparseDFA(LearningRule):
+    """DFA whose feedback ``B_l`` keeps ``connections`` nonzero entries per
+    hidden unit: each unit hears that many outputs' errors."""
+
+    name = "sparse_dfa"
+    label = "sparse DFA"
+    color = "#17a589"
+    random_feedback = True
+
+    def __init__(self, connections=1):
+        self.connections = connections
+
+    def init_state(self, layers, sample):
+        n_outputs = layers[-1].n_out
+        feedback = []
+        for layer in layers[:-1]:
+            B = sample((n_outputs, layer.n_out), layer.n_out)
+            # Rank random keys down each column; keep the first `connections`.
+            rank = sample.rng.uniform(size=B.shape).argsort(axis=0).argsort(axis=0)
+            B[rank >= self.connections] = 0
+            feedback.append(B)
+        return RuleState(fixed=feedback)
+
+    def hidden_deltas(self, ctx, state):
+        # delta_l = (e @ B_l) * f'(a_l), as DFA, through the sparse B_l.
+        return [
+            ctx.derivative(l, layer.as_output(ctx.error @ B))
+            for l, (layer, B) in enumerate(zip(ctx.layers[:-1], state.fixed))
+        ]
+
+    # B_l stands in for the whole path to the output, as DFA's does.
+    forward_paths = DirectFeedbackAlignment.forward_paths
+
+
+# %%
+# Two hidden layers, the same seeds, DFA and its sparse variant. The rule
+# instance goes where a rule's name would.
+X, y = load_digits(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X / 16, y, stratify=y, random_state=0)
+fitted = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    for rule in ["dfa", SparseDFA(connections=1)]:
+        clf = DFAClassifier(
+            (64, 64), rule=rule, learning_rate_init=0.01, max_iter=30, tol=0,
+            track_alignment=5, random_state=0,
+        ).fit(X_train, y_train)
+        fitted[clf.rule if isinstance(clf.rule, str) else clf.rule.label] = clf
+for name, clf in fitted.items():
+    nonzero = sum((B != 0).sum() for B in clf.feedback_)
+    print(f"{name:>10}: test accuracy {clf.score(X_test, y_test):.3f}, "
+          f"{nonzero} nonzero feedback weights")
+
+# %%
+# With a tenth of DFA's feedback weights, the sparse rule reaches about the
+# same test accuracy (printed above: 0.964 against 0.967).
+#
+# Both alignment angles: between each rule's hidden deltas and
+# back-propagation's (left), and between the feedback and the forward path it
+# stands in for (right). Each rule has its colour; line styles are the layers.
+fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+for kind, ax in zip(["delta", "weight"], axes):
+    AlignmentDisplay.from_estimator(list(fitted.values()), kind=kind, names=list(fitted), ax=ax)
+    ax.set_ylim(0, 110)
+fig.tight_layout()
+plt.show()
+
+# %%
+# Both rules start near 90° (random feedback is unrelated to the gradient) and
+# align as the forward weights adapt to the feedback; the sparse feedback's
+# weight angles end a few degrees above DFA's.
