@@ -448,6 +448,8 @@ class NumpyOps(ArrayOps):
         return log_expit(x)
 
     def vdot(self, a, b):
+        if a.ndim != 2:  # convolution kernels
+            a, b = a.reshape(1, -1), b.reshape(1, -1)
         return float(np.einsum("ij,ij->", a, b, dtype=np.float64))
 
     def total(self, x):

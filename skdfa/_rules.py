@@ -716,7 +716,7 @@ class _SignSymmetry(FeedbackAlignment):
     random_feedback = True
     layer_kinds = frozenset({"dense"}) | _CONV_KINDS
     layer_requirement = (
-        "builds its feedback from forward weights (dense coef or convolution kernels)"
+        "builds its feedback from dense forward weights (coef) or convolution kernels"
     )
 
     def init_state(self, layers, sample):
@@ -883,7 +883,7 @@ class KolenPollack(FeedbackAlignment):
     random_feedback = True
     layer_kinds = frozenset({"dense"}) | _CONV_KINDS
     layer_requirement = (
-        "learns its feedback from forward weights (dense coef or convolution kernels)"
+        "builds its feedback from dense forward weights (coef) or convolution kernels"
     )
 
     def init_state(self, layers, sample):

@@ -200,7 +200,7 @@ def test_float32_stays_float32(digits):
 def test_stacking_with_conv_base(digits):
     X_train, X_test, y_train, y_test = digits
     base = ConvDFAClassifier(conv_layers=((8, 3),), pool_size=(2,), hidden_layer_sizes=(32,),
-                             rule="usf", learning_rate_init=0.01, max_iter=15)
+                             rule="frsf", learning_rate_init=0.01, max_iter=15)
     stack = StackingDFA(base, n_estimators=2, random_state=0).fit(X_train, y_train)
     assert stack.score(X_test, y_test) > 0.9
 
@@ -382,3 +382,16 @@ def test_fashion_mnist_accuracy(rule, threshold):
                             learning_rate_init=2e-3, random_state=0)
     clf.fit(X[:3000], y[:3000])
     assert clf.score(X_test[:2000], y_test[:2000]) > threshold
+
+
+def test_a_rule_without_a_conv_form_names_those_that_have_one():
+    from ._custom_rules import SparseDFA
+
+    X = np.random.RandomState(0).rand(10, 16)
+    with pytest.raises(ValueError) as info:
+        ConvDFAClassifier(conv_layers=((2, 1), (2, 1)), rule=SparseDFA()).fit(
+            X, np.arange(10) % 2)
+    message = str(info.value)
+    assert "rule='sparse_dfa'" in message and "conv2d" in message
+    for name in ALL_RULES:
+        assert f"'{name}'" in message.split("use one of")[1]
