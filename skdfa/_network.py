@@ -324,7 +324,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     all_layer_grads = []
     for layer, layer_input, delta in zip(net.layers, inputs, deltas):
         layer_grads = [next(grads) for _ in layer.params]
-        layer.gradients(layer_input, delta, layer_grads)
+        if layer_grads:  # a layer without parameters (pooling) has none to compute
+            layer.gradients(layer_input, delta, layer_grads)
         all_layer_grads.append(layer_grads)
     # Learned feedback's gradients follow the layers' in ``ws.grads``.
     rule.feedback_gradients(ctx, net.rule_state, all_layer_grads, list(grads))

@@ -919,7 +919,8 @@ class DirectFeedbackAlignment(LearningRule):
     All ``B_l`` are column blocks of one (n_outputs, sum of hidden widths)
     matrix, so every hidden layer's projection is one matrix product; a
     layer's block is as wide as its flattened output, and ``layer.as_output``
-    gives the delta the layer's output shape.
+    gives the delta the layer's output shape. Hidden layers without
+    parameters (pooling) receive nothing: their delta is None.
 
     Attributes
     ----------
@@ -943,14 +944,15 @@ class DirectFeedbackAlignment(LearningRule):
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
     def checked_layers(self, layers):
-        return layers[:-1]
+        # The layers that receive a projection (pooling receives none).
+        return [layer for layer in layers[:-1] if layer.n_params]
 
     def error_signal_macs(self, units):
         return units[-1] * sum(units[1:-1])
 
     def init_state(self, layers, sample):
         n_outputs = layers[-1].n_out
-        widths = [layer.n_out for layer in _learning(layers)]
+        widths = [layer.n_out for layer in layers[:-1] if layer.n_params]
         if not widths:
             return RuleState()
         feedback = np.hstack([sample((n_outputs, width), width) for width in widths])
@@ -968,9 +970,10 @@ class DirectFeedbackAlignment(LearningRule):
         if feedback is None:
             return []
         blocks, start = [], 0
-        for layer in _learning(layers):
-            blocks.append(feedback[:, start : start + layer.n_out])
-            start += layer.n_out
+        for layer in layers[:-1]:
+            if layer.n_params:
+                blocks.append(feedback[:, start : start + layer.n_out])
+                start += layer.n_out
         return blocks
 
     def _signal(self, ctx):
@@ -980,19 +983,18 @@ class DirectFeedbackAlignment(LearningRule):
     def hidden_deltas(self, ctx, state):
         feedback = self._matrix(state)
         if feedback is None:
-            return []
+            return [None] * (len(ctx.layers) - 1)
         projected = ctx.ops.matmul(
             self._signal(ctx), feedback, out=ctx.buffer("projection", feedback.shape[1])
         )
-        deltas = []
+        deltas = [None] * (len(ctx.layers) - 1)
         start = 0
         for l, layer in enumerate(ctx.layers[:-1]):
-            if not layer.params:  # pooling: nothing to learn, no projection
-                deltas.append(None)
+            if not layer.n_params:
                 continue
             delta = layer.as_output(projected[:, start : start + layer.n_out])
             start += layer.n_out
-            deltas.append(ctx.derivative(l, delta))
+            deltas[l] = ctx.derivative(l, delta)
         return deltas
 
     def forward_paths(self, layers):
@@ -1124,12 +1126,13 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     def feedback_gradients(self, ctx, state, layer_grads, grads):
         (grad,) = grads
         start = 0
-        for l, layer in enumerate(ctx.layers[:-1]):
-            if not layer.params:
+        for layer, h in zip(ctx.layers, ctx.inputs[1:]):
+            if not layer.n_params:
                 continue
-            h = ctx.inputs[l + 1]
-            ctx.ops.matmul(ctx.error.T, h, grad[:, start : start + h.shape[1]])
-            start += h.shape[1]
+            if h.ndim > 2:  # a feature map, flattened as B_l's columns are
+                h = ctx.ops.xp.reshape(h, (h.shape[0], layer.n_out))
+            ctx.ops.matmul(ctx.error.T, h, grad[:, start : start + layer.n_out])
+            start += layer.n_out
 
     def update_state(self, state, layers, sample, decay):
         if decay and state.learned:

@@ -11,7 +11,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skdfa import DFAClassifier
-from skdfa._network import Workspace, train_batch
+from skdfa._layers import DenseLayer
+from skdfa._network import Network, Workspace, train_batch
 from skdfa._optimizers import SGDOptimizer
 from skdfa._rules import RULES
 
@@ -385,3 +386,53 @@ def test_warm_start_into_a_learnt_rule_optimizes_its_feedback():
             clf.set_params(max_iter=1).fit(X, y)
             moved = [not np.array_equal(a, b) for a, b in zip(drawn, clf.feedback_)]
             assert all(moved) == (rule != "fa")
+
+
+class _PassThrough:
+    """A layer without parameters (as a pooling layer): A = X."""
+
+    kind = "pass"
+    params = param_names = regularized = ()
+    n_params = 0
+    feedback_shape = weights = None
+
+    def __init__(self, n):
+        self.n_in = self.n_out = n
+        self.output_shape = (n,)
+
+    def initialize(self, rng, weight_init, activation, dtype):
+        pass
+
+    def forward(self, X, out, training=False):
+        out[...] = X
+        return out
+
+    def backward(self, delta, feedback=None):
+        return delta
+
+    def as_output(self, flat):
+        return flat
+
+
+@pytest.mark.parametrize("rule", ["dfa", "dkp"])
+def test_direct_rules_project_only_to_layers_with_parameters(rule):
+    layers = [DenseLayer(3, 4), _PassThrough(4), DenseLayer(4, 2)]
+    net = Network(layers, "tanh", "softmax", rule)
+    net.initialize_weights(np.random.RandomState(0), "glorot", np.float64)
+    net.initialize_feedback(np.random.RandomState(1), "gaussian", 1.0, np.float64)
+    (B,) = net.feedback_matrices()
+    assert B.shape == (2, 4)
+    X, Y = tiny_batch(net)
+    ws = workspace(net, X.shape[0])
+    _, angles = train_batch(net, ws, X, Y, None, alpha=0.0, track_alignment=True)
+    W0, b0, W2, b2 = (p.copy() for p in net.params[:4])
+    H1 = np.tanh(X @ W0 + b0)
+    H2 = np.tanh(H1)  # the pass-through layer's activation
+    e = (softmax(H2 @ W2 + b2, axis=1) - Y) / X.shape[0]
+    delta = (e @ B) * (1 - H1**2)
+    expected = [X.T @ delta, delta.sum(axis=0), H2.T @ e, e.sum(axis=0)]
+    if rule == "dkp":
+        expected.append(e.T @ H1)  # the projection's own gradient, from layer 0's output
+    for got, want in zip(ws.grads, expected, strict=True):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert np.isfinite(angles[0]) and np.isnan(angles[1])
