@@ -13,8 +13,9 @@ the optimizers never know which type they drive:
   ``training=True`` it may keep what ``gradients`` needs;
 - ``gradients(X, delta, grads)``: writes ``dLoss/dparam`` into ``grads``;
 - ``n_params``: the number of trainable scalars;
-- ``activated``: whether the network applies the activation to the output
-  (False for max pooling, which follows an activated convolution);
+- ``activated`` (optional, True if absent): whether the network applies the
+  activation to the output (False for max pooling, which follows an
+  activated convolution);
 - ``weight_matrix()``: the (n_in, n_out) matrix of the layer's linear map
   (for the weight-alignment diagnostics; None where it is not a matrix);
 - ``fans()``: ``(fan_in, fan_out)`` of the weights, as Glorot counts them.

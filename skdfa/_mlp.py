@@ -426,12 +426,12 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         self.alignment_ = ops.asarray(
             np.array(self._alignment, dtype=np.float64).reshape(
-                len(self._alignment), self._network.n_learning_hidden
+                len(self._alignment), self._network.n_layers - 1
             )
         )
         self.weight_alignment_ = ops.asarray(
             np.array(self._weight_alignment, dtype=np.float64).reshape(
-                len(self._weight_alignment), self._network.n_learning_hidden
+                len(self._weight_alignment), self._network.n_layers - 1
             )
         )
         self.alignment_steps_ = ops.asarray(np.array(self._alignment_steps, dtype=np.int64))

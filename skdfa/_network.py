@@ -17,6 +17,12 @@ from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 _INFERENCE_CHUNK_VALUES = 1 << 22
 
 
+def _activated(layer):
+    """Whether the activation follows ``layer`` (a layer type without the
+    attribute is activated; max pooling is not)."""
+    return getattr(layer, "activated", True)
+
+
 class Network:
     """A feed-forward network trained by a pluggable learning rule.
 
@@ -49,11 +55,6 @@ class Network:
     @property
     def n_layers(self):
         return len(self.layers)
-
-    @property
-    def n_learning_hidden(self):
-        """Hidden layers with parameters: the columns of the alignment records."""
-        return sum(1 for layer in self.layers[:-1] if layer.params)
 
     @property
     def units(self):
@@ -137,7 +138,7 @@ class Network:
             for layer, buffer in zip(self.layers[:-1], buffers):
                 hidden = buffer[: stop - start, :]
                 layer.forward(inputs, hidden)
-                if layer.activated:
+                if _activated(layer):
                     activate(hidden, ops)
                 inputs = hidden
             self.layers[-1].forward(inputs, out[start:stop, :])
@@ -187,7 +188,7 @@ class Workspace:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
         self._derivative = DERIVATIVES[net.activation]
-        self._activated = [layer.activated for layer in net.layers[:-1]]
+        self._activated = [_activated(layer) for layer in net.layers[:-1]]
         # What the rule reads at every batch; ``train_batch`` refills it.
         self.context = DeltaContext(
             ops, net.layers, net.output, self.hidden, self.derivative, self.buffer
@@ -276,7 +277,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for l, layer in enumerate(net.layers[:-1]):
         hidden = ws.hidden[l][:n, :]
         layer.forward(inputs[-1], hidden, training=True)
-        if not layer.activated:  # max pooling: no activation, no dropout
+        if not _activated(layer):  # max pooling: no activation, no dropout
             inputs.append(hidden)
             continue
         activate(hidden, ops)
@@ -315,10 +316,10 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     angles = None
     if track_alignment and net.n_layers > 1:
         exact = RULES["bp"].hidden_deltas(ctx, None)
-        # One angle per hidden layer with parameters (pooling learns nothing).
-        angles = np.array([
-            angle(a, b) for layer, a, b in zip(net.layers, deltas, exact) if layer.params
-        ])
+        # Layers without parameters (pooling) may get no delta.
+        angles = np.array(
+            [np.nan if a is None else angle(a, b) for a, b in zip(deltas, exact)]
+        )
 
     grads = iter(ws.grads)
     all_layer_grads = []

@@ -532,10 +532,10 @@ class LearningRule(ABC):
         Returns
         -------
         paths : list of array
-            Shaped like the feedback: here ``W_{l+1}.T``, the
-            ``backward_weights()`` of each layer with weights but the first.
+            Shaped like the feedback: here ``W_{l+1}.T``, each layer's
+            ``backward_weights()``.
         """
-        return [layer.backward_weights() for layer in _with_feedback(layers)]
+        return [layer.backward_weights() for layer in layers[1:]]
 
     def weight_alignment(self, state, layers):
         """Angles between each hidden layer's feedback and its forward path.
@@ -598,12 +598,6 @@ def _with_feedback(layers):
     return [layer for layer in layers[1:] if layer.feedback_shape is not None]
 
 
-def _learning(layers):
-    """The hidden layers with parameters: those that get a delta (pooling
-    gets none from the direct rules, and no alignment column)."""
-    return [layer for layer in layers[:-1] if layer.params]
-
-
 class BackPropagation(LearningRule):
     """Exact back-propagation: the reference the other rules approximate.
 
@@ -654,7 +648,7 @@ class BackPropagation(LearningRule):
         degrees : ndarray of shape (n_hidden_layers,)
             Zeros.
         """
-        return np.zeros(len(_learning(layers)))
+        return np.zeros(len(layers) - 1)
 
 
 class FeedbackAlignment(LearningRule):
@@ -688,6 +682,27 @@ class FeedbackAlignment(LearningRule):
     def _feedback(self, state, layers):
         """The feedback of each layer of ``layers[1:]`` (None for pooling)."""
         return state.fixed
+
+    def weight_alignment(self, state, layers):
+        """Angles between each ``B_{l+1}`` and ``W_{l+1}.T`` (a convolution's
+        kernel), NaN for a hidden layer under a pooling (no weights).
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+        """
+        feedback = self._feedback(state, layers)
+        return np.array([
+            np.nan if B is None else angle(B, layer.backward_weights())
+            for B, layer in zip(feedback, layers[1:])
+        ])
 
     def hidden_deltas(self, ctx, state):
         layers = ctx.layers
@@ -1009,8 +1024,8 @@ class DirectFeedbackAlignment(LearningRule):
         -------
         paths : list of array or None
             ``(W_{l+1} @ ... @ W_L).T``, which ``B_l`` stands in for, per
-            hidden layer with parameters; None where the path goes through
-            a convolution or a pooling (no matrix).
+            hidden layer; None where the path goes through a convolution or
+            a pooling (no matrix).
         """
         paths = [None] * (len(layers) - 1)
         path = layers[-1].weight_matrix()
@@ -1019,7 +1034,29 @@ class DirectFeedbackAlignment(LearningRule):
             if l:
                 W = layers[l].weight_matrix()
                 path = None if path is None or W is None else W @ path
-        return [path for path, layer in zip(paths, layers) if layer.params]
+        return paths
+
+    def weight_alignment(self, state, layers):
+        """Angles between each ``B_l`` and the forward path it stands in for,
+        NaN for a pooling (no feedback) or where the path is not a matrix.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+        """
+        blocks = iter(self.feedback_matrices(state, layers))
+        degrees = []
+        for layer, path in zip(layers[:-1], self.forward_paths(layers)):
+            B = next(blocks) if layer.n_params else None
+            degrees.append(np.nan if B is None or path is None else angle(B, path))
+        return np.array(degrees)
 
 
 class DirectRandomTargetProjection(DirectFeedbackAlignment):

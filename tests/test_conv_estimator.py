@@ -364,7 +364,10 @@ def test_torch_fit_equals_numpy_fit(rule):
         np.testing.assert_allclose(b.numpy(), a, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(proba.numpy(), ref.predict_proba(X), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(other.alignment_.numpy(), ref.alignment_, atol=1e-6)
-    assert ref.alignment_.shape[1] == 3  # conv 1, conv 2, dense: pooling has no column
+    # conv 1, pooling, conv 2, dense: the direct rules send the pooling
+    # nothing (NaN), the others a delta through it.
+    assert ref.alignment_.shape[1] == 4
+    assert np.isnan(ref.alignment_[:, 1]).all() == (rule in ("dfa", "drtp", "sdfa", "dkp"))
 
 
 @pytest.mark.slow

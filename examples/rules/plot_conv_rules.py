@@ -51,10 +51,13 @@ with warnings.catch_warnings():
         ).fit(X_train, y_train)
         for rule in rules
     }
-layer_names = ["conv 1", "conv 2", "dense"]
+# ``alignment_`` has a column per hidden layer: conv 1, its pooling, conv 2,
+# dense. The pooling learns nothing (DFA sends it no signal): it is left out.
+columns = {"conv 1": 0, "conv 2": 2, "dense": 3}
+layer_names = list(columns)
 print("rule  test acc.  mean angle of the last 10 records (deg):", ", ".join(layer_names))
 for rule, clf in clfs.items():
-    angles = np.nanmean(clf.alignment_[-10:], axis=0)
+    angles = np.nanmean(clf.alignment_[-10:, list(columns.values())], axis=0)
     print(f"{rule:>4}  {clf.score(X_test, y_test):9.3f}  " + "  ".join(f"{a:6.1f}" for a in angles))
 
 # %%
@@ -62,7 +65,7 @@ for rule, clf in clfs.items():
 # angle per layer over training: the dense layer, right under the output,
 # aligns under every rule; the convolutions are where the rules part.
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-for j, (ax, name) in enumerate(zip(axes, layer_names)):
+for ax, (name, j) in zip(axes, columns.items()):
     for rule, clf in clfs.items():
         if rule == "bp":
             continue
