@@ -62,8 +62,10 @@ for rule, clf in clfs.items():
 
 # %%
 # Back-propagation's angles are 0° by definition. The panels show each rule's
-# angle per layer over training: the dense layer, right under the output,
-# aligns under every rule; the convolutions are where the rules part.
+# angle per layer over training. In the run printed above, the first
+# convolution, farthest from the output, stays near 90° under DFA and FA: its
+# signal is barely related to the gradient. uSF's sign kernels keep every
+# layer under 45°, and uSF comes closest to back-propagation's accuracy.
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
 for ax, (name, j) in zip(axes, columns.items()):
     for rule, clf in clfs.items():
