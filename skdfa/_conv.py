@@ -14,6 +14,7 @@ A convolution is followed by the network's activation; a max pooling is not
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._layers import _glorot_bound
@@ -135,6 +136,8 @@ class Conv2DLayer:
             self.intercept = np.zeros(n_out, dtype=dtype)
 
     def _maps(self, X, shape):
+        if sp.issparse(X):  # a sparse batch of X: densified, one batch at a time
+            X = X.toarray()
         return array_ops(X).xp.reshape(X, (X.shape[0], *shape))
 
     def forward(self, X, out, training=False):

@@ -223,7 +223,6 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         "output_activation": [StrOptions({"auto", "sigmoid"})],
     }
 
-    _accept_sparse = False
     _structure_params = (
         *BaseDFA._structure_params, "conv_layers", "pool_size", "padding", "input_shape",
     )
@@ -426,8 +425,3 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
                           (f"intercepts_[{i}]", self.intercepts_[i])])
             i += 1
         return pairs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags

@@ -186,8 +186,6 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.feedback_decay = feedback_decay
 
     _y_numeric = False
-    # What ``validate_data`` accepts of scipy.sparse.
-    _accept_sparse = ["csr"]
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -387,7 +385,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             self,
             X,
             y,
-            accept_sparse=self._accept_sparse,
+            accept_sparse=["csr"],
             dtype=(
                 _float_dtypes(xp, device)
                 if first_pass
@@ -583,7 +581,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         if is_array_api:
             _check_dense(X, type(self).__name__)
         X = validate_data(
-            self, X, accept_sparse=self._accept_sparse, dtype=_float_dtypes(xp, device), reset=False
+            self, X, accept_sparse=["csr"], dtype=_float_dtypes(xp, device), reset=False
         )
         self._check_namespace(X, method)
         self._read_exposed_params()

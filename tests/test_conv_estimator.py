@@ -154,12 +154,17 @@ def test_bad_architecture_parameters(params, message):
         ConvDFAClassifier(**params).fit(X, y)
 
 
-def test_sparse_input_is_refused():
+def test_sparse_input_trains_as_dense(digits):
+    # Each sparse batch is densified for the convolution: the same model.
     import scipy.sparse as sp
 
-    X = sp.random(10, 16, density=0.5, format="csr", random_state=0)
-    with pytest.raises(TypeError, match="dense data is required|Sparse data was passed"):
-        ConvDFAClassifier(conv_layers=((2, 1),)).fit(X, np.arange(10) % 2)
+    X, y = digits[0][:100], digits[2][:100]
+    params = dict(SMALL, max_iter=2, random_state=0)
+    dense = ConvDFAClassifier(**params).fit(X, y)
+    sparse = ConvDFAClassifier(**params).fit(sp.csr_matrix(X), y)
+    for a, b in zip(dense.coefs_, sparse.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X))
 
 
 def test_pickle_round_trip_predicts_the_same(digits):
