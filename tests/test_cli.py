@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from skdfa import _bench
+from skdfa._cli import _bench
 from skdfa._cli import main
 
 from .test_datasets import idx_bytes, write_mnist_folder
@@ -73,7 +73,8 @@ def test_demo_rd_and_stacking(capsys):
 
 
 def test_demo_progress_unless_quiet(tmp_path, capsys):
-    main(["demo", "--epochs", "2", "--hidden", "8", "--rules", "dfa", "--no-plots"])
+    # Issue 21: the per-epoch tables only with --verbose.
+    main(["demo", "--epochs", "2", "--hidden", "8", "--rules", "dfa", "--no-plots", "--verbose"])
     out = capsys.readouterr().out
     assert "[1/1] DFA: 2 epochs" in out
     assert re.search(r"^\s+2\s+[\d.]+", out, re.MULTILINE)  # the per-epoch table
@@ -103,7 +104,7 @@ def test_compare_on_idx_folder(tmp_path, capsys):
 
 
 def test_dropout_reaches_skdfa_learners_only(monkeypatch):
-    from skdfa import _cli
+    from skdfa._cli import _compare as _cli
 
     made = {}
     original = _cli._make_learner
@@ -329,6 +330,356 @@ def test_ctrl_c_exits_with_130_and_one_line(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("skdfa._cli._compare", interrupted)
+    monkeypatch.setattr("skdfa._cli._compare.train_learners", interrupted)
     assert main(["demo", *TINY, "--rules", "dfa", "--no-plots"]) == 130
     assert _one_error_line(capsys.readouterr().err) == "skdfa: interrupted"
+
+
+# -- epoch-by-epoch fits, progress, devices (issue 20) ------------------------------
+
+EPOCHS = 5
+
+
+@pytest.mark.parametrize("settings", [
+    # the paper's recipe: RMSprop, sigmoid outputs, zero start, dropout's stream
+    dict(hidden_layer_sizes=(16, 16), solver="rmsprop", dropout=(0.1, 0.5), weight_init="zeros",
+         output_activation="sigmoid"),
+    dict(hidden_layer_sizes=(16,), solver="adam", rule="bp"),
+    # a learning-rate schedule that reads the sample count t_
+    dict(hidden_layer_sizes=(16,), solver="sgd", learning_rate="invscaling", momentum=0.5),
+    # feedback redrawn every batch (its own stream) and learnt feedback
+    dict(hidden_layer_sizes=(16,), rule="brsf"),
+    dict(hidden_layer_sizes=(16, 16), rule="dkp", track_alignment=3),
+])
+def test_fit_epochs_gives_the_model_of_one_fit_across_pickles(settings):
+    import pickle
+
+    from sklearn.datasets import load_digits
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs, quietly
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:400] / 16).astype(np.float32)
+    y = y[:400]
+    common = dict(max_iter=EPOCHS, tol=0.0, n_iter_no_change=EPOCHS, random_state=0,
+                  batch_size=64, **settings)
+    with quietly():
+        whole = DFAClassifier(**common).fit(X, y)
+    est, epochs_seen = DFAClassifier(**common), []
+
+    def after_epoch(est):
+        epochs_seen.append(len(est.loss_curve_))
+
+    for stop in (2, EPOCHS):  # a checkpoint after epoch 2, loaded again
+        est = fit_epochs(est, X, y, stop, after_epoch=after_epoch)
+        est = pickle.loads(pickle.dumps(est))
+    assert epochs_seen == [1, 2, 3, 4, 5]
+    for a, b in zip(whole.coefs_ + whole.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert est.loss_curve_ == whole.loss_curve_ and est.t_ == whole.t_
+    np.testing.assert_array_equal(est.alignment_, whole.alignment_)
+    assert (est.max_iter, est.warm_start) == (EPOCHS, False)  # as given
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(early_stopping=True), "early_stopping=False"),
+    (dict(n_iter_no_change=2), "n_iter_no_change >= epochs"),
+])
+def test_fit_epochs_refuses_settings_a_single_fit_treats_otherwise(settings, message):
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    with pytest.raises(ValueError, match=message):
+        fit_epochs(DFAClassifier(**settings), X, y, 5)
+
+
+def test_ctrl_c_during_an_epoch_keeps_the_last_finished_one(monkeypatch):
+    """The estimators catch a Ctrl-C in their epoch loop, keep the last
+    finished epoch and return: fit_epochs notices the Ctrl-C (its own SIGINT
+    handler), hands that state to on_interrupt, then raises."""
+    import signal
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    original_fit = DFAClassifier.fit
+
+    def fit_interrupted_in_epoch_4(self, X, y):
+        if len(getattr(self, "loss_curve_", ())) == 3:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                return self  # what the engine does
+        return original_fit(self, X, y)
+
+    monkeypatch.setattr(DFAClassifier, "fit", fit_interrupted_in_epoch_4)
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    est = DFAClassifier(hidden_layer_sizes=(4,), n_iter_no_change=5, tol=0, random_state=0)
+    saved, seen = [], []
+    with pytest.raises(KeyboardInterrupt):
+        fit_epochs(est, X, y, 5, after_epoch=lambda e: seen.append(len(e.loss_curve_)),
+                   on_interrupt=lambda e: saved.append(len(e.loss_curve_)))
+    assert seen == [1, 2, 3] and saved == [3]
+    # The handler is gone afterwards.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_with_tqdm_and_lines_without(capsys, monkeypatch):
+    from skdfa._cli import _progress
+
+    tqdm = pytest.importorskip("tqdm")
+    bar = _progress.EpochProgress("2x800 tanh, DFA", 300, start=100, style="bar")
+    for epoch in range(101, 104):
+        bar.update(epoch, 0.5)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "2x800 tanh, DFA" in err and "103/300" in err and "loss 0.5" in err
+    # On a terminal, tqdm's bar; without tqdm, or for a pipe, lines.
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert _progress.choose_style(quiet=False, in_process=True) == "bar"
+    assert _progress.choose_style(quiet=False, in_process=False) == "lines"
+    assert _progress.choose_style(quiet=True, in_process=True) is None
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    assert _progress.choose_style(quiet=False, in_process=True) == "lines"
+    del tqdm
+
+
+def test_progress_lines_every_few_epochs_with_time_left(monkeypatch):
+    from skdfa._cli import _progress
+
+    now = [0.0]
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: now[0])
+    lines = []
+    progress = _progress.EpochProgress("1x800 tanh, BP", 300, start=20, out=lines.append)
+    for epoch in range(21, 61):
+        now[0] += 5  # every epoch takes 5 s
+        progress.update(epoch, 0.25)
+    # The first epoch of the run, then every 15th (300 / 20).
+    assert [line.split("epoch ")[1].split("/")[0] for line in lines] == ["21", "30", "45", "60"]
+    assert lines[-1] == ("  1x800 tanh, BP: epoch 60/300, loss 0.25, 5.00 s/epoch, "
+                         "20 min 00 s left")
+
+
+def test_compare_on_a_torch_device(capsys):
+    pytest.importorskip("torch")
+    status = main(["compare", "--data", "digits", *TINY, "--rules", "dfa,mlp",
+                   "--device", "cpu", "--no-plots"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "skdfa on torch cpu" in out
+    assert list(_table(out)) == ["DFA", "MLPClassifier (sklearn)"]
+
+
+def test_torch_device_without_scipy_array_api_is_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("SCIPY_ARRAY_API")
+    assert main(["compare", "--data", "digits", *TINY, "--device", "cpu"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "SCIPY_ARRAY_API=1" in line
+
+
+def test_the_command_sets_scipy_array_api_itself(tmp_path):
+    pytest.importorskip("torch")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SCIPY_ARRAY_API"}
+    result = subprocess.run(
+        [sys.executable, "-m", "skdfa", "compare", "--data", "digits", *TINY,
+         "--rules", "dfa", "--device", "cpu", "--no-plots"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skdfa on torch cpu" in result.stdout and "DFA" in _table(result.stdout)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--device", "tpu"], "unknown device(s) tpu"),
+    (["reproduce", "nokland2016", "--device", "cpu,cuda"], "expected one device"),
+    (["reproduce", "nokland2016", "--checkpoint-every", "0"], "expected a positive integer"),
+])
+def test_device_and_checkpoint_usage_errors(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_bench_device_is_one_spelling_with_the_old_one_kept(capsys):
+    from skdfa._cli import build_parser
+
+    parser = build_parser()
+    for flag in ["--device", "--devices"]:
+        args = parser.parse_args(["bench", flag, "numpy,cpu", "--n-train", "10"])
+        assert args.devices == ("numpy", "cpu") and args.train_samples == 10
+
+
+def test_cli_reference_documents_every_option_of_every_command():
+    import argparse
+    from pathlib import Path
+
+    from skdfa._cli import build_parser
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.rst").read_text()
+    parts = re.split(r"^``skdfa (\w+)``\n=+\n", page, flags=re.M)
+    sections = dict(zip(parts[1::2], parts[2::2]))
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    assert list(sections) == list(commands)
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            option = action.option_strings[0] if action.option_strings else action.dest
+            assert f"``{option}" in sections[name], (name, option)
+    assert "needs torch" in page
+
+
+# -- a user's learning rule on the command line (issue 18) -------------------------
+
+from skdfa.rules import DirectFeedbackAlignment  # noqa: E402
+
+
+class HalfDFA(DirectFeedbackAlignment):
+    """DFA with its hidden error signals halved: a rule defined outside skdfa,
+    given to the command as ``tests.test_cli:HalfDFA``."""
+
+    name = "half_dfa"
+    label = "half DFA"
+    color = "#123456"
+
+    def hidden_deltas(self, ctx, state):
+        deltas = super().hidden_deltas(ctx, state)
+        for delta in deltas:
+            if delta is not None:
+                delta *= 0.5
+        return deltas
+
+
+class InterruptingDFA(DirectFeedbackAlignment):
+    """DFA that presses Ctrl-C in the third batch of the fourth epoch (of
+    ``n_batches`` batches an epoch), from inside the estimator's epoch loop."""
+
+    name = "interrupting_dfa"
+    calls = 0
+
+    def __init__(self, n_batches=1):
+        self.n_batches = n_batches
+
+    def hidden_deltas(self, ctx, state):
+        import signal
+
+        type(self).calls += 1
+        if type(self).calls == 3 * self.n_batches + 3:
+            signal.raise_signal(signal.SIGINT)
+        return super().hidden_deltas(ctx, state)
+
+
+USER_RULE = "tests.test_cli:HalfDFA"
+
+
+def test_compare_trains_a_users_rule_with_its_label_and_colour(tmp_path, capsys, monkeypatch):
+    from skdfa._cli import _common
+
+    figures = []
+    new_figure = _common.new_figure
+
+    def kept(**kwargs):
+        figures.append(new_figure(**kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(_common, "new_figure", kept)
+    status = main(["compare", "--data", "digits", *TINY, "--rules", f"dfa,{USER_RULE}",
+                   "--out", str(tmp_path)])
+    rows = _table(capsys.readouterr().out)
+    assert status == 0
+    assert list(rows) == ["DFA", "half DFA"]
+    assert 0 < float(rows["half DFA"][3]) < 180  # its alignment was measured
+    for figure in figures:  # the training history, the alignment
+        ax = figure.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any("half DFA" in label for label in labels)
+        lines = {line.get_color(): line.get_ydata() for line in ax.get_lines()}
+        assert "#123456" in lines and "#ff7f0e" in lines  # its colour, DFA's
+        # Halved deltas from the same start: another training.
+        assert not np.array_equal(lines["#123456"], lines["#ff7f0e"])
+
+
+@pytest.fixture
+def digits_idx_folder(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from .test_datasets import write_idx
+
+    X, y = load_digits(return_X_y=True)
+    images = (X.reshape(-1, 8, 8) * 15).astype(np.uint8)
+    for prefix, part in [("train", slice(0, 1400)), ("t10k", slice(1400, None))]:
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images[part])
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", y[part].astype(np.uint8))
+    return tmp_path
+
+
+def test_bench_and_reproduce_take_a_users_rule(digits_idx_folder, capsys):
+    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
+                   "--device", "numpy", "--rules", f"dfa,{USER_RULE}", "--hidden", "16"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "skdfa half_dfa" in out and "skdfa dfa" in out
+    status = main(["reproduce", "nokland2016", "--data", str(digits_idx_folder),
+                   "--epochs", "1", "--n-train", "100", "--rows", "1x800",
+                   "--rules", f"dfa,{USER_RULE}"])
+    out = capsys.readouterr().out
+    assert status == 0
+    header = next(line for line in out.splitlines() if line.startswith("test error"))
+    assert header.split()[-3:] == ["DFA", "half", "DFA"]
+    assert "1x800 tanh, half DFA: test error" in out
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("tests.test_cli:Nothing", "cannot import the learning rule 'tests.test_cli:Nothing'"),
+    ("no_such_module:Rule", "cannot import the learning rule 'no_such_module:Rule'"),
+    ("tests.test_cli:TINY", "tests.test_cli:TINY is not a subclass of skdfa.rules.LearningRule"),
+])
+def test_a_bad_users_rule_is_a_usage_error(capsys, spec, message):
+    assert main(["compare", "--rules", f"dfa,{spec}"]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_ctrl_c_inside_the_estimators_epoch_loop(capsys):
+    """A real Ctrl-C in an epoch: the estimator keeps its last finished epoch,
+    fit_epochs saves it (on_interrupt) and stops."""
+    from sklearn.datasets import load_digits
+
+    from skdfa import DFAClassifier
+    from skdfa._cli._common import fit_epochs
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:200] / 16).astype(np.float32), y[:200]
+    InterruptingDFA.calls = 0
+    est = DFAClassifier((8,), rule=InterruptingDFA(n_batches=4), batch_size=50,
+                        n_iter_no_change=6, tol=0, random_state=0)
+    saved = []
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        fit_epochs(est, X, y, 6, on_interrupt=lambda e: saved.append(len(e.loss_curve_)))
+    assert saved == [3] and len(est.loss_curve_) == 3
+    # The state kept is the end of epoch 3: continuing gives the model of one fit.
+    InterruptingDFA.calls = -10**9
+    fit_epochs(est, X, y, 6)
+    whole = DFAClassifier((8,), rule=InterruptingDFA(n_batches=4), batch_size=50, max_iter=6,
+                          n_iter_no_change=6, tol=0, random_state=0)
+    with pytest.warns(Warning):
+        whole.fit(X, y)
+    assert est.loss_curve_ == whole.loss_curve_
+    for a, b in zip(est.coefs_, whole.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plots_leave_matplotlibs_backend_and_pyplot_alone(tmp_path, capsys):
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    backend, figures = matplotlib.get_backend(), plt.get_fignums()
+    assert main(["demo", *TINY, "--rules", "dfa,bp", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "alignment.png").is_file()
+    # Figures are drawn on matplotlib's Figure and saved: no backend switch,
+    # no pyplot figure opened (or left open).
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == figures

@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdfa import DFAClassifier
-from skdfa import _reproduce
+from skdfa._cli import _reproduce
 from skdfa._cli import main
 
 from .test_datasets import write_idx
@@ -196,3 +196,173 @@ def test_bad_out_is_one_line_before_any_cell(tmp_path, capsys):
     assert captured.out == ""  # no data loaded, nothing trained
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("skdfa: error: --out ")
+
+
+# -- resume, progress, data recognition, devices, clusters (issue 20) -------------
+
+RESUME = ["--epochs", "5", "--n-train", "200", "--rows", "1x800-logistic", "--rules", "dfa",
+          "--checkpoint-every", "2", "--no-plots"]
+
+
+def _spy_fitted(monkeypatch):
+    """The fitted estimator of every cell, in the order the cells finish."""
+    fitted = []
+    errors = _reproduce._errors
+
+    def spy(est, *data):
+        fitted.append(est)
+        return errors(est, *data)
+
+    monkeypatch.setattr(_reproduce, "_errors", spy)
+    return fitted
+
+
+def test_rerun_continues_an_interrupted_cell_from_its_checkpoint(digits_idx, tmp_path, capsys,
+                                                                 monkeypatch):
+    fitted = _spy_fitted(monkeypatch)
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), *RESUME]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+
+    # Ctrl-C after epoch 3: the checkpoint of epoch 2 is on disk.
+    update = _reproduce.EpochProgress.update
+
+    def interrupted_after_epoch_3(self, epoch, loss):
+        update(self, epoch, loss)
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_reproduce.EpochProgress, "update", interrupted_after_epoch_3)
+        assert main([*argv, "--out", str(tmp_path / "resumed")]) == 130
+    captured = capsys.readouterr()
+    assert "interrupted: 0 of 1 cells finished" in captured.out
+    assert "epoch 3/5" in captured.out and "epoch 4/5" not in captured.out
+    checkpoint = tmp_path / "resumed" / "checkpoints" / "1x800-logistic-dfa-seed0.joblib"
+    assert checkpoint.is_file()
+
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming at epoch 2 from {checkpoint}" in out
+    assert "epoch 3/5" in out and "epoch 2/5" not in out
+    assert not checkpoint.exists()  # the finished cell needs none
+    whole, resumed = fitted[0], fitted[-1]
+    # The model of one uninterrupted fit, bit for bit (numpy).
+    for a, b in zip(whole.coefs_ + whole.intercepts_, resumed.coefs_ + resumed.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.loss_curve_ == whole.loss_curve_ and resumed.t_ == whole.t_
+    (cell,) = json.loads((tmp_path / "resumed" / "nokland2016.json").read_text())
+    assert cell["resumed_at_epoch"] == 2 and len(cell["loss_curve"]) == 5
+
+    # A third run finds the cell finished and trains nothing.
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert "(an earlier run)" in out and "epoch 1/5" not in out
+    assert len(fitted) == 2
+
+
+def test_checkpoint_of_other_settings_is_not_continued(digits_idx, tmp_path, capsys):
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), *RESUME,
+            "--out", str(tmp_path)]
+    # A checkpoint left by a run of 3 epochs (another cell identity).
+    est = _reproduce.make_estimator("1x800-logistic", "dfa", epochs=3)
+    identity = _reproduce.cell_identity("1x800-logistic", "dfa", epochs=3, seed=0, n_train=200,
+                                        data=f"IDX files in {digits_idx}", device="numpy")
+    path = _reproduce.checkpoint_path(tmp_path, "1x800-logistic", "dfa", 0)
+    _reproduce.save_checkpoint(path, identity, est, 1.0)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "resuming" not in out and "epoch 1/5" in out
+
+
+def test_finished_cells_of_other_settings_stay_in_the_results(digits_idx, tmp_path, capsys):
+    base = ["reproduce", "nokland2016", "--data", str(digits_idx), "--n-train", "200",
+            "--rows", "1x800-logistic", "--rules", "dfa", "--no-plots", "--quiet",
+            "--out", str(tmp_path)]
+    assert main([*base, "--epochs", "1"]) == 0
+    assert main([*base, "--epochs", "2"]) == 0
+    capsys.readouterr()
+    cells = json.loads((tmp_path / "nokland2016.json").read_text())
+    assert sorted(c["epochs"] for c in cells) == [1, 2]
+
+
+def test_progress_lines_give_epoch_loss_and_time_left(digits_idx, capsys):
+    assert main(["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "3",
+                 "--n-train", "100", "--rows", "1x800", "--rules", "bp"]) == 0
+    lines = re.findall(r"^  1x800 tanh, BP: epoch (\d)/3, loss ([\d.]+), [\d.]+ s/epoch, "
+                       r"(\d+ s) left$", capsys.readouterr().out, flags=re.M)
+    assert [epoch for epoch, _, _ in lines] == ["1", "2", "3"]
+    assert lines[-1][2] == "0 s"
+    assert main(["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "2",
+                 "--n-train", "100", "--rows", "1x800", "--rules", "bp", "--quiet"]) == 0
+    assert "epoch 1/" not in capsys.readouterr().out
+
+
+def test_mnist_files_are_recognised_by_their_checksums(digits_idx, tmp_path, capsys,
+                                                        monkeypatch):
+    import hashlib
+
+    from skdfa.datasets import _fetch
+
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "1",
+            "--n-train", "100", "--rows", "1x800", "--rules", "bp", "--quiet"]
+    checksums = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in digits_idx.iterdir()}
+    # The folder's files under MNIST's published checksums: it is MNIST.
+    monkeypatch.setattr(_fetch, "MNIST_SHA256", checksums)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"Table 1, on MNIST (IDX files in {digits_idx}):" in out
+    assert "the paper's numbers are for MNIST" not in out
+    # One byte off: not MNIST any more, and said so.
+    monkeypatch.setattr(_fetch, "MNIST_SHA256",
+                        {**checksums, "t10k-labels-idx1-ubyte.gz": "0" * 64})
+    monkeypatch.setattr(_fetch, "FASHION_MNIST_SHA256", checksums)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"on Fashion-MNIST (IDX files in {digits_idx})" in out
+    assert "the paper's numbers are for MNIST; this run is on Fashion-MNIST" in out
+
+
+def test_torch_device_trains_the_numpy_model(digits_idx, tmp_path, capsys):
+    pytest.importorskip("torch")
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "2",
+            "--n-train", "200", "--rows", "1x800", "--rules", "dfa,bp", "--quiet",
+            "--no-plots"]
+    assert main([*argv, "--out", str(tmp_path / "numpy")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "cpu"), "--device", "cpu"]) == 0
+    assert "on torch cpu" in capsys.readouterr().out
+
+    def cells(name):
+        return {c["rule"]: c for c in json.loads((tmp_path / name / "nokland2016.json")
+                                                 .read_text())}
+
+    on_numpy, on_torch = cells("numpy"), cells("cpu")
+    for rule in ["dfa", "bp"]:
+        assert on_torch[rule]["device"] == "cpu" and on_numpy[rule]["device"] == "numpy"
+        # float32 sums in another order: equal to rounding.
+        assert on_torch[rule]["loss_curve"] == pytest.approx(on_numpy[rule]["loss_curve"],
+                                                             rel=1e-4)
+
+
+def test_cells_run_on_a_dask_cluster_of_processes(digits_idx, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    argv = ["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "1",
+            "--n-train", "200", "--rows", "1x800-logistic", "--rules", "dfa,fa",
+            "--no-plots", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "seq")]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, parallel_config(backend="dask"):
+        assert main([*argv, "--n-jobs", "2", "--out", str(tmp_path / "dask")]) == 0
+        # The cells ran in the workers' processes.
+        assert len(client.scheduler_info()["workers"]) == 2
+    capsys.readouterr()
+
+    def curves(folder):
+        cells = json.loads((folder / "nokland2016.json").read_text())
+        return {(c["row"], c["rule"]): c["loss_curve"] for c in cells}
+
+    assert curves(tmp_path / "dask") == curves(tmp_path / "seq")

@@ -2,7 +2,7 @@
 
 All train the same architecture on the same float32 data with adam, batch
 200 and the same epochs. skdfa runs on numpy arrays and, where torch is
-installed, on torch tensors (CPU, and CUDA where a GPU exists), next to the
+installed, on torch tensors (CPU, and CUDA or MPS where the machine has one), next to the
 reference peer: a plain PyTorch DFA loop written the way DFA research code
 writes it (``_torch_dfa_loop``). Each epoch is one ``partial_fit`` call, timed alone
 (no validation, no data loading), and the learners take their epochs in turn
@@ -16,29 +16,22 @@ this machine, measured in the same run on the training's own matrix shapes.
 Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
 """
 
-import argparse
-import contextlib
 import os
 import time
 import tracemalloc
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn import config_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
 from sklearn.utils import gen_batches
 
-from ._mlp import DFAClassifier
-from ._rules import RULES, get_rule
+from . import _common
+from ._common import CommandError
 
 BATCH_SIZE = 200
 ARCHITECTURES = [(800,), (1000, 1000, 1000)]
 QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
 QUICK_SAMPLES = (600, 200)
-BENCH_RULES = tuple(RULES)
-DEVICES = ("numpy", "cpu", "cuda")
+DEVICES = _common.DEVICES
 
 # Targets of the project (reported, never asserted).
 SPEEDUP_TARGETS = (2.5, 3.0)  # DFA vs MLPClassifier, shallow and deep net
@@ -72,7 +65,7 @@ def training_flops_per_sample(units, rule):
     units : list of int
         ``[n_features, hidden widths..., n_outputs]``.
     rule : str or LearningRule
-        The learning rule, a key of ``RULES`` or a rule object.
+        A learning rule's name or a rule object.
 
     Returns
     -------
@@ -81,7 +74,7 @@ def training_flops_per_sample(units, rule):
 
     Examples
     --------
-    >>> from skdfa._bench import training_flops_per_sample
+    >>> from skdfa._cli._bench import training_flops_per_sample
     >>> training_flops_per_sample([784, 800, 10], "dfa")  # 2*(2*635200 + 8000)
     2556800
     >>> training_flops_per_sample([784, 800, 10], "bp")  # 2*(2*635200 + 8000)
@@ -92,7 +85,7 @@ def training_flops_per_sample(units, rule):
     90
     """
     forward = sum(a * b for a, b in zip(units[:-1], units[1:]))
-    return 2 * (2 * forward + get_rule(rule).error_signal_macs(units))
+    return 2 * (2 * forward + _common.get_rule(rule).error_signal_macs(units))
 
 
 def _best_seconds(fn, min_time, repeats):
@@ -152,47 +145,6 @@ def matmul_rate(units, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0
     return flops / seconds / 1e9
 
 
-def synthetic_data(n_train=60000, n_test=10000, n_features=784, n_classes=10, seed=0):
-    """A Fashion-MNIST-shaped stand-in: noisy copies of random class prototypes.
-
-    Parameters
-    ----------
-    n_train, n_test : int, default=60000, 10000
-        Samples of each split.
-    n_features, n_classes : int, default=784, 10
-        Shape of the problem.
-    seed : int, default=0
-        Seeds the prototypes, the labels and the noise.
-
-    Returns
-    -------
-    X_train, X_test, y_train, y_test : ndarray
-        float32 features in [0, 1] and int64 labels.
-    """
-    rng = np.random.default_rng(seed)
-    prototypes = rng.random((n_classes, n_features), dtype=np.float32)
-    y = rng.integers(n_classes, size=n_train + n_test)
-    X = rng.standard_normal((n_train + n_test, n_features), dtype=np.float32)
-    X *= 0.5
-    X += prototypes[y]
-    np.clip(X, 0, 1, out=X)
-    return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
-
-
-class CommandError(Exception):
-    """An error the command line reports in one line: missing or unreadable
-    data, or a learner that failed to fit."""
-
-
-@contextlib.contextmanager
-def data_errors():
-    """Turn the loaders' file and format errors into :class:`CommandError`."""
-    try:
-        yield
-    except (OSError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-
-
 def load_bench_data(data, quick, n_train=None):
     """``(X_train, X_test, y_train, y_test), label`` for ``--data``.
 
@@ -200,24 +152,21 @@ def load_bench_data(data, quick, n_train=None):
     the files are missing; a folder must hold MNIST-style IDX files.
     ``n_train`` keeps the first training samples only.
     """
-    from .datasets import load_fashion_mnist, load_idx_folder
-
     sizes = QUICK_SAMPLES if quick else (60000, 10000)
     if data == "synthetic":
-        arrays, label = synthetic_data(*sizes), "SYNTHETIC data (Fashion-MNIST shaped)"
-    elif data == "fashion-mnist":
+        arrays, label = _common.synthetic_data(*sizes), "SYNTHETIC data (Fashion-MNIST shaped)"
+    else:
         try:
-            arrays = train_test(load_fashion_mnist, return_X_y=True)
-            label = "Fashion-MNIST"
-        except FileNotFoundError:
-            arrays = synthetic_data(*sizes)
+            loaded = _common.load_data(data)
+            arrays, label = loaded.arrays, loaded.description
+        except CommandError:
+            if data != "fashion-mnist":
+                raise
+            arrays = _common.synthetic_data(*sizes)
             label = (
                 "SYNTHETIC data (Fashion-MNIST shaped): Fashion-MNIST not found, "
                 "get it with `apt-get install dataset-fashion-mnist`"
             )
-    else:
-        with data_errors():
-            arrays, label = train_test(load_idx_folder, data), f"IDX files in {data}"
     if quick:
         n_train, n_test = QUICK_SAMPLES
         X_train, X_test, y_train, y_test = arrays
@@ -226,13 +175,6 @@ def load_bench_data(data, quick, n_train=None):
         X_train, X_test, y_train, y_test = arrays
         arrays = X_train[:n_train], X_test, y_train[:n_train], y_test
     return arrays, label
-
-
-def train_test(loader, *args, **kwargs):
-    """``X_train, X_test, y_train, y_test`` from a loader with a ``subset`` parameter."""
-    X_train, y_train = loader(*args, subset="train", **kwargs)
-    X_test, y_test = loader(*args, subset="test", **kwargs)
-    return X_train, X_test, y_train, y_test
 
 
 @dataclass
@@ -257,9 +199,11 @@ class BenchResult:
             return "sklearn MLPClassifier"
         if self.learner == "torch-loop":
             return f"PyTorch DFA loop {self.device}"
+        # A user's rule (package.module:ClassName) by its own name.
+        rule = _common.get_rule(self.learner).name
         if self.device == "numpy":
-            return f"skdfa {self.learner}"
-        return f"skdfa {self.learner} torch {self.device}"
+            return f"skdfa {rule}"
+        return f"skdfa {rule} torch {self.device}"
 
     @property
     def rule(self):
@@ -278,22 +222,8 @@ class BenchResult:
 
 
 def _make_learner(rule, hidden, epochs, seed):
-    common = dict(
-        hidden_layer_sizes=hidden,
-        activation="tanh",
-        solver="adam",
-        alpha=1e-4,
-        batch_size=BATCH_SIZE,
-        learning_rate_init=1e-3,
-        max_iter=epochs,
-        shuffle=True,
-        tol=0.0,
-        n_iter_no_change=10**9,
-        random_state=seed,
-    )
-    if rule == "mlp":
-        return MLPClassifier(**common)
-    return DFAClassifier(rule=rule, **common)
+    return _common.make_learner(rule, hidden=hidden, epochs=epochs, seed=seed,
+                                batch_size=BATCH_SIZE)
 
 
 def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
@@ -316,7 +246,7 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
         Epochs to train.
     seed : int, default=0
         ``random_state`` of the learner.
-    device : {"numpy", "cpu", "cuda"}, default="numpy"
+    device : {"numpy", "cpu", "cuda", "mps"}, default="numpy"
         Train on numpy arrays, or on torch tensors on this device (with
         ``array_api_dispatch``; memory is then not traced).
 
@@ -333,38 +263,26 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
     est = _make_learner(rule, hidden, epochs, seed)
     result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device)
     yield result
-    if device != "numpy":
-        import torch
-
-        X_train, X_test, y_train, y_test = (
-            torch.asarray(a, device=device) for a in (X_train, X_test, y_train, y_test)
-        )
-
-    def context():
-        # Entered per epoch: the learners' epochs alternate, and the
-        # dispatch setting and warning filters must not leak into another's.
-        stack = contextlib.ExitStack()
-        stack.enter_context(config_context(array_api_dispatch=device != "numpy"))
-        stack.enter_context(warnings.catch_warnings())
-        # Epochs are fixed on purpose: "max_iter reached" is expected.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return stack
+    X_train, X_test, y_train, y_test = _common.to_device(
+        (X_train, X_test, y_train, y_test), device
+    )
 
     for epoch in range(epochs):
         traced = epoch == 0 and device == "numpy"
-        with context():
+        # Entered per epoch: the learners' epochs alternate, and the
+        # dispatch setting and warning filters must not leak into another's.
+        with _common.on_device(device), _common.quietly():
             if traced:
                 tracemalloc.start()
             start = time.perf_counter()
             est.partial_fit(X_train, y_train, classes=classes)
-            if device == "cuda":
-                torch.cuda.synchronize()
+            _common.synchronize(device)
             seconds = time.perf_counter() - start
             if traced:
                 result.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
         yield _record(result, epoch, epochs, seconds)
-    with context():
+    with _common.on_device(device), _common.quietly():
         result.accuracy = float(est.score(X_test, y_test))
 
 
@@ -452,8 +370,7 @@ def _torch_dfa_loop(hidden, data, epochs, seed=0, device="cpu"):
                 torch.mm(activations[-1].T, error, out=weights[-1].grad)
                 torch.sum(error, 0, out=biases[-1].grad)
                 optimizer.step()
-        if device != "cpu":
-            torch.cuda.synchronize()
+        _common.synchronize(device)
         yield _record(result, epoch, epochs, time.perf_counter() - start)
     with torch.no_grad():
         hidden_out = torch.asarray(X_test, device=device)
@@ -505,13 +422,19 @@ def available_devices():
     try:
         import torch
     except ImportError:
-        return ("numpy",), "torch is not installed: no torch rows (pip install skdfa[torch])."
+        return ("numpy",), (
+            'torch is not installed: no torch rows (pip install -e ".[torch]" from a checkout).'
+        )
     if os.environ.get("SCIPY_ARRAY_API") != "1":
         return ("numpy",), (
             "SCIPY_ARRAY_API=1 is not set: no torch rows (scikit-learn's array API "
             "dispatch needs it set before Python starts)."
         )
-    return ("numpy", "cpu") + (("cuda",) if torch.cuda.is_available() else ()), None
+    accelerators = tuple(
+        name for name, present in [("cuda", torch.cuda.is_available()),
+                                   ("mps", torch.backends.mps.is_available())] if present
+    )
+    return ("numpy", "cpu", *accelerators), None
 
 
 def _arch(units):
@@ -543,7 +466,7 @@ def run_benchmark(
         Receives the report, line by line.
     progress : bool, default=True
         Report each epoch.
-    devices : sequence of {"numpy", "cpu", "cuda"}, default=("numpy",)
+    devices : sequence of {"numpy", "cpu", "cuda", "mps"}, default=("numpy",)
         Where skdfa trains: numpy arrays, torch tensors on CPU, on CUDA. Each
         torch device adds the plain PyTorch DFA loop on it as reference peer.
     n_train : int, default=None
@@ -683,46 +606,8 @@ def _targets(results, rates, n_train, real_data, accuracy=True):
     return targets
 
 
-def parse_widths(text):
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive widths such as 800 or 1000,1000,1000, got {text!r}"
-        )
-    return sizes
-
-
-def parse_names(text, choices, noun):
-    """Comma-separated names, each one of ``choices`` (an argparse type)."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = sorted(set(names) - set(choices))
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown {noun}(s) {', '.join(unknown) or repr(text)}; choose from "
-            f"{', '.join(choices)}"
-        )
-    return names
-
-
-def parse_devices(text):
-    return parse_names(text, DEVICES, "device")
-
-
 def parse_rules(text):
-    return parse_names(text, BENCH_RULES, "rule")
-
-
-def parse_positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _common.parse_rules(text, _common.rule_names())
 
 
 def add_arguments(parser):
@@ -732,26 +617,30 @@ def add_arguments(parser):
         help="fashion-mnist (synthetic stand-in if absent), synthetic, or a folder "
              "of MNIST-style IDX files (default: %(default)s)",
     )
-    parser.add_argument("--epochs", type=parse_positive_int, default=5,
+    parser.add_argument("--epochs", type=_common.parse_positive_int, default=5,
                         help="epochs per learner; the first is not timed (default: %(default)s)")
     parser.add_argument("--rules", type=parse_rules, default=("dfa", "bp"),
                         help="skdfa rules to time, comma-separated, from "
-                             f"{','.join(BENCH_RULES)}; MLPClassifier always runs "
-                             "(default: dfa,bp)")
-    parser.add_argument("--hidden", type=parse_widths, action="append", default=None,
+                             f"{','.join(_common.rule_names())} or package.module:ClassName "
+                             "(a skdfa.rules.LearningRule subclass); MLPClassifier always "
+                             "runs (default: dfa,bp)")
+    parser.add_argument("--hidden", type=_common.parse_widths, action="append", default=None,
                         metavar="WIDTHS",
                         help="hidden widths of an architecture, e.g. 800 or 1000,1000,1000; "
                              "repeat for several (default: both of those)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny nets on {QUICK_SAMPLES[0]} samples, for tests")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--train-samples", type=parse_positive_int, default=None,
+    # --train-samples and --devices: the spellings of earlier versions.
+    parser.add_argument("--n-train", "--train-samples", dest="train_samples",
+                        type=_common.parse_positive_int, default=None,
                         help="train on the first N samples only (default: all)")
-    parser.add_argument("--devices", type=parse_devices, default=None,
+    parser.add_argument("--device", "--devices", dest="devices",
+                        type=_common.parse_devices, default=None,
                         help="where skdfa trains, comma-separated, from "
-                             f"{','.join(DEVICES)}: numpy arrays or torch tensors; each "
-                             "torch device adds the plain PyTorch DFA loop (default: "
-                             "numpy and every torch device of this machine)")
+                             f"{','.join(DEVICES)}: numpy arrays or torch tensors (needs "
+                             "torch); each torch device adds the plain PyTorch DFA loop "
+                             "(default: numpy and every torch device of this machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 
@@ -762,6 +651,8 @@ def run(args):
         devices, note = available_devices()
         if note:
             print(note)
+    for device in devices:
+        _common.check_device(device)
     run_benchmark(
         data=args.data, epochs=args.epochs, rules=args.rules,
         architectures=args.hidden, quick=args.quick, seed=args.seed,
