@@ -134,6 +134,29 @@ class ArrayOps:
         out[...] = self.xp.take(X, index, axis=0)
         return out
 
+    def row_buffer(self, X, n_rows):
+        """A buffer for ``n_rows`` rows of X, for :meth:`gather_rows`."""
+        return self.empty((n_rows, X.shape[1]), X.dtype)
+
+    def gather_rows(self, X, index, buffer):
+        """Rows ``index`` of X, written into the first rows of ``buffer``."""
+        return self.take_rows(X, index, out=buffer[: index.shape[0], :])
+
+    def rows(self, X, index):
+        """Rows ``index`` of X, a new array."""
+        return self.xp.take(X, index, axis=0)
+
+    def mask_input(self, X, mask):
+        """``X * mask``, written into ``mask`` (an input dropout mask shaped like X)."""
+        return self.multiply(X, mask, out=mask)
+
+    def scale_columns(self, X, scale):
+        """``X * scale`` (one factor per column), a new array."""
+        return X * scale
+
+    def to_dense(self, X):
+        return X
+
     def zero_where_nonpositive(self, Z, delta):
         """``delta[Z <= 0] = 0`` (the ReLU derivative), in place."""
         delta *= self.xp.astype(Z > 0, delta.dtype)
@@ -366,10 +389,36 @@ class NumpyOps(ArrayOps):
         return np.sum(x, axis=0, out=out)
 
     def column_dots(self, a, b, out):
+        if sp.issparse(b):
+            out[...] = np.asarray(b.multiply(a).sum(axis=0)).ravel()
+            return out
         return np.einsum("ij,ij->j", a, b, out=out)
 
     def take_rows(self, X, index, out):
         return np.take(X, index, axis=0, out=out)
+
+    # scipy.sparse X: its rows are gathered by indexing, it is masked and
+    # scaled as sparse, and densified only where an operation needs dense rows.
+
+    def row_buffer(self, X, n_rows):
+        return None if sp.issparse(X) else super().row_buffer(X, n_rows)
+
+    def gather_rows(self, X, index, buffer):
+        return X[index] if buffer is None else super().gather_rows(X, index, buffer)
+
+    def rows(self, X, index):
+        return X[index] if sp.issparse(X) else np.take(X, index, axis=0)
+
+    def mask_input(self, X, mask):
+        if sp.issparse(X):
+            return X.multiply(mask).tocsr()
+        return np.multiply(X, mask, out=mask)
+
+    def scale_columns(self, X, scale):
+        return X.multiply(scale).tocsr() if sp.issparse(X) else X * scale
+
+    def to_dense(self, X):
+        return X.toarray() if sp.issparse(X) else X
 
     def zero_where_nonpositive(self, Z, delta):
         delta[Z <= 0] = 0
@@ -698,6 +747,8 @@ def array_ops(array):
 
 def _numpy_dtype(dtype):
     """The numpy dtype of the same name as any namespace's float dtype."""
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        return np.dtype(dtype)
     name = str(dtype).split(".")[-1]
     return np.dtype(name)
 

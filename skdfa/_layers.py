@@ -40,7 +40,6 @@ A new layer type is one class here (convolution and pooling: ``_conv.py``).
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._array_ops import array_ops
 
@@ -202,8 +201,8 @@ class _DCTMatrix:
 
     def apply(self, U):
         """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows)."""
-        U = U.toarray() if sp.issparse(U) else U
         ops = array_ops(self.signs)
+        U = ops.to_dense(U)
         coefficients = ops.dct(U * self.signs, self.m)
         if self.rows is None:
             return coefficients
@@ -331,8 +330,7 @@ class RDLayer:
 
     def _project(self, X):
         """``Z = (X * d1) @ R.T``; a sparse X stays sparse for the product."""
-        U = X.multiply(self.d1).tocsr() if sp.issparse(X) else X * self.d1
-        return self.R.apply(U)
+        return self.R.apply(array_ops(self.d1).scale_columns(X, self.d1))
 
     def forward(self, X, out, training=False):
         Z = self._project(X)
@@ -362,10 +360,7 @@ class RDLayer:
         ops = array_ops(self.d2)
         ops.column_dots(delta, Z, out=d2_grad)
         G = self.R.apply_transpose(delta * self.d2)
-        if sp.issparse(X):
-            d1_grad[...] = np.asarray(X.multiply(G).sum(axis=0)).ravel()
-        else:
-            ops.column_dots(G, X, out=d1_grad)
+        ops.column_dots(G, X, out=d1_grad)
         ops.column_sums(delta, out=intercept_grad)
 
 

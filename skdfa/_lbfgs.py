@@ -78,22 +78,23 @@ class _Objective:
 
     def loss(self, x):
         """The loss as the estimator reports it (``loss_``) at ``x``."""
+        return self._batch(x).loss
+
+    def _batch(self, x):
         self.unpack(x)
-        loss, _ = train_batch(
-            self.net, self.ws, self.X, self.Y, self.sample_weight, self.alpha
-        )
-        return loss
+        return train_batch(self.net, self.ws, self.X, self.Y, self.sample_weight, self.alpha)
 
     def __call__(self, x):
         ops = self.net.ops
-        loss = self.loss(x)
+        result = self._batch(x)
+        loss = result.loss
         penalty = 0.0
         if self.alpha:
             squares = ops.total_sum_squares(self.net.regularized_params)
             penalty = 0.5 * self.alpha * squares / self.weight_sum
         objective = (loss - penalty) * self.output_scale + penalty
         grad = np.empty(self.bounds[-1])
-        decay = self.ws.weight_decay
+        decay = result.weight_decay
         for i, (p, g) in enumerate(zip(self.params, self.ws.grads)):
             part = grad[self.bounds[i] : self.bounds[i + 1]]
             part[:] = ops.to_numpy(g).ravel()

@@ -50,7 +50,7 @@ from ._optimizers import OPTIMIZERS, make_optimizer
 from ._rules import RULES, LearningRule, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._lbfgs import check_lbfgs, fit_lbfgs
-from ._training import fit_stochastic
+from ._training import TrainingState, fit_stochastic
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -422,17 +422,18 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                     self._start_stochastic_history()
                 fit_stochastic(self, X, Y, sample_weight, incremental)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
+        state = self._state
         self.alignment_ = ops.asarray(
-            np.array(self._alignment, dtype=np.float64).reshape(
-                len(self._alignment), self._network.n_layers - 1
+            np.array(state.alignment, dtype=np.float64).reshape(
+                len(state.alignment), self._network.n_layers - 1
             )
         )
         self.weight_alignment_ = ops.asarray(
-            np.array(self._weight_alignment, dtype=np.float64).reshape(
-                len(self._weight_alignment), self._network.n_layers - 1
+            np.array(state.weight_alignment, dtype=np.float64).reshape(
+                len(state.weight_alignment), self._network.n_layers - 1
             )
         )
-        self.alignment_steps_ = ops.asarray(np.array(self._alignment_steps, dtype=np.int64))
+        self.alignment_steps_ = ops.asarray(np.array(state.alignment_steps, dtype=np.int64))
         # Views of the network's feedback, which learning rules change in place
         # (fresh views: an unpickled model's old ones are copies).
         self.feedback_ = self._network.feedback_matrices()
@@ -463,8 +464,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         new = copy.deepcopy(self)
         if not hasattr(new, "_network"):
             return new
-        for name in ("_network", "_optimizer", "_best_params"):
+        for name in ("_network", "_optimizer"):
             convert_arrays(getattr(new, name), converter)
+        new._state.move(converter)
         new.alignment_ = converter(new.alignment_)
         new.weight_alignment_ = converter(new.weight_alignment_)
         new.alignment_steps_ = converter(new.alignment_steps_)
@@ -490,18 +492,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         convert_arrays(net.layers, ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
-        self._rng = rng
-        self._dropout_rng = np.random.default_rng(rng.randint(_INT32_MAX))
+        self._state = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
         self._network = net
         self._optimizer = self._make_optimizer(net.params)
         self._expose_params()
         self.n_params_ = net.n_params
         self.n_iter_ = 0
         self.t_ = 0
-        self._n_updates = 0
-        self._alignment = []
-        self._alignment_steps = []
-        self._weight_alignment = []
         if self.solver != "lbfgs":
             self._start_stochastic_history()
         self._built_with = self._built_settings()
@@ -510,7 +507,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         """The stochastic solvers' records (``loss_curve_`` and the stopping
         state), which L-BFGS does not keep, as in MLPClassifier."""
         self.loss_curve_ = []
-        self._no_improvement_count = 0
+        self._state.no_improvement_count = 0
         self._reset_stopping_state()
 
     def _make_optimizer(self, params):
@@ -534,7 +531,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.feedback_ = net.feedback_matrices()
 
     def _reset_stopping_state(self):
-        self._best_params = None
+        self._state.best_params = None
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf

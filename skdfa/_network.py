@@ -5,8 +5,9 @@ Data flows one way: the layers compute the forward pass, the learning rule
 deltas into gradients, and an optimizer (``_optimizers.py``) applies them.
 """
 
+from typing import NamedTuple
+
 import numpy as np
-import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
@@ -167,7 +168,9 @@ class Workspace:
     def __init__(self, net, batch_size, dropout, dropout_rng):
         ops = net.ops
         dtype = net.dtype
-        self._ops, self._dtype, self._batch_size = ops, dtype, batch_size
+        # The network's array operations, resolved once per fit.
+        self.ops = ops
+        self._dtype, self._batch_size = dtype, batch_size
         self._buffers = {}
         hidden = [layer.n_out for layer in net.layers[:-1]]
         self.hidden = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -180,8 +183,6 @@ class Workspace:
         self.regularized = net.regularized_params
         regularized = {id(p) for p in self.regularized}
         self.decayed = [id(p) in regularized for p in net.params]
-        # Set by ``train_batch``: the L2 coefficient per parameter, or None.
-        self.weight_decay = None
         self.input_rate, self.hidden_rate = dropout
         self.dropout_rng = dropout_rng
         if self.hidden_rate > 0:
@@ -200,7 +201,7 @@ class Workspace:
         if not self._activated[l]:
             return
         n = delta.shape[0]
-        self._derivative(self.hidden[l][:n, ...], delta, self.scratch[l][:n, ...], self._ops)
+        self._derivative(self.hidden[l][:n, ...], delta, self.scratch[l][:n, ...], self.ops)
         if self.hidden_rate > 0:
             delta *= self.masks[l][:n, ...]
 
@@ -208,16 +209,17 @@ class Workspace:
         """An (n, width) buffer for a rule's intermediate result, allocated at
         its first use and kept under ``key`` for the next batches."""
         if key not in self._buffers:
-            self._buffers[key] = self._ops.empty((self._batch_size, width), self._dtype)
+            self._buffers[key] = self.ops.empty((self._batch_size, width), self._dtype)
         return self._buffers[key][:n, :]
 
-    def _mask(self, out, rate):
-        """Inverted-dropout mask: 0 with probability ``rate``, else 1/(1-rate).
+    def dropout_mask(self, out, rate):
+        """Draw an inverted-dropout mask into ``out``: 0 with probability
+        ``rate``, else 1/(1-rate); returns ``out``.
 
         The mask is drawn with numpy in every namespace, then copied to
         ``out``'s device: the same seed drops the same units everywhere.
         """
-        ops = array_ops(out)
+        ops = self.ops
         host = out if ops.is_numpy() else np.empty(out.shape, ops.numpy_dtype(out.dtype))
         self.dropout_rng.random(out=host, dtype=host.dtype)
         np.greater_equal(host, rate, out=host)
@@ -227,12 +229,20 @@ class Workspace:
         return out
 
 
+class BatchResult(NamedTuple):
+    """What ``train_batch`` computed besides the gradients (see there)."""
+
+    loss: float | None
+    weight_decay: list | None
+    angles: np.ndarray | None
+
+
 def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
 
     ``ws.grads`` holds the gradients of the data loss; the L2 penalty's,
-    ``ws.weight_decay[i] * params[i]``, is added by the optimizer
-    (``update_params(params, ws.grads, ws.weight_decay)``), which torch's
+    ``weight_decay[i] * params[i]``, is added by the optimizer
+    (``update_params(params, ws.grads, result.weight_decay)``), which torch's
     fused Adam does within its own pass over the weights.
 
     Parameters
@@ -251,27 +261,26 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
 
     Returns
     -------
-    loss : float
-        The batch's weighted mean loss plus the L2 penalty, or ``None`` when
-        the batch's weights sum to zero (nothing to learn from it).
-    angles : ndarray of shape (n_hidden_layers,) or None
-        Angles in degrees between the rule's and back-propagation's hidden
-        deltas for this batch, when ``track_alignment``.
+    result : BatchResult
+        ``loss``: the batch's weighted mean loss plus the L2 penalty, or
+        ``None`` when the batch's weights sum to zero (nothing to learn from
+        it); ``weight_decay``: the L2 coefficient of each parameter, or None
+        without penalty; ``angles``: an ndarray of shape (n_hidden_layers,),
+        the angles in degrees between the rule's and back-propagation's
+        hidden deltas for this batch, when ``track_alignment`` (else None).
     """
-    ops = net.ops
+    ops = ws.ops
     n = X.shape[0]
-    ws.weight_decay = None
     if sample_weight is None:
         weight_sum = n
     else:
         weight_sum = ops.total(sample_weight)
         if weight_sum <= 0:
-            return None, None
+            return BatchResult(None, None, None)
 
     # Forward pass; ``inputs[l]`` is what layer l saw (after dropout).
     if ws.input_rate > 0:
-        mask = ws._mask(ops.empty(X.shape, net.dtype), ws.input_rate)
-        X = X.multiply(mask).tocsr() if sp.issparse(X) else ops.multiply(X, mask, out=mask)
+        X = ops.mask_input(X, ws.dropout_mask(ops.empty(X.shape, net.dtype), ws.input_rate))
     inputs = [X]
     activate = ACTIVATIONS[net.activation]
     for l, layer in enumerate(net.layers[:-1]):
@@ -282,7 +291,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
             continue
         activate(hidden, ops)
         if ws.hidden_rate > 0:
-            mask = ws._mask(ws.masks[l][:n, :], ws.hidden_rate)
+            mask = ws.dropout_mask(ws.masks[l][:n, :], ws.hidden_rate)
             hidden = ops.multiply(hidden, mask, out=ws.dropped[l][:n, :])
         inputs.append(hidden)
     output = net.layers[-1].forward(inputs[-1], ws.output[:n, :], training=True)
@@ -300,9 +309,10 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     error /= weight_sum
     row_weight = 1.0 / n if sample_weight is None else column / weight_sum
     l2 = alpha / weight_sum
+    weight_decay = None
     if alpha:
         # Biases and learned feedback are not penalized.
-        ws.weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
+        weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
         squares = ops.total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
 
@@ -330,5 +340,5 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         all_layer_grads.append(layer_grads)
     # Learned feedback's gradients follow the layers' in ``ws.grads``.
     rule.feedback_gradients(ctx, net.rule_state, all_layer_grads, list(grads))
-    return loss, angles
+    return BatchResult(loss, weight_decay, angles)
 

@@ -8,11 +8,13 @@ per parameter (none for torch's Adam and SGD kernels). The training loop does
 not know which optimizer it drives. The optimizer holds no reference to the
 parameters, so it can be copied (snapshots, pickles) on its own.
 
-Each optimizer has two kernels with the same arithmetic, picked once per step
-from the parameters' namespace (``_array_ops.py``): ``_update``, one
-parameter at a time through ``ArrayOps`` (numpy's ``out=`` path, or any array
-API namespace), and ``_update_foreach``, every parameter at once through
-torch's ``torch._foreach_*`` kernels.
+Each optimizer has two kernels with the same arithmetic, one of which it picks
+from the parameters' namespace (``_array_ops.py``) at its first update, and
+keeps (it is chosen again only after unpickling, a snapshot's restore or a
+move between namespaces): ``_update``, one parameter at a time through
+``ArrayOps`` (numpy's ``out=`` path, or any array API namespace), and
+``_update_foreach``, every parameter at once through torch's
+``torch._foreach_*`` kernels. Both receive the ``ArrayOps``.
 
 The L2 penalty's gradient, ``weight_decay * param``, is added by the
 optimizer, not by the network: torch's fused Adam applies it inside its one
@@ -41,8 +43,9 @@ class BaseOptimizer:
 
     # Names of the per-parameter state lists, passed to ``_update`` in order.
     state_names = ()
-    # Buffers rebuilt by the next update rather than pickled or copied.
-    transient = ("_scratch",)
+    # Buffers and the chosen kernel, rebuilt by the next update rather than
+    # pickled or copied.
+    transient = ("_scratch", "_kernel")
     # Whether ``_update_foreach`` needs the scratch buffers (``_update`` does).
     foreach_scratch = False
 
@@ -53,6 +56,7 @@ class BaseOptimizer:
         self.power_t = power_t
         # Created by the first update, in the parameters' namespace.
         self._scratch = None
+        self._kernel = None
 
     def update_params(self, params, grads, weight_decay=None):
         """Update every parameter in place from its gradient.
@@ -67,21 +71,29 @@ class BaseOptimizer:
             Per parameter, the L2 penalty's coefficient: the step follows
             ``grad + weight_decay * param``. ``None``: no penalty.
         """
-        ops = array_ops(params[0])
-        if self._scratch is None and (self.foreach_scratch or not ops.foreach):
-            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
+        if self._kernel is None:
+            self._kernel = self._choose_kernel(array_ops(params[0]), params)
         if weight_decay is None:
             weight_decay = [0.0] * len(params)
+        self._kernel(params, grads, weight_decay)
+
+    def _choose_kernel(self, ops, params):
+        """The step for the parameters' namespace: a function of
+        ``(params, grads, weight_decay)``."""
+        if self.foreach_scratch or not ops.foreach:
+            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         states = [getattr(self, name) for name in self.state_names]
         if ops.foreach:
-            self._update_foreach(
-                ops.torch, params, grads, weight_decay, self._scratch, *states
-            )
-            return
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            if weight_decay[i]:
-                ops.add_scaled(grad, param, weight_decay[i])
-            self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
+            def step(params, grads, weight_decay):
+                self._update_foreach(ops, params, grads, weight_decay, self._scratch, *states)
+            return step
+
+        def step(params, grads, weight_decay):
+            for i, (param, grad) in enumerate(zip(params, grads)):
+                if weight_decay[i]:
+                    ops.add_scaled(grad, param, weight_decay[i])
+                self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
+        return step
 
     def iteration_ends(self, time_step):
         """Called at the end of each epoch (schedules happen here)."""
@@ -196,7 +208,8 @@ class SGDOptimizer(BaseOptimizer):
         else:
             param += velocity
 
-    def _update_foreach(self, torch, params, grads, weight_decay, scratch, velocities):
+    def _update_foreach(self, ops, params, grads, weight_decay, scratch, velocities):
+        torch = ops.torch
         _add_decay(torch, params, grads, weight_decay)
         torch._foreach_mul_(velocities, self.momentum)
         torch._foreach_add_(velocities, grads, alpha=-self.learning_rate)
@@ -231,7 +244,7 @@ class AdamOptimizer(BaseOptimizer):
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
     state_names = ("ms", "vs")
-    transient = ("_scratch", "_steps")
+    transient = ("_scratch", "_kernel", "_steps")
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
@@ -258,8 +271,12 @@ class AdamOptimizer(BaseOptimizer):
             v *= scale_v
         self.moments = form
 
+    def _choose_kernel(self, ops, params):
+        # The moments take the chosen kernel's form, once.
+        self._store_moments("standard" if ops.foreach else "rescaled")
+        return super()._choose_kernel(ops, params)
+
     def update_params(self, params, grads, weight_decay=None):
-        self._store_moments("standard" if array_ops(params[0]).foreach else "rescaled")
         self.t += 1
         root = (1 - self.beta_2) ** 0.5
         # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
@@ -285,7 +302,8 @@ class AdamOptimizer(BaseOptimizer):
         scratch *= self._step
         param -= scratch
 
-    def _update_foreach(self, torch, params, grads, weight_decay, scratch, ms, vs):
+    def _update_foreach(self, ops, params, grads, weight_decay, scratch, ms, vs):
+        torch = ops.torch
         if self._steps is None:
             # The fused kernel reads the step count from one tensor per parameter.
             self._steps = [
@@ -344,7 +362,8 @@ class RMSpropOptimizer(BaseOptimizer):
         scratch *= self.learning_rate
         param -= scratch
 
-    def _update_foreach(self, torch, params, grads, weight_decay, scratch, squares):
+    def _update_foreach(self, ops, params, grads, weight_decay, scratch, squares):
+        torch = ops.torch
         _add_decay(torch, params, grads, weight_decay)
         # s <- rho s + (1 - rho) g^2, the same average as _update's
         torch._foreach_mul_(squares, self.rho)

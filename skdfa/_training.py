@@ -14,55 +14,99 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
-from ._array_ops import array_ops
 from ._network import Workspace, train_batch
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
 
 
+class TrainingState:
+    """What the stochastic training loop carries from batch to batch and from
+    fit to fit (``warm_start``, ``partial_fit``), in one object.
+
+    The estimator holds it as ``_state``; snapshots, pickles and moves between
+    array namespaces take it whole.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+        Shuffles the rows and splits off the validation set.
+    dropout_rng : numpy.random.Generator
+        Draws the dropout masks.
+
+    Attributes
+    ----------
+    n_updates : int
+        Optimizer steps taken.
+    alignment, weight_alignment : list of ndarray
+        The alignment records (``alignment_``, ``weight_alignment_``).
+    alignment_steps : list of int
+        The update count of each record.
+    no_improvement_count : int
+        Epochs since the loss (or validation score) last improved by ``tol``.
+    best_params : list of arrays or None
+        Copies of the parameters at the best validation score.
+    """
+
+    def __init__(self, rng, dropout_rng):
+        self.rng = rng
+        self.dropout_rng = dropout_rng
+        self.n_updates = 0
+        self.alignment = []
+        self.alignment_steps = []
+        self.weight_alignment = []
+        self.no_improvement_count = 0
+        self.best_params = None
+
+    def move(self, converter):
+        """Move the arrays that live with the parameters (``best_params``) with
+        ``converter``; the alignment records stay numpy, on the host."""
+        if self.best_params is not None:
+            self.best_params = [converter(p) for p in self.best_params]
+
+    def record_alignment(self, angles, weight_angles):
+        self.alignment.append(angles)
+        self.weight_alignment.append(weight_angles)
+        self.alignment_steps.append(self.n_updates)
+
+
 class _Snapshot:
     """The training state at the end of an epoch, restored in place.
 
-    Parameters, optimizer, random streams and update counters are all kept,
-    so that a fit resumed (``warm_start``) after a restore trains exactly as
-    if the interrupted epoch had never started.
+    Parameters, the rule's state, optimizer, random streams and update
+    counters are all kept, so that a fit resumed (``warm_start``) after a
+    restore trains exactly as if the interrupted epoch had never started.
     """
 
-    def __init__(self, params, estimator):
-        ops = array_ops(params[0])
-        self.params = [ops.copy(p) for p in params]
+    def __init__(self, net, optimizer, state):
+        ops = net.ops
+        self.params = [ops.copy(p) for p in net.params]
         # Feedback that follows the weights or is redrawn (sign symmetry)
         # is saved with the stream it is drawn from.
-        net = estimator._network
         self.feedback = [ops.copy(a) for a in net.rule_state.arrays()]
         self.feedback_state = net.sampler.rng.get_state()
-        self.optimizer = copy.deepcopy(estimator._optimizer)
-        self.rng_state = estimator._rng.get_state()
-        self.dropout_state = estimator._dropout_rng.bit_generator.state
-        self.n_updates = estimator._n_updates
-        self.n_alignment = len(estimator._alignment)
+        self.optimizer = copy.deepcopy(optimizer)
+        self.rng_state = state.rng.get_state()
+        self.dropout_state = state.dropout_rng.bit_generator.state
+        self.n_updates = state.n_updates
+        self.n_alignment = len(state.alignment)
 
-    def restore(self, params, estimator):
-        ops = array_ops(params[0])
-        for param, saved in zip(params, self.params):
-            ops.copy_into(param, saved)
-        net = estimator._network
-        for array, saved in zip(net.rule_state.arrays(), self.feedback):
+    def restore(self, net, state):
+        """Put the saved arrays back; returns the saved optimizer."""
+        ops = net.ops
+        for array, saved in zip(net.params + net.rule_state.arrays(), self.params + self.feedback):
             ops.copy_into(array, saved)
         net.sampler.rng.set_state(self.feedback_state)
-        estimator._optimizer = copy.deepcopy(self.optimizer)
-        estimator._rng.set_state(self.rng_state)
-        estimator._dropout_rng.bit_generator.state = self.dropout_state
-        estimator._n_updates = self.n_updates
-        del estimator._alignment[self.n_alignment :]
-        del estimator._alignment_steps[self.n_alignment :]
-        del estimator._weight_alignment[self.n_alignment :]
+        state.rng.set_state(self.rng_state)
+        state.dropout_rng.bit_generator.state = self.dropout_state
+        state.n_updates = self.n_updates
+        for records in (state.alignment, state.alignment_steps, state.weight_alignment):
+            del records[self.n_alignment :]
+        return copy.deepcopy(self.optimizer)
 
 
 class TrainingDiverged(ValueError):
@@ -80,14 +124,31 @@ def _alignment_interval(track_alignment):
 _COLUMN_WIDTH = 11
 
 
-def _print_header(early_stopping, alignment):
-    columns = ["epoch", "train loss"]
-    columns += ["valid score"] if early_stopping else []
-    columns += ["angle (deg)"] if alignment else []
-    columns += ["dur (s)"]
-    line = "  ".join(f"{c:>{_COLUMN_WIDTH}}" for c in columns)
-    print(line)
-    print("-" * len(line))
+class _ProgressTable:
+    """The per-epoch table printed with ``verbose``: epoch, training loss,
+    validation score, mean alignment angle, seconds."""
+
+    def __init__(self, validation, alignment):
+        self.validation, self.alignment = validation, alignment
+
+    def header(self):
+        columns = ["epoch", "train loss"]
+        columns += ["valid score"] if self.validation else []
+        columns += ["angle (deg)"] if self.alignment else []
+        columns += ["dur (s)"]
+        line = "  ".join(f"{c:>{_COLUMN_WIDTH}}" for c in columns)
+        print(line)
+        print("-" * len(line))
+
+    def row(self, epoch, loss, score, epoch_angles, seconds):
+        width = _COLUMN_WIDTH
+        cells = [f"{epoch:>{width}d}", f"{loss:>{width}.5g}"]
+        if self.validation:
+            cells.append(f"{score:>{width}.5g}")
+        if self.alignment:
+            cells.append(_mean_angle_cell(epoch_angles))
+        cells.append(f"{seconds:>{width}.3f}")
+        print("  ".join(cells))
 
 
 def _mean_angle_cell(epoch_angles):
@@ -100,14 +161,149 @@ def _mean_angle_cell(epoch_angles):
     return f"{angles.mean():>{_COLUMN_WIDTH}.2f}"
 
 
+def _validation_split(est, X, Y, sample_weight, ops):
+    """The training rows (None: all of them) and the validation set
+    ``(X_val, Y_val, sw_val)`` (None without early stopping).
+
+    Training rows are addressed through an index rather than copied, so early
+    stopping costs a copy of the validation rows only.
+    """
+    if not est.early_stopping:
+        return None, None
+    train_rows, val_rows = train_test_split(
+        np.arange(X.shape[0]),
+        random_state=est._state.rng,
+        test_size=est.validation_fraction,
+        stratify=est._stratify(ops.to_numpy(Y)),
+    )
+    if val_rows.shape[0] < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' "
+            "or the size of your dataset."
+        )
+    val_rows = ops.index(val_rows)
+    take = ops.xp.take
+    validation = (
+        ops.rows(X, val_rows),
+        take(Y, val_rows, axis=0),
+        None if sample_weight is None else take(sample_weight, val_rows, axis=0),
+    )
+    return train_rows, validation
+
+
+def _batch_size(est, n_samples):
+    if est.batch_size == "auto":
+        return min(200, n_samples)
+    if est.batch_size > n_samples:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is "
+            "going to be clipped"
+        )
+    return int(np.clip(est.batch_size, 1, n_samples))
+
+
+class _Batches:
+    """The mini-batches of one epoch: views of X and Y in order, or rows
+    gathered into buffers allocated once (X itself is never written to)."""
+
+    def __init__(self, X, Y, sample_weight, train_rows, batch_size, ops):
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.train_rows, self.batch_size, self.ops = train_rows, batch_size, ops
+        self.n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
+        self.X_buffer = ops.row_buffer(X, batch_size)
+        self.Y_buffer = ops.empty((batch_size, Y.shape[1]), Y.dtype)
+
+    def epoch(self, rng, shuffle):
+        """Yield ``(X_batch, Y_batch, sw_batch)``; draws the epoch's order from rng."""
+        ops = self.ops
+        rows = rng.permutation(self.n_samples) if shuffle else None
+        if self.train_rows is not None:
+            rows = self.train_rows if rows is None else self.train_rows[rows]
+        # One transfer of the epoch's row order to the device.
+        rows = None if rows is None else ops.index(rows)
+        X, Y, sample_weight = self.X, self.Y, self.sample_weight
+        for batch in gen_batches(self.n_samples, self.batch_size):
+            if rows is None:
+                # Views, never written to.
+                yield (X[batch, :], Y[batch, :],
+                       None if sample_weight is None else sample_weight[batch])
+                continue
+            index = rows[batch]
+            n = batch.stop - batch.start
+            yield (
+                ops.gather_rows(X, index, self.X_buffer),
+                ops.take_rows(Y, index, out=self.Y_buffer[:n, :]),
+                None if sample_weight is None else ops.xp.take(sample_weight, index, axis=0),
+            )
+
+
+def _train_epoch(est, net, ws, batches, interval):
+    """One epoch of updates; returns its summed batch losses (weighted by
+    batch size), its alignment records and its last batch."""
+    state = est._state
+    params = net.params
+    accumulated_loss = 0.0
+    epoch_angles = []
+    for X_batch, Y_batch, sw_batch in batches.epoch(state.rng, est.shuffle):
+        track = interval > 0 and state.n_updates % interval == 0
+        result = train_batch(net, ws, X_batch, Y_batch, sw_batch, est.alpha, track)
+        if result.loss is None:
+            continue
+        if not np.isfinite(result.loss):
+            raise TrainingDiverged(result.loss)
+        accumulated_loss += result.loss * X_batch.shape[0]
+        # The weights and feedback this batch's deltas came from.
+        weight_angles = None if result.angles is None else net.weight_alignment()
+        est._optimizer.update_params(params, ws.grads, result.weight_decay)
+        net.update_feedback(est.feedback_decay)
+        if result.angles is not None:
+            state.record_alignment(result.angles, weight_angles)
+            epoch_angles.append(result.angles)
+        state.n_updates += 1
+    return accumulated_loss, epoch_angles, X_batch
+
+
+def _end_epoch(est, net, validation):
+    """Record the epoch's score and update the no-improvement counter."""
+    state = est._state
+    if validation is not None:
+        score = est._validation_score(net, *validation)
+        est.validation_scores_.append(score)
+        improved = not score < est.best_validation_score_ + est.tol
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            state.best_params = [net.ops.copy(p) for p in net.params]
+    else:
+        loss = est.loss_curve_[-1]
+        improved = not loss > est.best_loss_ - est.tol
+        if loss < est.best_loss_:
+            est.best_loss_ = loss
+    state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
+
+
+def _stops(est, early_stopping):
+    """Whether training stops after an epoch without improvement (the
+    adaptive schedule divides the learning rate instead)."""
+    if est._state.no_improvement_count <= est.n_iter_no_change:
+        return False
+    what = "Validation score" if early_stopping else "Training loss"
+    msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
+        what, est.tol, est.n_iter_no_change
+    )
+    if est._optimizer.trigger_stopping(msg, est.verbose):
+        return True
+    est._state.no_improvement_count = 0
+    return False
+
+
 def fit_stochastic(est, X, Y, sample_weight, incremental):
     """Train ``est._network`` on (X, Y) with ``est._optimizer``.
 
     Parameters
     ----------
     est : BaseDFA
-        Supplies the hyper-parameters, the network, the optimizer, the random
-        streams, and receives the fitted attributes.
+        Supplies the hyper-parameters, the network, the optimizer and the
+        training state (``_state``), and receives the fitted attributes.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Or an array of any array API namespace, on the network's device.
     Y : ndarray of shape (n_samples, n_outputs)
@@ -117,144 +313,51 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     incremental : bool
         ``partial_fit``: one epoch, no early stopping.
     """
-    net = est._network
-    params = net.params
+    net, state = est._network, est._state
     ops = net.ops
-    take = ops.xp.take
-    rng = est._rng
-
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
     early_stopping = est.early_stopping
-    # Training rows are addressed through an index rather than copied, so
-    # early stopping costs a copy of the validation rows only.
-    train_rows = None
-    if early_stopping:
-        train_rows, val_rows = train_test_split(
-            np.arange(X.shape[0]),
-            random_state=rng,
-            test_size=est.validation_fraction,
-            stratify=est._stratify(ops.to_numpy(Y)),
-        )
-        if val_rows.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
-        val_rows = ops.index(val_rows)
-        X_val = X[val_rows] if sp.issparse(X) else take(X, val_rows, axis=0)
-        Y_val = take(Y, val_rows, axis=0)
-        sw_val = None if sample_weight is None else take(sample_weight, val_rows, axis=0)
-
-    n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
-    if est.batch_size == "auto":
-        batch_size = min(200, n_samples)
-    else:
-        if est.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is "
-                "going to be clipped"
-            )
-        batch_size = int(np.clip(est.batch_size, 1, n_samples))
-
-    ws = Workspace(net, batch_size, est._dropout_rates(), est._dropout_rng)
+    train_rows, validation = _validation_split(est, X, Y, sample_weight, ops)
+    batches = _Batches(
+        X, Y, sample_weight, train_rows, _batch_size(est, X.shape[0] if train_rows is None
+                                                     else train_rows.shape[0]), ops,
+    )
+    n_samples = batches.n_samples
+    ws = Workspace(net, batches.batch_size, est._dropout_rates(), state.dropout_rng)
     interval = _alignment_interval(est.track_alignment)
-    dense_batch = None if sp.issparse(X) else ops.empty((batch_size, X.shape[1]), X.dtype)
-    target_batch = ops.empty((batch_size, Y.shape[1]), Y.dtype)
+    table = _ProgressTable(early_stopping, interval > 0) if est.verbose else None
     # partial_fit calls continue one table: its header is printed once.
-    if est.verbose and not (incremental and est.t_ > 0):
-        _print_header(early_stopping, interval > 0)
+    if table and not (incremental and est.t_ > 0):
+        table.header()
 
-    last_epoch = _Snapshot(params, est)
+    last_epoch = _Snapshot(net, est._optimizer, state)
     est.n_iter_ = 0
     try:
         for _ in range(est.max_iter):
             start_time = time.perf_counter()
-            rows = rng.permutation(n_samples) if est.shuffle else None
-            if train_rows is not None:
-                rows = train_rows if rows is None else train_rows[rows]
-            # One transfer of the epoch's row order to the device.
-            rows = None if rows is None else ops.index(rows)
-            accumulated_loss = 0.0
-            epoch_angles = []
-            for batch in gen_batches(n_samples, batch_size):
-                n_batch = batch.stop - batch.start
-                if rows is None:
-                    # Views, never written to.
-                    X_batch, Y_batch = X[batch, :], Y[batch, :]
-                    sw_batch = None if sample_weight is None else sample_weight[batch]
-                else:
-                    index = rows[batch]
-                    if dense_batch is None:
-                        X_batch = X[index]
-                    else:
-                        X_batch = ops.take_rows(X, index, out=dense_batch[:n_batch, :])
-                    Y_batch = ops.take_rows(Y, index, out=target_batch[:n_batch, :])
-                    sw_batch = (
-                        None if sample_weight is None else take(sample_weight, index, axis=0)
-                    )
-                track = interval > 0 and est._n_updates % interval == 0
-                loss, angles = train_batch(
-                    net, ws, X_batch, Y_batch, sw_batch, est.alpha, track
-                )
-                if loss is None:
-                    continue
-                if not np.isfinite(loss):
-                    raise TrainingDiverged(loss)
-                accumulated_loss += loss * n_batch
-                if angles is not None:
-                    # The weights and feedback this batch's deltas came from.
-                    est._weight_alignment.append(net.weight_alignment())
-                est._optimizer.update_params(params, ws.grads, ws.weight_decay)
-                net.update_feedback(est.feedback_decay)
-                if angles is not None:
-                    est._alignment.append(angles)
-                    est._alignment_steps.append(est._n_updates)
-                    epoch_angles.append(angles)
-                est._n_updates += 1
-
+            loss, epoch_angles, X_last = _train_epoch(est, net, ws, batches, interval)
             # Each batch's loss checks the update before it; the epoch's last
             # update is checked on its own batch, so that the state kept at
             # the end of an epoch never predicts non-finite outputs.
-            if not (ops.all_finite(params) and ops.all_finite([net.decision(X_batch)])):
+            if not (ops.all_finite(net.params) and ops.all_finite([net.decision(X_last)])):
                 raise TrainingDiverged(np.inf)
             est.n_iter_ += 1
-            est.loss_ = accumulated_loss / n_samples
+            est.loss_ = loss / n_samples
             est.t_ += n_samples
             est.loss_curve_.append(est.loss_)
-            if early_stopping:
-                _update_validation(est, net, params, X_val, Y_val, sw_val)
-            else:
-                _update_training_loss(est)
-
-            if est.verbose:
-                width = _COLUMN_WIDTH
-                epoch = est.n_iter_ if not incremental else len(est.loss_curve_)
-                row = [f"{epoch:>{width}d}", f"{est.loss_:>{width}.5g}"]
-                if early_stopping:
-                    row.append(f"{est.validation_scores_[-1]:>{width}.5g}")
-                if interval > 0:
-                    row.append(_mean_angle_cell(epoch_angles))
-                row.append(f"{time.perf_counter() - start_time:>{width}.3f}")
-                print("  ".join(row))
-
+            _end_epoch(est, net, validation)
+            if table:
+                table.row(
+                    est.n_iter_ if not incremental else len(est.loss_curve_), est.loss_,
+                    est.validation_scores_[-1] if early_stopping else None, epoch_angles,
+                    time.perf_counter() - start_time,
+                )
             est._optimizer.iteration_ends(est.t_)
-            if est._no_improvement_count > est.n_iter_no_change:
-                if early_stopping:
-                    msg = (
-                        "Validation score did not improve more than tol=%f for %d"
-                        " consecutive epochs." % (est.tol, est.n_iter_no_change)
-                    )
-                else:
-                    msg = (
-                        "Training loss did not improve more than tol=%f for %d"
-                        " consecutive epochs." % (est.tol, est.n_iter_no_change)
-                    )
-                if est._optimizer.trigger_stopping(msg, est.verbose):
-                    break
-                est._no_improvement_count = 0
+            if _stops(est, early_stopping):
+                break
             # After the schedule and stopping updates, which belong to this epoch.
-            last_epoch = _Snapshot(params, est)
+            last_epoch = _Snapshot(net, est._optimizer, state)
             if incremental:
                 break
             if est.n_iter_ == est.max_iter:
@@ -264,14 +367,14 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
                     ConvergenceWarning,
                 )
     except KeyboardInterrupt:
-        last_epoch.restore(params, est)
+        est._optimizer = last_epoch.restore(net, state)
         warnings.warn(
             "Training interrupted by user: the model keeps the weights of the "
             f"last completed epoch ({est.n_iter_})."
         )
     except TrainingDiverged as exc:
-        last_epoch.restore(params, est)
-        if not (early_stopping and est._best_params is not None):
+        est._optimizer = last_epoch.restore(net, state)
+        if not (early_stopping and state.best_params is not None):
             raise ValueError(
                 f"Training diverged in epoch {est.n_iter_ + 1}: the loss became "
                 f"{exc.args[0]} (non-finite). Lower learning_rate_init (now "
@@ -285,27 +388,6 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
             ConvergenceWarning,
         )
 
-    if early_stopping and est._best_params is not None:
-        for param, best in zip(params, est._best_params):
+    if early_stopping and state.best_params is not None:
+        for param, best in zip(net.params, state.best_params):
             ops.copy_into(param, best)
-
-
-def _update_validation(est, net, params, X_val, Y_val, sw_val):
-    score = est._validation_score(net, X_val, Y_val, sw_val)
-    est.validation_scores_.append(score)
-    if score < est.best_validation_score_ + est.tol:
-        est._no_improvement_count += 1
-    else:
-        est._no_improvement_count = 0
-    if score > est.best_validation_score_:
-        est.best_validation_score_ = score
-        est._best_params = [net.ops.copy(p) for p in params]
-
-
-def _update_training_loss(est):
-    if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-        est._no_improvement_count += 1
-    else:
-        est._no_improvement_count = 0
-    if est.loss_curve_[-1] < est.best_loss_:
-        est.best_loss_ = est.loss_curve_[-1]

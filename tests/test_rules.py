@@ -248,7 +248,7 @@ def test_dropout_masks_drop_rate_and_rescale_the_rest(rate):
     ws = Workspace(net, 500, (rate, rate), np.random.default_rng(0))
     train_batch(net, ws, X, Y, None, alpha=0.0)
     hidden_mask = ws.masks[0]  # kept by the workspace for the backward pass
-    input_mask = ws._mask(np.empty(X.shape), rate)
+    input_mask = ws.dropout_mask(np.empty(X.shape), rate)
     for mask in (hidden_mask, input_mask):
         # The fraction dropped is within 4 standard deviations of rate.
         assert abs(np.mean(mask == 0) - rate) < 4 * np.sqrt(rate * (1 - rate) / mask.size)
@@ -289,10 +289,10 @@ def test_backprop_matches_finite_differences(activation, output, weighted):
     sample_weight = np.linspace(0.5, 2.0, X.shape[0]) if weighted else None
     alpha = 0.1
     ws = workspace(net, X.shape[0])
-    train_batch(net, ws, X, Y, sample_weight, alpha)
+    weight_decay = train_batch(net, ws, X, Y, sample_weight, alpha).weight_decay
     # The optimizer adds the L2 penalty's gradient, weight_decay * param.
-    analytic = [g + d * p for g, d, p in zip(ws.grads, ws.weight_decay, net.params)]
-    assert any(d > 0 for d in ws.weight_decay) and not all(d > 0 for d in ws.weight_decay)
+    analytic = [g + d * p for g, d, p in zip(ws.grads, weight_decay, net.params)]
+    assert any(d > 0 for d in weight_decay) and not all(d > 0 for d in weight_decay)
     eps = 1e-6
     for param, grad in zip(net.params, analytic):
         numeric = np.empty_like(param)
@@ -312,7 +312,7 @@ def test_alignment_angle_is_zero_for_bp_and_matches_formula_for_dfa():
     for rule in ["bp", "dfa"]:
         net = tiny_network(rule)
         X, Y = tiny_batch(net)
-        _, angles = train_batch(net, workspace(net, 6), X, Y, None, 0.0, track_alignment=True)
+        angles = train_batch(net, workspace(net, 6), X, Y, None, 0.0, track_alignment=True).angles
         if rule == "bp":
             assert_allclose(angles, 0.0, atol=1e-5)
     # DFA: the angle between (e @ B_l) * f' and the back-propagated delta.
@@ -424,7 +424,7 @@ def test_direct_rules_project_only_to_layers_with_parameters(rule):
     assert B.shape == (2, 4)
     X, Y = tiny_batch(net)
     ws = workspace(net, X.shape[0])
-    _, angles = train_batch(net, ws, X, Y, None, alpha=0.0, track_alignment=True)
+    angles = train_batch(net, ws, X, Y, None, alpha=0.0, track_alignment=True).angles
     W0, b0, W2, b2 = (p.copy() for p in net.params[:4])
     H1 = np.tanh(X @ W0 + b0)
     H2 = np.tanh(H1)  # the pass-through layer's activation

@@ -1,0 +1,438 @@
+"""The ops layer itself: every ``ArrayOps`` method on numpy, torch and
+array_api_strict, against numpy and scipy references.
+
+Each case in ``CASES`` checks one method on random float64 data; a method
+added to ``ArrayOps`` without a case here fails ``test_every_method_has_a_case``.
+The sparse paths of ``NumpyOps`` are checked against the dense results.
+"""
+
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.sparse as sp
+import scipy.special
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skdfa._array_ops import ArrayOps, NumpyOps, TorchOps, array_ops
+
+# Checked against torch autograd, with the conv layers, in tests/test_conv.py.
+CONV_METHODS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d",
+                "max_unpool2d"}
+
+
+def _namespaces():
+    out = [pytest.param("numpy", id="numpy")]
+    for name in ["torch", "array_api_strict"]:
+        out.append(pytest.param(name, id=name, marks=pytest.mark.skipif(
+            not _importable(name), reason=f"{name} is not installed")))
+    return out
+
+
+def _importable(name):
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _ops(name):
+    """The ops of a float64 array of namespace ``name`` (CPU)."""
+    if name == "numpy":
+        return array_ops(np.zeros(1))
+    if name == "torch":
+        import torch
+
+        return array_ops(torch.zeros(1, dtype=torch.float64))
+    import array_api_strict
+
+    return array_ops(array_api_strict.zeros(1, dtype=array_api_strict.float64))
+
+
+@pytest.fixture(params=_namespaces())
+def ops(request):
+    return _ops(request.param)
+
+
+def _x(ops, a):
+    """A float64 copy of ``a`` in the namespace (numpy's asarray would alias it)."""
+    return ops.asarray(np.array(a, dtype=np.float64))
+
+
+def _np(ops, x):
+    return np.asarray(ops.to_numpy(x))
+
+
+def _rand(*shape, seed=0):
+    return np.random.RandomState(seed).standard_normal(shape)
+
+
+def _out(ops, shape):
+    return ops.empty(shape, ops.xp.float64)
+
+
+def _check_into(ops, method, args, expected, shape=None):
+    """``method(*args, out=out)`` returns ``out`` holding ``expected``."""
+    out = _out(ops, expected.shape if shape is None else shape)
+    result = method(*[_x(ops, a) for a in args], out=out)
+    assert result is out
+    assert_allclose(_np(ops, out), expected, rtol=1e-12, atol=1e-14)
+
+
+def _elementwise(name, reference):
+    def case(ops):
+        x = _rand(4, 5)
+        _check_into(ops, getattr(ops, name), [x], reference(x))
+        # Shape (n,) too (bias-like arrays).
+        v = _rand(6, seed=1)
+        _check_into(ops, getattr(ops, name), [v], reference(v))
+    return case
+
+
+def _binary(name, reference):
+    def case(ops):
+        a, b = _rand(4, 5), np.abs(_rand(4, 5, seed=1)) + 0.5
+        _check_into(ops, getattr(ops, name), [a, b], reference(a, b))
+        # Broadcast a scalar, as the optimizers do.
+        out = _out(ops, (4, 5))
+        getattr(ops, name)(_x(ops, a), 0.3, out=out)
+        assert_allclose(_np(ops, out), reference(a, 0.3), rtol=1e-12)
+    return case
+
+
+def _empty(ops):
+    x = ops.empty((3, 2), ops.xp.float32)
+    assert tuple(x.shape) == (3, 2) and x.dtype == ops.xp.float32
+
+
+def _zeros_like(ops):
+    z = ops.zeros_like(_x(ops, _rand(3, 2)))
+    assert_array_equal(_np(ops, z), np.zeros((3, 2)))
+
+
+def _asarray(ops):
+    a = _rand(3, 2)
+    x = ops.asarray(a, dtype=ops.xp.float32)
+    assert x.dtype == ops.xp.float32
+    assert_allclose(_np(ops, x), a.astype(np.float32))
+    # An array of the namespace stays in it.
+    assert_array_equal(_np(ops, ops.asarray(x)), _np(ops, x))
+
+
+def _astype(ops):
+    x = _x(ops, _rand(3, 2))
+    assert ops.astype(x, ops.xp.float64) is x  # no copy to the same dtype
+    y = ops.astype(x, ops.xp.float32)
+    assert y.dtype == ops.xp.float32
+    assert_allclose(_np(ops, y), _np(ops, x).astype(np.float32))
+
+
+def _copy(ops):
+    x = _x(ops, _rand(3, 2))
+    y = ops.copy(x)
+    y *= 2
+    assert_allclose(_np(ops, y), 2 * _np(ops, x))
+
+
+def _numpy_dtype(ops):
+    assert ops.numpy_dtype(ops.xp.float32) == np.dtype(np.float32)
+    assert ops.numpy_dtype(ops.xp.float64) == np.dtype(np.float64)
+
+
+def _matmul(ops):
+    a, b = _rand(4, 3), _rand(3, 5, seed=1)
+    _check_into(ops, ops.matmul, [a, b], a @ b)
+    # A transposed view (the weight gradient's X.T @ delta).
+    c = _rand(4, 5, seed=2)
+    out = _out(ops, (3, 5))
+    ops.matmul(_x(ops, a).T, _x(ops, c), out=out)
+    assert_allclose(_np(ops, out), a.T @ c, rtol=1e-12)
+
+
+def _copy_into(ops):
+    a = _rand(3, 4)
+    out = _out(ops, (3, 4))
+    assert ops.copy_into(out, _x(ops, a)) is out
+    assert_array_equal(_np(ops, out), a)
+
+
+def _add_scaled(ops):
+    a, x = _rand(3, 4), _rand(3, 4, seed=1)
+    out = _x(ops, a)
+    ops.add_scaled(out, _x(ops, x), 0.25)
+    assert_allclose(_np(ops, out), a + 0.25 * x, rtol=1e-12)
+
+
+def _affine(ops):
+    X, W, b = _rand(4, 3), _rand(3, 5, seed=1), _rand(5, seed=2)
+    _check_into(ops, ops.affine, [X, W, b], X @ W + b)
+
+
+def _column_sums(ops):
+    x = _rand(6, 4)
+    _check_into(ops, ops.column_sums, [x], x.sum(axis=0))
+
+
+def _column_dots(ops):
+    a, b = _rand(6, 4), _rand(6, 4, seed=1)
+    _check_into(ops, ops.column_dots, [a, b], np.einsum("ij,ij->j", a, b))
+
+
+def _take_rows(ops):
+    X = _rand(6, 3)
+    index = np.array([4, 0, 4, 2])
+    out = _out(ops, (4, 3))
+    assert ops.take_rows(_x(ops, X), ops.index(index), out=out) is out
+    assert_array_equal(_np(ops, out), X[index])
+
+
+def _row_buffer_and_gather_rows(ops):
+    X = _rand(6, 3)
+    buffer = ops.row_buffer(_x(ops, X), 5)
+    assert tuple(buffer.shape) == (5, 3)
+    rows = ops.gather_rows(_x(ops, X), ops.index(np.array([5, 1])), buffer)
+    assert_array_equal(_np(ops, rows), X[[5, 1]])
+    # The rows are written into the buffer's first rows.
+    assert_array_equal(_np(ops, buffer)[:2], X[[5, 1]])
+
+
+def _rows(ops):
+    X = _rand(6, 3)
+    assert_array_equal(_np(ops, ops.rows(_x(ops, X), ops.index(np.array([3, 3, 0])))), X[[3, 3, 0]])
+
+
+def _mask_input(ops):
+    X, mask = _rand(4, 3), (_rand(4, 3, seed=1) > 0) * 2.0
+    m = _x(ops, mask)
+    result = ops.mask_input(_x(ops, X), m)
+    assert_allclose(_np(ops, result), X * mask)
+
+
+def _scale_columns(ops):
+    X, d = _rand(4, 3), _rand(3, seed=1)
+    assert_allclose(_np(ops, ops.scale_columns(_x(ops, X), _x(ops, d))), X * d)
+
+
+def _to_dense(ops):
+    X = _rand(4, 3)
+    assert_array_equal(_np(ops, ops.to_dense(_x(ops, X))), X)
+
+
+def _zero_where_nonpositive(ops):
+    Z, delta = _rand(5, 4), _rand(5, 4, seed=1)
+    d = _x(ops, delta)
+    ops.zero_where_nonpositive(_x(ops, Z), d)
+    assert_array_equal(_np(ops, d), np.where(Z > 0, delta, 0.0))
+
+
+def _dct(ops):
+    if type(ops) is ArrayOps:
+        with pytest.raises(TypeError, match=f"not on {ops.name} arrays"):
+            ops.dct(_x(ops, _rand(3, 4)), 4)
+        with pytest.raises(TypeError, match=f"not on {ops.name} arrays"):
+            ops.idct(_x(ops, _rand(3, 4)))
+        return
+    # Even and odd sizes, with and without zero-padding.
+    for n_in, n in [(7, 7), (5, 12), (8, 8), (6, 11)]:
+        x = _rand(3, n_in, seed=n)
+        expected = scipy.fft.dct(np.pad(x, ((0, 0), (0, n - n_in))), norm="ortho", axis=1)
+        assert_allclose(_np(ops, ops.dct(_x(ops, x), n)), expected, rtol=1e-10, atol=1e-12)
+        y = _rand(3, n, seed=n + 1)
+        assert_allclose(
+            _np(ops, ops.idct(_x(ops, y))), scipy.fft.idct(y, norm="ortho", axis=1),
+            rtol=1e-10, atol=1e-12,
+        )
+        # idct inverts dct.
+        assert_allclose(_np(ops, ops.idct(ops.dct(_x(ops, x), n)))[:, :n_in], x, atol=1e-12)
+
+
+def _idct(ops):
+    _dct(ops)
+
+
+def _row_dots(ops):
+    a, b = _rand(5, 3), _rand(5, 3, seed=1)
+    assert_allclose(_np(ops, ops.row_dots(_x(ops, a), _x(ops, b))), (a * b).sum(axis=1),
+                    rtol=1e-12)
+
+
+def _log_softmax(ops):
+    x = 30 * _rand(5, 4)  # large logits: no overflow
+    assert_allclose(_np(ops, ops.log_softmax(_x(ops, x))),
+                    scipy.special.log_softmax(x, axis=1), rtol=1e-12, atol=1e-12)
+
+
+def _log_expit(ops):
+    x = 50 * _rand(5, 4)
+    assert_allclose(_np(ops, ops.log_expit(_x(ops, x))), scipy.special.log_expit(x),
+                    rtol=1e-12, atol=1e-300)
+
+
+def _vdot(ops):
+    a, b = _rand(5, 4), _rand(5, 4, seed=1)
+    value = ops.vdot(_x(ops, a), _x(ops, b))
+    assert isinstance(value, float)
+    assert value == pytest.approx(np.sum(a * b), rel=1e-12)
+    # float32 inputs accumulate in float64: exact for sums float32 would round.
+    big = np.full((1, 3), 2.0**24, dtype=np.float32)
+    one = np.array([[1.0, 1.0, 1.0]], dtype=np.float32)
+    sums = ops.vdot(ops.asarray(np.hstack([big, one])), ops.asarray(np.ones((1, 6), np.float32)))
+    assert sums == 3 * 2.0**24 + 3
+
+
+def _total(ops):
+    x = _rand(5, 4)
+    assert ops.total(_x(ops, x)) == pytest.approx(x.sum(), rel=1e-12)
+
+
+def _sum_squares(ops):
+    x = _rand(5, 4)
+    assert ops.sum_squares(_x(ops, x)) == pytest.approx(np.sum(x**2), rel=1e-12)
+
+
+def _total_sum_squares(ops):
+    arrays = [_rand(5, 4), _rand(3, seed=1), _rand(2, 2, seed=2)]
+    expected = sum(np.sum(a**2) for a in arrays)
+    assert ops.total_sum_squares([_x(ops, a) for a in arrays]) == pytest.approx(expected, rel=1e-12)
+    assert ops.total_sum_squares([]) == 0.0
+
+
+def _all_finite(ops):
+    a = _rand(3, 2)
+    assert ops.all_finite([_x(ops, a), _x(ops, a[0])])
+    for bad in [np.nan, np.inf, -np.inf]:
+        b = a.copy()
+        b[1, 1] = bad
+        assert not ops.all_finite([_x(ops, a), _x(ops, b)])
+
+
+def _index(ops):
+    index = ops.index(np.array([2, 0], dtype=np.int32))
+    X = _rand(3, 2)
+    assert_array_equal(_np(ops, ops.xp.take(_x(ops, X), index, axis=0)), X[[2, 0]])
+
+
+def _to_numpy(ops):
+    a = _rand(3, 2)
+    back = ops.to_numpy(_x(ops, a))
+    assert isinstance(back, np.ndarray)
+    assert_array_equal(back, a)
+
+
+def _is_numpy(ops):
+    assert ops.is_numpy() == (type(ops) is NumpyOps)
+
+
+CASES = {
+    "empty": _empty,
+    "zeros_like": _zeros_like,
+    "asarray": _asarray,
+    "astype": _astype,
+    "copy": _copy,
+    "numpy_dtype": _numpy_dtype,
+    "matmul": _matmul,
+    "multiply": _binary("multiply", np.multiply),
+    "divide": _binary("divide", np.divide),
+    "sqrt": _elementwise("sqrt", lambda x: np.sqrt(np.abs(x))),
+    "one_minus": _elementwise("one_minus", lambda x: 1 - x),
+    "one_minus_square": _elementwise("one_minus_square", lambda x: 1 - x * x),
+    "tanh": _elementwise("tanh", np.tanh),
+    "expit": _elementwise("expit", scipy.special.expit),
+    "relu": _elementwise("relu", lambda x: np.maximum(x, 0)),
+    "exp": _elementwise("exp", np.exp),
+    "copy_into": _copy_into,
+    "add_scaled": _add_scaled,
+    "affine": _affine,
+    "column_sums": _column_sums,
+    "column_dots": _column_dots,
+    "take_rows": _take_rows,
+    "row_buffer": _row_buffer_and_gather_rows,
+    "gather_rows": _row_buffer_and_gather_rows,
+    "rows": _rows,
+    "mask_input": _mask_input,
+    "scale_columns": _scale_columns,
+    "to_dense": _to_dense,
+    "zero_where_nonpositive": _zero_where_nonpositive,
+    "dct": _dct,
+    "idct": _idct,
+    "row_dots": _row_dots,
+    "log_softmax": _log_softmax,
+    "log_expit": _log_expit,
+    "vdot": _vdot,
+    "total": _total,
+    "sum_squares": _sum_squares,
+    "total_sum_squares": _total_sum_squares,
+    "all_finite": _all_finite,
+    "index": _index,
+    "to_numpy": _to_numpy,
+    "is_numpy": _is_numpy,
+}
+
+
+def test_every_method_has_a_case():
+    methods = {
+        name for name, member in vars(ArrayOps).items()
+        if not name.startswith("_") and callable(member)
+    }
+    for cls in (NumpyOps, TorchOps):
+        extra = {n for n, m in vars(cls).items() if not n.startswith("_") and callable(m)}
+        assert extra <= methods, f"{cls.__name__} adds {extra - methods}: give ArrayOps a default"
+    assert methods - CONV_METHODS == set(CASES)
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_method_matches_its_reference(ops, method):
+    if method == "sqrt":
+        # sqrt of negative entries is NaN: test on |x| (the case's reference).
+        x = np.abs(_rand(4, 5))
+        _check_into(ops, ops.sqrt, [x], np.sqrt(x))
+        return
+    CASES[method](ops)
+
+
+def test_namespaces_resolve_to_their_ops():
+    assert type(_ops("numpy")) is NumpyOps
+    assert array_ops(sp.csr_matrix(np.eye(2))) is _ops("numpy")
+    if _importable("torch"):
+        torch_ops = _ops("torch")
+        assert type(torch_ops) is TorchOps and torch_ops.foreach
+        assert torch_ops.name == "torch"
+    if _importable("array_api_strict"):
+        strict = _ops("array_api_strict")
+        assert type(strict) is ArrayOps and not strict.foreach
+        assert strict.name == "array_api_strict"
+    assert _ops("numpy").name == "numpy" and not _ops("numpy").foreach
+
+
+@pytest.fixture
+def sparse_pair():
+    dense = _rand(6, 5)
+    dense[np.abs(dense) < 0.8] = 0
+    return sp.csr_matrix(dense), dense
+
+
+def test_numpy_sparse_paths_equal_the_dense_ones(sparse_pair):
+    X, dense = sparse_pair
+    ops = _ops("numpy")
+    W = _rand(5, 3, seed=1)
+    out = np.empty((6, 3))
+    assert_allclose(ops.matmul(X, W, out=out), dense @ W, rtol=1e-12)
+    G = _rand(6, 5, seed=2)
+    assert_allclose(ops.column_dots(G, X, out=np.empty(5)), np.einsum("ij,ij->j", G, dense),
+                    rtol=1e-12)
+    index = np.array([4, 1, 4])
+    assert ops.row_buffer(X, 3) is None
+    for rows in (ops.gather_rows(X, index, None), ops.rows(X, index)):
+        assert sp.issparse(rows)
+        assert_array_equal(rows.toarray(), dense[index])
+    mask = (_rand(6, 5, seed=3) > 0) * 2.0
+    masked = ops.mask_input(X, mask)
+    assert sp.issparse(masked) and masked.format == "csr"
+    assert_array_equal(masked.toarray(), dense * mask)
+    d = _rand(5, seed=4)
+    scaled = ops.scale_columns(X, d)
+    assert sp.issparse(scaled) and scaled.format == "csr"
+    assert_allclose(scaled.toarray(), dense * d, rtol=1e-15)
+    assert_array_equal(ops.to_dense(X), dense)
+    # X itself is never written to.
+    assert_array_equal(X.toarray(), dense)
