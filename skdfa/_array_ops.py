@@ -172,32 +172,103 @@ class ArrayOps:
         raise TypeError(_NO_DCT.format(self.name))
 
     # -- convolution and pooling (stride 1 convolutions, non-overlapping pools) ---------
+    #
+    # The generic forms loop over the kernel's offsets (kh kw products of
+    # tensordot), with no strided views, which the array API has not.
+
+    def _padded(self, X, padding):
+        if not padding:
+            return X
+        n, channels, height, width = X.shape
+        padded = self.xp.zeros(
+            (n, channels, height + 2 * padding, width + 2 * padding), dtype=X.dtype,
+            device=self.device,
+        )
+        padded[:, :, padding : padding + height, padding : padding + width] = X
+        return padded
 
     def conv2d(self, X, kernel, bias, padding, out):
         """Cross-correlation of ``X`` (n, C, H, W) with ``kernel`` (O, C, kh, kw),
         zero-padded by ``padding`` on every side, plus ``bias`` (O,) or None,
         into ``out`` (n, O, H + 2 padding - kh + 1, W + 2 padding - kw + 1)."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        X = self._padded(X, padding)
+        _, _, kh, kw = kernel.shape
+        h_out, w_out = out.shape[2:]
+        total = None
+        for p in range(kh):
+            for q in range(kw):
+                window = X[:, :, p : p + h_out, q : q + w_out]
+                term = xp.tensordot(window, kernel[:, :, p, q], axes=([1], [1]))
+                total = term if total is None else total + term
+        out[...] = xp.permute_dims(total, (0, 3, 1, 2))
+        if bias is not None:
+            out += xp.reshape(bias, (-1, 1, 1))
+        return out
 
     def conv2d_input_grad(self, delta, kernel, padding):
         """dLoss/dX, a new (n, C, H, W) array, from ``delta`` = dLoss/d(out) of
         :meth:`conv2d` passed back through ``kernel``."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        n, _, h_out, w_out = delta.shape
+        _, n_in, kh, kw = kernel.shape
+        padded = xp.zeros(
+            (n, n_in, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype, device=self.device
+        )
+        for p in range(kh):
+            for q in range(kw):
+                term = xp.tensordot(delta, kernel[:, :, p, q], axes=([1], [0]))
+                padded[:, :, p : p + h_out, q : q + w_out] += xp.permute_dims(term, (0, 3, 1, 2))
+        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+        return padded[:, :, padding : padding + height, padding : padding + width]
 
     def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
         """dLoss/dkernel and dLoss/dbias of :meth:`conv2d`, into the buffers."""
-        raise TypeError(_NO_CONV.format(self.name))
+        xp = self.xp
+        X = self._padded(X, padding)
+        _, _, kh, kw = kernel_grad.shape
+        h_out, w_out = delta.shape[2:]
+        for p in range(kh):
+            for q in range(kw):
+                window = X[:, :, p : p + h_out, q : q + w_out]
+                kernel_grad[:, :, p, q] = xp.tensordot(
+                    delta, window, axes=([0, 2, 3], [0, 2, 3])
+                )
+        bias_grad[...] = xp.sum(delta, axis=(0, 2, 3))
+        return kernel_grad, bias_grad
+
+    def _pool_windows(self, X, size):
+        """(n, C, H // size, W // size, size * size) windows of X (a copy)."""
+        xp = self.xp
+        n, channels, height, width = X.shape
+        rows, cols = height // size, width // size
+        X = X[:, :, : rows * size, : cols * size]
+        X = xp.reshape(X, (n, channels, rows, size, cols, size))
+        X = xp.permute_dims(X, (0, 1, 2, 4, 3, 5))
+        return xp.reshape(X, (n, channels, rows, cols, size * size))
 
     def max_pool2d(self, X, size, out):
         """Maxima of the ``size`` x ``size`` windows of ``X`` (n, C, H, W) at
-        stride ``size`` into ``out`` (n, C, H // size, W // size); returns where
-        each maximum was, for :meth:`max_unpool2d` (the first one on ties)."""
-        raise TypeError(_NO_CONV.format(self.name))
+        stride ``size`` into ``out`` (n, C, H // size, W // size)."""
+        out[...] = self.xp.max(self._pool_windows(X, size), axis=4)
+        return out
 
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        """A new (n, C, H, W) array, zero except ``delta`` at the maxima found by
-        :meth:`max_pool2d` (``input_shape`` is (H, W))."""
-        raise TypeError(_NO_CONV.format(self.name))
+    def max_unpool2d(self, delta, X, size):
+        """dLoss/dX of :meth:`max_pool2d` of ``X``, a new (n, C, H, W) array:
+        zero except ``delta`` at each window's maximum (the first on ties)."""
+        xp = self.xp
+        windows = self._pool_windows(X, size)
+        first = xp.argmax(windows, axis=4, keepdims=True)
+        offsets = xp.arange(size * size, device=self.device)
+        routed = xp.astype(first == offsets, delta.dtype) * delta[..., None]
+        n, channels, rows, cols, _ = routed.shape
+        routed = xp.reshape(routed, (n, channels, rows, cols, size, size))
+        routed = xp.permute_dims(routed, (0, 1, 2, 4, 3, 5))
+        dX = xp.zeros(X.shape, dtype=delta.dtype, device=self.device)
+        dX[:, :, : rows * size, : cols * size] = xp.reshape(
+            routed, (n, channels, rows * size, cols * size)
+        )
+        return dX
 
     # -- reductions and new arrays ---------------------------------------------------
 
@@ -369,21 +440,21 @@ class NumpyOps(ArrayOps):
         return out
 
     def conv2d_input_grad(self, delta, kernel, padding):
-        # dX is the full correlation of delta with the flipped kernel: delta
-        # padded by kh - 1 - padding (cropped where that is negative).
+        # col2im: one matrix product gives every kernel offset's contribution,
+        # (kh kw C, n Ho Wo); each offset's block is then added at its shift.
         n, n_out, h_out, w_out = delta.shape
         _, n_in, kh, kw = kernel.shape
-        flipped = np.ascontiguousarray(kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        margins = (kh - 1 - padding, kw - 1 - padding)
-        crop = tuple(slice(max(-m, 0), size - max(-m, 0)) for m, size in zip(margins, (h_out, w_out)))
-        delta = delta[:, :, crop[0], crop[1]]
-        pad = [(0, 0), (0, 0)] + [(max(m, 0), max(m, 0)) for m in margins]
-        if any(m > 0 for m in margins):
-            delta = np.pad(delta, pad)
-        h_in = delta.shape[2] - kh + 1
-        w_in = delta.shape[3] - kw + 1
-        dX = np.empty((n, n_in, h_in, w_in), dtype=delta.dtype)
-        return self.conv2d(delta, flipped, None, 0, dX)
+        delta_rows = delta.transpose(1, 0, 2, 3).reshape(n_out, -1)
+        columns = kernel.transpose(2, 3, 1, 0).reshape(-1, n_out) @ delta_rows
+        columns = columns.reshape(kh, kw, n_in, n, h_out, w_out)
+        # Accumulated as (C, n, H, W) padded, the blocks' own layout.
+        padded = np.zeros((n_in, n, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype)
+        for p in range(kh):
+            for q in range(kw):
+                padded[:, :, p : p + h_out, q : q + w_out] += columns[p, q]
+        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+        inner = padded[:, :, padding : padding + height, padding : padding + width]
+        return np.ascontiguousarray(inner.transpose(1, 0, 2, 3))
 
     def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
         n_out, _, kh, kw = kernel_grad.shape
@@ -395,19 +466,26 @@ class NumpyOps(ArrayOps):
         return kernel_grad, bias_grad
 
     def max_pool2d(self, X, size, out):
-        windows = _pool_windows(X, size)
-        flat = windows.reshape(*windows.shape[:4], size * size)
-        argmax = flat.argmax(axis=4)
-        np.copyto(out, np.take_along_axis(flat, argmax[..., None], axis=4)[..., 0])
-        return argmax
+        # One pass per window offset over strided views: numpy reduces small
+        # strided axes slowly.
+        offsets = _pool_offsets(X, size)
+        np.copyto(out, next(offsets))
+        for view in offsets:
+            np.maximum(out, view, out=out)
+        return out
 
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        n, channels = delta.shape[:2]
-        dX = np.zeros((n, channels, *input_shape), dtype=delta.dtype)
-        # The pools do not overlap: every input position is in at most one window.
-        windows = _pool_windows(dX, size, writeable=True)
-        hit = argmax[..., None] == np.arange(size * size)
-        windows[...] = (hit * delta[..., None]).reshape(windows.shape)
+    def max_unpool2d(self, delta, X, size):
+        offsets = _pool_offsets(X, size)
+        best = next(offsets).copy()
+        # The first maximum of each window, in row-major order (torch's).
+        first = np.zeros(best.shape, dtype=np.intp)
+        for k, view in enumerate(offsets, start=1):
+            larger = view > best
+            first[larger] = k
+            np.maximum(best, view, out=best)
+        dX = np.zeros(X.shape, dtype=delta.dtype)
+        for k, view in enumerate(_pool_offsets(dX, size)):
+            np.multiply(delta, first == k, out=view)
         return dX
 
     def dct(self, x, n):
@@ -421,6 +499,8 @@ class NumpyOps(ArrayOps):
         return log_expit(x)
 
     def vdot(self, a, b):
+        if a.ndim != 2:  # convolution kernels
+            a, b = a.reshape(1, -1), b.reshape(1, -1)
         return float(np.einsum("ij,ij->", a, b, dtype=np.float64))
 
     def total(self, x):
@@ -536,14 +616,12 @@ class TorchOps(ArrayOps):
         return kernel_grad, bias_grad
 
     def max_pool2d(self, X, size, out):
-        pooled, argmax = self.torch.nn.functional.max_pool2d(X, size, return_indices=True)
-        out.copy_(pooled)
-        return argmax
+        return out.copy_(self.torch.nn.functional.max_pool2d(X, size))
 
-    def max_unpool2d(self, delta, argmax, size, input_shape):
-        return self.torch.nn.functional.max_unpool2d(
-            delta, argmax, size, output_size=tuple(input_shape)
-        )
+    def max_unpool2d(self, delta, X, size):
+        functional = self.torch.nn.functional
+        _, argmax = functional.max_pool2d(X, size, return_indices=True)
+        return functional.max_unpool2d(delta, argmax, size, output_size=X.shape[2:])
 
     def _dct_factors(self, n, dtype):
         """``cos``, ``sin`` of ``pi k / (2 n)`` and the orthonormal scale, per k."""
@@ -611,12 +689,6 @@ _NO_DCT = (
     "use rd_matrix='gaussian', which runs in every array API namespace."
 )
 
-_NO_CONV = (
-    "Convolution and pooling layers run on numpy and torch arrays only, not on "
-    "{} arrays."
-)
-
-
 def _im2col(X, kh, kw, padding):
     """The (C kh kw, n Ho Wo) columns of X (n, C, H, W) zero-padded by
     ``padding``: row (c, p, q), column (i, n, y, x) holds X[i, c, y + p, x + q].
@@ -630,17 +702,14 @@ def _im2col(X, kh, kw, padding):
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * kh * kw, n * h_out * w_out)
 
 
-def _pool_windows(X, size, writeable=False):
-    """The (n, C, H // size, W // size, size, size) non-overlapping windows of X,
-    a view (rows and columns beyond the last whole window are left out)."""
-    n, channels, height, width = X.shape
-    s_n, s_c, s_h, s_w = X.strides
-    return np.lib.stride_tricks.as_strided(
-        X,
-        (n, channels, height // size, width // size, size, size),
-        (s_n, s_c, s_h * size, s_w * size, s_h, s_w),
-        writeable=writeable,
-    )
+def _pool_offsets(X, size):
+    """For each offset (p, q) of a ``size`` x ``size`` window, row-major, the
+    (n, C, H // size, W // size) view of X's entries at that offset (rows and
+    columns beyond the last whole window are left out)."""
+    rows, cols = X.shape[2] // size, X.shape[3] // size
+    for p in range(size):
+        for q in range(size):
+            yield X[:, :, p : rows * size : size, q : cols * size : size]
 
 
 _NUMPY_OPS = NumpyOps()

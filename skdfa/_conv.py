@@ -6,26 +6,36 @@ so the network's buffers, activations and the direct rules' projections
 ``e @ B`` work on them unchanged. Each layer reads and writes (n, C, H, W)
 views of those rows; ``input_shape`` and ``output_shape`` give the maps. The
 array operations (im2col and one matrix product on numpy, ``conv2d`` and its
-gradient functions on torch) are methods of the ops layer (``_array_ops``).
+gradient functions on torch, a loop over kernel offsets in other array API
+namespaces) are methods of the ops layer (``_array_ops``).
 
 A convolution is followed by the network's activation; a max pooling is not
 (``activated = False``): LeNet's block is conv -> activation -> pool.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._layers import _glorot_bound
 
 
-def _write_view(out, shape):
-    """``out`` (rows of a buffer) seen as ``shape``; never a copy, which would
-    lose what is written into it."""
+def _write_into(out, shape, compute):
+    """Call ``compute(maps)`` with ``out`` (rows of a buffer) seen as ``shape``,
+    so that what it writes lands in ``out``: a view on numpy and torch (a
+    copy would lose the writes), a temporary copied back elsewhere."""
     if isinstance(out, np.ndarray):
         view = out.view()
         view.shape = shape  # raises where only a copy could reshape
-        return view
-    return out.view(shape)
+        compute(view)
+    elif hasattr(out, "view") and hasattr(out, "untyped_storage"):  # torch
+        compute(out.view(shape))
+    else:
+        ops = array_ops(out)
+        maps = ops.empty(shape, out.dtype)
+        compute(maps)
+        out[...] = ops.xp.reshape(maps, out.shape)
+    return out
 
 
 def _shape_error(name, what, input_shape, size, padding=0):
@@ -53,9 +63,11 @@ class Conv2DLayer:
         How error messages call the layer.
     """
 
+    kind = "conv2d"
     param_names = ("coef", "intercept")
     regularized = (True, False)
     activated = True
+    weights_index = 0
 
     def __init__(self, input_shape, out_channels, kernel_size, padding=0, name="Conv2DLayer"):
         channels, height, width = input_shape
@@ -73,6 +85,31 @@ class Conv2DLayer:
     @property
     def params(self):
         return [self.coef, self.intercept]
+
+    @property
+    def weights(self):
+        return self.coef
+
+    @property
+    def feedback_shape(self):
+        """A feedback kernel is shaped like the forward one."""
+        return self.kernel_shape
+
+    @property
+    def feedback_width(self):
+        """The kernel's fan-in, ``C_in kh kw``: the terms each input position
+        of ``backward`` sums, as a dense layer's ``n_in``."""
+        return self.fans()[0]
+
+    def as_output(self, flat):
+        """Deltas and outputs stay (n_samples, n_out) rows, in (C, H, W) order."""
+        return flat
+
+    def as_feedback(self, W):
+        return W
+
+    def backward_weights(self):
+        return self.coef
 
     @property
     def n_params(self):
@@ -99,28 +136,30 @@ class Conv2DLayer:
             self.intercept = np.zeros(n_out, dtype=dtype)
 
     def _maps(self, X, shape):
+        if sp.issparse(X):  # a sparse batch of X: densified, one batch at a time
+            X = X.toarray()
         return array_ops(X).xp.reshape(X, (X.shape[0], *shape))
 
     def forward(self, X, out, training=False):
         ops = array_ops(self.coef)
-        ops.conv2d(
-            self._maps(X, self.input_shape), self.coef, self.intercept, self.padding,
-            _write_view(out, (out.shape[0], *self.output_shape)),
+        X = self._maps(X, self.input_shape)
+        return _write_into(
+            out, (out.shape[0], *self.output_shape),
+            lambda maps: ops.conv2d(X, self.coef, self.intercept, self.padding, maps),
         )
-        return out
 
-    def backward(self, delta, coef=None):
-        """dLoss/dX through ``coef`` (a kernel shaped like the layer's own, for
-        the feedback-alignment rules), by default the layer's own kernel."""
-        kernel = self.coef if coef is None else coef
+    def backward(self, delta, feedback=None):
+        """dLoss/dX through ``feedback`` (a kernel shaped like the layer's own,
+        for the feedback-alignment rules), by default the layer's own kernel."""
+        kernel = self.coef if feedback is None else feedback
         ops = array_ops(kernel)
         dX = ops.conv2d_input_grad(self._maps(delta, self.output_shape), kernel, self.padding)
         return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
 
     def weight_matrix(self):
-        """The kernel: what the feedback kernels of the layer-by-layer rules
-        stand in for (the layer's linear map is never formed)."""
-        return self.coef
+        """None: the layer's linear map is not formed (the direct rules'
+        weight alignment is NaN below a convolution)."""
+        return None
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads
@@ -135,8 +174,8 @@ class MaxPool2DLayer:
     (torch's ``max_pool2d`` default); rows and columns that do not fill a
     window are dropped. No parameters and no activation after it.
 
-    The training forward pass keeps where each maximum was; ``backward``
-    routes the delta there.
+    The training forward pass keeps its input; ``backward`` routes the delta
+    to each window's maximum (the first one on ties, as torch).
 
     Parameters
     ----------
@@ -147,11 +186,15 @@ class MaxPool2DLayer:
         How error messages call the layer.
     """
 
+    kind = "maxpool2d"
     param_names = ()
     regularized = ()
     activated = False
     params = ()
     n_params = 0
+    weights = None
+    weights_index = None
+    feedback_shape = None
 
     def __init__(self, input_shape, pool_size, name="MaxPool2DLayer"):
         channels, height, width = input_shape
@@ -162,33 +205,42 @@ class MaxPool2DLayer:
         self.pool_size = int(pool_size)
         self.n_in = int(np.prod(self.input_shape))
         self.n_out = int(np.prod(self.output_shape))
-        self._argmax = None
+        self._input = None
 
     def initialize(self, rng, weight_init, activation, dtype):
         """Nothing to draw."""
 
+    def as_output(self, flat):
+        return flat
+
     def forward(self, X, out, training=False):
         ops = array_ops(X)
-        argmax = ops.max_pool2d(
-            ops.xp.reshape(X, (X.shape[0], *self.input_shape)), self.pool_size,
-            _write_view(out, (out.shape[0], *self.output_shape)),
+        maps = ops.xp.reshape(X, (X.shape[0], *self.input_shape))
+        _write_into(
+            out, (out.shape[0], *self.output_shape),
+            lambda pooled: ops.max_pool2d(maps, self.pool_size, pooled),
         )
         if training:
-            self._argmax = argmax
+            # Where the maxima are is found by ``backward``, which only the
+            # layer-by-layer rules call: the direct rules never pay for it.
+            self._input = X
         return out
 
-    def backward(self, delta, coef=None):
-        """dLoss/dX: ``delta`` at the maxima of the last training forward pass."""
+    def backward(self, delta, feedback=None):
+        """dLoss/dX: ``delta`` at the maxima of the last training forward pass
+        (there are no weights for ``feedback`` to stand in for)."""
         ops = array_ops(delta)
+        n = delta.shape[0]
         dX = ops.max_unpool2d(
-            ops.xp.reshape(delta, (delta.shape[0], *self.output_shape)),
-            self._argmax, self.pool_size, self.input_shape[1:],
+            ops.xp.reshape(delta, (n, *self.output_shape)),
+            ops.xp.reshape(self._input[:n, ...], (n, *self.input_shape)),
+            self.pool_size,
         )
-        return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
+        return ops.xp.reshape(dX, (n, self.n_in))
 
     def weight_matrix(self):
         return None
 
     def gradients(self, X, delta, grads):
-        """No parameters; releases the maxima' positions (the batch is done)."""
-        self._argmax = None
+        """No parameters; releases the batch's input (the batch is done)."""
+        self._input = None

@@ -13,8 +13,12 @@ the optimizers never know which type they drive:
   ``training=True`` it may keep what ``gradients`` needs;
 - ``gradients(X, delta, grads)``: writes ``dLoss/dparam`` into ``grads``;
 - ``n_params``: the number of trainable scalars;
+- ``activated`` (optional, True if absent): whether the network applies the
+  activation to the output (False for max pooling, which follows an
+  activated convolution);
 - ``weight_matrix()``: the (n_in, n_out) matrix of the layer's linear map
-  (for the weight-alignment diagnostics).
+  (for the weight-alignment diagnostics; None where it is not a matrix);
+- ``fans()``: ``(fan_in, fan_out)`` of the weights, as Glorot counts them.
 
 and the operations the learning rules (``_rules.py``) build deltas from:
 
@@ -32,7 +36,7 @@ and the operations the learning rules (``_rules.py``) build deltas from:
   the form of a feedback array; ``backward_weights()`` is the layer's own
   map in that form (for the diagnostics).
 
-A new layer type is one class here.
+A new layer type is one class here (convolution and pooling: ``_conv.py``).
 """
 
 import numpy as np
@@ -56,6 +60,7 @@ class DenseLayer:
     """
 
     kind = "dense"
+    activated = True
     param_names = ("coef", "intercept")
     regularized = (True, False)
     weights_index = 0
@@ -97,6 +102,9 @@ class DenseLayer:
     @property
     def n_params(self):
         return self.n_in * self.n_out + self.n_out
+
+    def fans(self):
+        return self.n_in, self.n_out
 
     def initialize(self, rng, weight_init, activation, dtype):
         """Draw ``coef`` and ``intercept``.
@@ -240,6 +248,7 @@ class RDLayer:
     """
 
     kind = "rd"
+    activated = True
     param_names = ("d1", "d2", "intercept")
     regularized = (True, True, False)
     # No weight matrix: R is fixed, and the diagonals have no signs to copy.

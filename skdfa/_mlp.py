@@ -75,9 +75,11 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "step"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
+        "step_epochs": ["array-like"],
+        "step_factor": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -122,6 +124,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         learning_rate,
         learning_rate_init,
         power_t,
+        step_epochs,
+        step_factor,
         max_iter,
         shuffle,
         random_state,
@@ -155,6 +159,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
+        self.step_epochs = step_epochs
+        self.step_factor = step_factor
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -229,6 +235,17 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             )
         return [int(s) for s in sizes]
 
+    def _step_epochs(self):
+        epochs = self.step_epochs
+        epochs = [epochs] if not hasattr(epochs, "__iter__") else list(epochs)
+        if not all(isinstance(e, Integral) and not isinstance(e, bool) and e > 0 for e in epochs):
+            raise InvalidParameterError(
+                "The 'step_epochs' parameter of "
+                f"{type(self).__name__} must be positive integers (epochs), got "
+                f"{self.step_epochs!r}."
+            )
+        return tuple(sorted(int(e) for e in epochs))
+
     def _dropout_rates(self):
         """``(input_rate, hidden_rate)`` from ``dropout``."""
         if isinstance(self.dropout, Real):
@@ -296,7 +313,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     )
     # Settings of the optimizer: a change builds a new one (as MLPClassifier).
     _optimizer_params = (
-        "solver", "learning_rate", "learning_rate_init", "power_t", "momentum",
+        "solver", "learning_rate", "learning_rate_init", "power_t", "step_epochs",
+        "step_factor", "momentum",
         "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "rho",
     )
 
@@ -308,6 +326,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         )
         settings = {name: params.get(name) for name in names}
         settings["hidden_layer_sizes"] = tuple(self._hidden_sizes())
+        settings["step_epochs"] = self._step_epochs()
         return settings
 
     def _carry_over(self):
@@ -347,6 +366,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         self._dropout_rates()
+        self._step_epochs()
         if self.solver == "lbfgs":
             check_lbfgs(self)
         first_pass = not hasattr(self, "_network") or (
@@ -865,13 +885,20 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         L2 penalty on the weights (not the biases).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate : {"constant", "invscaling", "adaptive", "step"}, default="constant"
         Learning-rate schedule of ``solver="sgd"``; Adam and RMSprop ignore it
         (as in :class:`~sklearn.neural_network.MLPClassifier`).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
+    step_epochs : array-like of int, default=(50, 75)
+        With ``learning_rate="step"``: the epochs after which the learning
+        rate is multiplied by ``step_factor`` (torch's ``MultiStepLR``
+        milestones), counted over every epoch the optimizer has run,
+        ``warm_start`` and ``partial_fit`` included.
+    step_factor : float, default=0.1
+        The factor of the ``"step"`` schedule.
     max_iter : int, default=200
         Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
@@ -1045,6 +1072,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         learning_rate="constant",
         learning_rate_init=1e-3,
         power_t=0.5,
+        step_epochs=(50, 75),
+        step_factor=0.1,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -1080,6 +1109,8 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             power_t=power_t,
+            step_epochs=step_epochs,
+            step_factor=step_factor,
             max_iter=max_iter,
             shuffle=shuffle,
             random_state=random_state,
@@ -1141,12 +1172,19 @@ class DFARegressor(RegressorMixin, BaseDFA):
         L2 penalty on the weights.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate : {"constant", "invscaling", "adaptive", "step"}, default="constant"
         Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
+    step_epochs : array-like of int, default=(50, 75)
+        With ``learning_rate="step"``: the epochs after which the learning
+        rate is multiplied by ``step_factor`` (torch's ``MultiStepLR``
+        milestones), counted over every epoch the optimizer has run,
+        ``warm_start`` and ``partial_fit`` included.
+    step_factor : float, default=0.1
+        The factor of the ``"step"`` schedule.
     max_iter : int, default=200
         Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
@@ -1280,6 +1318,8 @@ class DFARegressor(RegressorMixin, BaseDFA):
         learning_rate="constant",
         learning_rate_init=1e-3,
         power_t=0.5,
+        step_epochs=(50, 75),
+        step_factor=0.1,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -1314,6 +1354,8 @@ class DFARegressor(RegressorMixin, BaseDFA):
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             power_t=power_t,
+            step_epochs=step_epochs,
+            step_factor=step_factor,
             max_iter=max_iter,
             shuffle=shuffle,
             random_state=random_state,

@@ -18,6 +18,12 @@ from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 _INFERENCE_CHUNK_VALUES = 1 << 22
 
 
+def _activated(layer):
+    """Whether the activation follows ``layer`` (a layer type without the
+    attribute is activated; max pooling is not)."""
+    return getattr(layer, "activated", True)
+
+
 class Network:
     """A feed-forward network trained by a pluggable learning rule.
 
@@ -133,7 +139,8 @@ class Network:
             for layer, buffer in zip(self.layers[:-1], buffers):
                 hidden = buffer[: stop - start, :]
                 layer.forward(inputs, hidden)
-                activate(hidden, ops)
+                if _activated(layer):
+                    activate(hidden, ops)
                 inputs = hidden
             self.layers[-1].forward(inputs, out[start:stop, :])
         return out
@@ -182,13 +189,17 @@ class Workspace:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
         self._derivative = DERIVATIVES[net.activation]
+        self._activated = [_activated(layer) for layer in net.layers[:-1]]
         # What the rule reads at every batch; ``train_batch`` refills it.
         self.context = DeltaContext(
             ops, net.layers, net.output, self.hidden, self.derivative, self.buffer
         )
 
     def derivative(self, l, delta):
-        """``delta *= f'(a_l)`` (and hidden layer ``l``'s dropout mask), in place."""
+        """``delta *= f'(a_l)`` (and hidden layer ``l``'s dropout mask), in place;
+        nothing for a layer without activation (max pooling)."""
+        if not self._activated[l]:
+            return
         n = delta.shape[0]
         self._derivative(self.hidden[l][:n, ...], delta, self.scratch[l][:n, ...], self.ops)
         if self.hidden_rate > 0:
@@ -275,6 +286,9 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     for l, layer in enumerate(net.layers[:-1]):
         hidden = ws.hidden[l][:n, :]
         layer.forward(inputs[-1], hidden, training=True)
+        if not _activated(layer):  # max pooling: no activation, no dropout
+            inputs.append(hidden)
+            continue
         activate(hidden, ops)
         if ws.hidden_rate > 0:
             mask = ws.dropout_mask(ws.masks[l][:n, :], ws.hidden_rate)

@@ -139,28 +139,43 @@ class SGDOptimizer(BaseOptimizer):
         Momentum, in [0, 1].
     nesterov : bool
         Whether to use Nesterov's momentum.
+    step_epochs : sequence of int
+        The epochs after which ``"step"`` multiplies the rate by ``step_factor``.
+    step_factor : float
     """
 
-    hyperparameters = ("momentum", "nesterovs_momentum")
+    hyperparameters = ("momentum", "nesterovs_momentum", "step_epochs", "step_factor")
     state_names = ("velocities",)
 
     def __init__(
-        self, params, learning_rate_init, learning_rate, power_t, momentum, nesterov
+        self, params, learning_rate_init, learning_rate, power_t, momentum, nesterov,
+        step_epochs=(), step_factor=0.1,
     ):
         super().__init__(params, learning_rate_init, learning_rate, power_t)
         self.momentum = momentum
         self.nesterov = nesterov
+        if not hasattr(step_epochs, "__iter__"):
+            step_epochs = (step_epochs,)
+        self.step_epochs = tuple(int(e) for e in step_epochs)
+        self.step_factor = float(step_factor)
+        self.epochs = 0
         self.velocities = [array_ops(p).zeros_like(p) for p in params]
 
     def iteration_ends(self, time_step):
-        """Apply the ``invscaling`` schedule at the end of an epoch.
+        """Apply the ``invscaling`` or ``step`` schedule at the end of an epoch.
 
         ``"invscaling"`` divides the initial rate by ``(t + 1) ** power_t``,
-        ``t`` counting the samples seen.
+        ``t`` counting the samples seen; ``"step"`` multiplies the rate by
+        ``step_factor`` at the end of each epoch listed in ``step_epochs``.
         """
+        self.epochs += 1
         if self.schedule == "invscaling":
             self.learning_rate = float(self.learning_rate_init) / (
                 (time_step + 1) ** self.power_t
+            )
+        elif self.schedule == "step":
+            self.learning_rate = float(self.learning_rate_init) * self.step_factor ** sum(
+                epoch <= self.epochs for epoch in self.step_epochs
             )
 
     def trigger_stopping(self, msg, verbose):

@@ -47,7 +47,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         L2 penalty on the diagonals and dense weights (not the biases).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    learning_rate : {"constant", "invscaling", "adaptive", "step"}, default="constant"
         Learning-rate schedule of ``solver="sgd"`` (ignored by the others).
     learning_rate_init : float, default=1e-2
         Initial learning rate. Ten times :class:`DFAClassifier`'s: an RD
@@ -56,6 +56,13 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         200 epochs at 1e-3, 0.74 at 1e-2).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
+    step_epochs : array-like of int, default=(50, 75)
+        With ``learning_rate="step"``: the epochs after which the learning
+        rate is multiplied by ``step_factor`` (torch's ``MultiStepLR``
+        milestones), counted over every epoch the optimizer has run,
+        ``warm_start`` and ``partial_fit`` included.
+    step_factor : float, default=0.1
+        The factor of the ``"step"`` schedule.
     max_iter : int, default=200
         Maximum number of epochs (``"lbfgs"``: of iterations).
     shuffle : bool, default=True
@@ -226,6 +233,8 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         learning_rate="constant",
         learning_rate_init=1e-2,
         power_t=0.5,
+        step_epochs=(50, 75),
+        step_factor=0.1,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -263,6 +272,8 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
             learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             power_t=power_t,
+            step_epochs=step_epochs,
+            step_factor=step_factor,
             max_iter=max_iter,
             shuffle=shuffle,
             random_state=random_state,

@@ -550,10 +550,14 @@ class LearningRule(ABC):
         Returns
         -------
         degrees : ndarray of shape (n_hidden_layers,)
-            :func:`angle` of ``feedback_matrices`` and ``forward_paths``.
+            :func:`angle` of ``feedback_matrices`` and ``forward_paths``
+            (NaN where a path is not a matrix: through a convolution).
         """
         feedback = self.feedback_matrices(state, layers)
-        return np.array([angle(B, P) for B, P in zip(feedback, self.forward_paths(layers))])
+        return np.array([
+            np.nan if P is None else angle(B, P)
+            for B, P in zip(feedback, self.forward_paths(layers))
+        ])
 
     # -- a rule is its parameters ------------------------------------------------------
 
@@ -583,6 +587,17 @@ def _same(a, b):
     return a is b or a == b
 
 
+# Layer kinds: the dense and RD layers, and convolution and max pooling
+# (``_conv.py``), which every built-in rule trains.
+_CONV_KINDS = frozenset({"conv2d", "maxpool2d"})
+
+
+def _with_feedback(layers):
+    """The layers above the first that a feedback array stands in for: those
+    with weights (pooling has none, and passes signals back unchanged)."""
+    return [layer for layer in layers[1:] if layer.feedback_shape is not None]
+
+
 class BackPropagation(LearningRule):
     """Exact back-propagation: the reference the other rules approximate.
 
@@ -604,6 +619,7 @@ class BackPropagation(LearningRule):
     name = "bp"
     label = "BP"
     color = "#1f77b4"  # blue
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
     def init_state(self, layers, sample):
         return RuleState()
@@ -658,16 +674,39 @@ class FeedbackAlignment(LearningRule):
     label = "FA"
     color = "#2ca02c"  # green
     random_feedback = True
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
     def init_state(self, layers, sample):
         return RuleState(fixed=[_draw_like_weights(layer, sample) for layer in layers[1:]])
 
-    def _feedback(self, state):
+    def _feedback(self, state, layers):
+        """The feedback of each layer of ``layers[1:]`` (None for pooling)."""
         return state.fixed
+
+    def weight_alignment(self, state, layers):
+        """Angles between each ``B_{l+1}`` and ``W_{l+1}.T`` (a convolution's
+        kernel), NaN for a hidden layer under a pooling (no weights).
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+        """
+        feedback = self._feedback(state, layers)
+        return np.array([
+            np.nan if B is None else angle(B, layer.backward_weights())
+            for B, layer in zip(feedback, layers[1:])
+        ])
 
     def hidden_deltas(self, ctx, state):
         layers = ctx.layers
-        feedback = self._feedback(state)
+        feedback = self._feedback(state, layers)
         deltas = [None] * (len(layers) - 1)
         upstream = ctx.error
         for l in range(len(layers) - 2, -1, -1):
@@ -690,25 +729,34 @@ class _SignSymmetry(FeedbackAlignment):
     the weights' signs after every update."""
 
     random_feedback = True
-    layer_kinds = frozenset({"dense"})
-    layer_requirement = "builds its feedback from dense forward weights (coef)"
+    layer_kinds = frozenset({"dense"}) | _CONV_KINDS
+    layer_requirement = (
+        "builds its feedback from dense forward weights (coef) or convolution kernels"
+    )
 
     def init_state(self, layers, sample):
-        feedback = [np.empty(layer.feedback_shape, sample.dtype) for layer in layers[1:]]
-        magnitudes = self._magnitudes(feedback, sample)
+        feedback = [
+            None if layer.feedback_shape is None else np.empty(layer.feedback_shape, sample.dtype)
+            for layer in layers[1:]
+        ]
+        magnitudes = self._magnitudes(layers, sample)
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
+            if B is None:
+                continue
             signs = np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights)))
             B[...] = signs * magnitude
         return RuleState(fixed=feedback)
 
     def _set_signs(self, feedback, layers, magnitudes):
-        ops = array_ops(feedback[0]) if feedback else None
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
+            if B is None:
+                continue
+            ops = array_ops(B)
             ops.copy_into(B, ops.xp.sign(layer.as_feedback(layer.weights)))
             B *= magnitude if isinstance(magnitude, float) else ops.asarray(magnitude)
 
     def update_state(self, state, layers, sample, decay):
-        self._set_signs(state.fixed, layers, self._magnitudes(state.fixed, sample))
+        self._set_signs(state.fixed, layers, self._magnitudes(layers, sample))
 
 
 class UniformSignSymmetry(_SignSymmetry):
@@ -739,8 +787,11 @@ class UniformSignSymmetry(_SignSymmetry):
     color = "#8c564b"  # brown
     random_feedback = False
 
-    def _magnitudes(self, feedback, sample):
-        return [float(np.sqrt(2.0 / (B.shape[0] + B.shape[1]))) for B in feedback]
+    def _magnitudes(self, layers, sample):
+        return [
+            None if layer.feedback_shape is None else float(np.sqrt(2.0 / sum(layer.fans())))
+            for layer in layers[1:]
+        ]
 
 
 class FixedRandomSignSymmetry(_SignSymmetry):
@@ -770,9 +821,11 @@ class FixedRandomSignSymmetry(_SignSymmetry):
     color = "#e377c2"  # pink
 
     def init_state(self, layers, sample):
-        magnitudes = [np.abs(_draw_like_weights(layer, sample)) for layer in layers[1:]]
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        magnitudes = [None if M is None else np.abs(M) for M in drawn]
         feedback = [
-            np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights))) * M
+            None if M is None
+            else np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights))) * M
             for layer, M in zip(layers[1:], magnitudes)
         ]
         return RuleState(fixed=feedback, extras={"magnitudes": magnitudes})
@@ -806,8 +859,9 @@ class BatchRandomSignSymmetry(_SignSymmetry):
     label = "brSF"
     color = "#17becf"  # cyan
 
-    def _magnitudes(self, feedback, sample):
-        return [np.abs(sample(B.shape, B.shape[1])) for B in feedback]
+    def _magnitudes(self, layers, sample):
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        return [None if M is None else np.abs(M) for M in drawn]
 
 
 class KolenPollack(FeedbackAlignment):
@@ -842,26 +896,32 @@ class KolenPollack(FeedbackAlignment):
     label = "KP"
     color = "#bcbd22"  # olive
     random_feedback = True
-    layer_kinds = frozenset({"dense"})
-    layer_requirement = "builds its feedback from dense forward weights (coef)"
+    layer_kinds = frozenset({"dense"}) | _CONV_KINDS
+    layer_requirement = (
+        "builds its feedback from dense forward weights (coef) or convolution kernels"
+    )
 
     def init_state(self, layers, sample):
-        return RuleState(learned=[_draw_like_weights(layer, sample) for layer in layers[1:]])
+        # Only arrays: the optimizer moves every one (pooling has none).
+        drawn = [_draw_like_weights(layer, sample) for layer in layers[1:]]
+        return RuleState(learned=[B for B in drawn if B is not None])
 
-    def _feedback(self, state):
-        return state.learned
+    def _feedback(self, state, layers):
+        learned = iter(state.learned)
+        return [None if layer.feedback_shape is None else next(learned) for layer in layers[1:]]
 
     def feedback_gradients(self, ctx, state, layer_grads, grads):
         ops = ctx.ops
-        for l, grad in enumerate(grads):
-            layer = ctx.layers[l + 1]
-            ops.copy_into(grad, layer.as_feedback(layer_grads[l + 1][layer.weights_index]))
+        weighted = [l for l, layer in enumerate(ctx.layers) if l and layer.feedback_shape]
+        for l, grad in zip(weighted, grads):
+            layer = ctx.layers[l]
+            ops.copy_into(grad, layer.as_feedback(layer_grads[l][layer.weights_index]))
             if ctx.l2:
                 ops.add_scaled(grad, layer.as_feedback(layer.weights), ctx.l2)
 
     def update_state(self, state, layers, sample, decay):
         if decay:
-            for B, layer in zip(state.learned, layers[1:]):
+            for B, layer in zip(state.learned, _with_feedback(layers)):
                 weights = layer.weights  # a property: scaled in place, not rebound
                 weights *= 1.0 - decay
                 B *= 1.0 - decay
@@ -896,6 +956,7 @@ class DirectFeedbackAlignment(LearningRule):
     label = "DFA"
     color = "#ff7f0e"  # orange
     random_feedback = True
+    layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
     def checked_layers(self, layers):
         # The layers that receive a projection (pooling receives none).
@@ -961,16 +1022,41 @@ class DirectFeedbackAlignment(LearningRule):
 
         Returns
         -------
-        paths : list of array
-            ``(W_{l+1} @ ... @ W_L).T``, which ``B_l`` stands in for.
+        paths : list of array or None
+            ``(W_{l+1} @ ... @ W_L).T``, which ``B_l`` stands in for, per
+            hidden layer; None where the path goes through a convolution or
+            a pooling (no matrix).
         """
         paths = [None] * (len(layers) - 1)
         path = layers[-1].weight_matrix()
         for l in range(len(layers) - 2, -1, -1):
-            paths[l] = path.T
+            paths[l] = None if path is None else path.T
             if l:
-                path = layers[l].weight_matrix() @ path
+                W = layers[l].weight_matrix()
+                path = None if path is None or W is None else W @ path
         return paths
+
+    def weight_alignment(self, state, layers):
+        """Angles between each ``B_l`` and the forward path it stands in for,
+        NaN for a pooling (no feedback) or where the path is not a matrix.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        degrees : ndarray of shape (n_hidden_layers,)
+        """
+        blocks = iter(self.feedback_matrices(state, layers))
+        degrees = []
+        for layer, path in zip(layers[:-1], self.forward_paths(layers)):
+            B = next(blocks) if layer.n_params else None
+            degrees.append(np.nan if B is None or path is None else angle(B, path))
+        return np.array(degrees)
 
 
 class DirectRandomTargetProjection(DirectFeedbackAlignment):

@@ -27,8 +27,8 @@ def _run(monkeypatch, capsys, script, *argv):
 
 
 def test_every_benchmark_is_covered():
-    tested = {"bench_memory.py", "bench_mlp.py", "bench_rd.py", "bench_stacking.py",
-              "fingerprint_models.py"}
+    tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_rd.py",
+              "bench_stacking.py", "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -55,6 +55,17 @@ def test_bench_memory(monkeypatch, capsys):
     assert "X: (300, 20) float32" in out
     assert re.search(r"^fit: .*extra peak .*\(bound", out, re.MULTILINE)
     assert re.search(r"^predict: .*extra peak", out, re.MULTILINE)
+
+
+def test_bench_conv(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    out = _run(monkeypatch, capsys, "bench_conv.py", "--data", "synthetic",
+               "--n-samples", "128", "--repeats", "1")
+    assert out.count("LeNet, DFA, synthetic, 128 samples, batch 64") == 1
+    rows = dict(re.findall(r"^(skdfa-torch|skdfa-numpy|torch-loop|biotorch)\s+([\d.]+)\s", out,
+                           re.MULTILINE))
+    assert {"skdfa-torch", "skdfa-numpy", "torch-loop"} <= set(rows)
+    assert "skdfa numpy / skdfa torch: " in out
 
 
 def test_bench_mlp(monkeypatch, capsys):

@@ -10,8 +10,9 @@ import pytest
 from skdfa._conv import Conv2DLayer, MaxPool2DLayer
 
 torch = pytest.importorskip("torch")
+xps = pytest.importorskip("array_api_strict")
 
-NAMESPACES = ["numpy", "torch"]
+NAMESPACES = ["numpy", "torch", "array_api_strict"]
 
 # (n, C_in, H, W, C_out, kernel, padding)
 CONV_SHAPES = [
@@ -25,11 +26,15 @@ CONV_SHAPES = [
 
 
 def _to(namespace, array):
-    return array if namespace == "numpy" else torch.from_numpy(array)
+    if namespace == "torch":
+        return torch.from_numpy(array)
+    return xps.asarray(array) if namespace == "array_api_strict" else array
 
 
 def _np(array):
-    return array if isinstance(array, np.ndarray) else array.numpy()
+    if isinstance(array, torch.Tensor):
+        return array.numpy()
+    return np.asarray(array)
 
 
 def _conv_layer(shape, namespace, dtype=np.float64, seed=0):
@@ -102,7 +107,7 @@ def test_conv_writes_into_rows_of_a_wider_buffer(namespace):
     layer = _conv_layer(shape, namespace)
     X4 = np.random.RandomState(3).standard_normal((3, *layer.input_shape))
     buffer = _to(namespace, np.zeros((5, layer.n_out)))
-    layer.forward(_to(namespace, X4.reshape(3, -1)), buffer[:3])
+    layer.forward(_to(namespace, X4.reshape(3, -1)), buffer[:3, :])
     out_ref = _reference(layer, X4, np.zeros((3, *layer.output_shape)))[0]
     np.testing.assert_allclose(_np(buffer)[:3].reshape(out_ref.shape), out_ref, atol=1e-10)
     assert not _np(buffer)[3:].any()
@@ -150,7 +155,7 @@ def test_max_pool_matches_autograd(shape, namespace):
     np.testing.assert_array_equal(_np(dX).reshape(X4.shape), X_ref.grad.numpy())
     assert layer.params == () and layer.activated is False
     layer.gradients(X, None, [])
-    assert layer._argmax is None
+    assert layer._input is None
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES)

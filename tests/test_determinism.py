@@ -72,9 +72,11 @@ def test_alignment_tracking_does_not_change_training(Estimator, rule, dropout):
     tracked = tiny(Estimator, track_alignment=1, **params).fit(X, y)
     assert_bit_identical(untracked, tracked)
     assert untracked.loss_curve_ == tracked.loss_curve_
-    # One record per update (3 epochs of 3 batches), one angle per hidden layer.
-    assert tracked.alignment_.shape == tracked.weight_alignment_.shape == (9, 2)
-    assert untracked.alignment_.shape == untracked.weight_alignment_.shape == (0, 2)
+    # One record per update (3 epochs of 3 batches), one angle per hidden layer
+    # (tiny's conv classifier has one convolution before them).
+    n_hidden = 2 + len(tracked.get_params().get("conv_layers", ()))
+    assert tracked.alignment_.shape == tracked.weight_alignment_.shape == (9, n_hidden)
+    assert untracked.alignment_.shape == untracked.weight_alignment_.shape == (0, n_hidden)
 
 
 @pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)

@@ -103,3 +103,57 @@ def test_weight_decay_steps_along_the_penalized_gradient(Optimizer, args, grads_
     untouched = _params(np.random.RandomState(0))
     _run(Optimizer(untouched, 0.01, "constant", 0.5, *args), untouched, grads_seq)
     assert not np.allclose(untouched[0], decayed[0]) and np.allclose(untouched[1], decayed[1])
+
+
+def test_step_schedule_is_constant_rates_between_its_epochs():
+    # With plain SGD (no momentum), "step" equals fitting at the initial rate
+    # up to the first step epoch, then on at a tenth of it (warm start).
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skdfa import DFAClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16
+    y = y[:300]
+    common = dict(hidden_layer_sizes=(16,), solver="sgd", momentum=0.0, shuffle=False,
+                  random_state=0, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stepped = DFAClassifier(learning_rate="step", learning_rate_init=0.1, step_epochs=[2],
+                                step_factor=0.1, max_iter=4, **common).fit(X, y)
+        by_hand = DFAClassifier(learning_rate_init=0.1, max_iter=2, warm_start=True, **common)
+        by_hand.fit(X, y)
+        by_hand.set_params(learning_rate_init=0.01)
+        by_hand.fit(X, y)
+    # 0.1 * 0.1 is 0.010000000000000002: equal up to that last bit.
+    for a, b in zip(stepped.coefs_, by_hand.coefs_):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(stepped.coefs_[0], DFAClassifier(
+        learning_rate_init=0.1, max_iter=4, **common).fit(X, y).coefs_[0])
+    assert stepped._optimizer.learning_rate == pytest.approx(0.01)
+
+
+def test_step_schedule_counts_epochs_across_partial_fit():
+    from sklearn.datasets import load_digits
+
+    from skdfa import DFAClassifier
+
+    X, y = load_digits(return_X_y=True)
+    clf = DFAClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate="step",
+                        learning_rate_init=0.1, step_epochs=(1, 3), step_factor=0.5)
+    rates = []
+    for _ in range(4):
+        clf.partial_fit(X[:100] / 16, y[:100], classes=np.arange(10))
+        rates.append(clf._optimizer.learning_rate)
+    assert rates == pytest.approx([0.05, 0.05, 0.025, 0.025])
+
+
+@pytest.mark.parametrize("step_epochs", [(0, 5), (2.5,), ("10",), (True,)])
+def test_step_epochs_must_be_positive_integers(step_epochs):
+    from skdfa import DFAClassifier
+
+    with pytest.raises(ValueError, match="'step_epochs' parameter .* positive integers"):
+        DFAClassifier(step_epochs=step_epochs).fit(np.eye(4), [0, 1, 0, 1])

@@ -27,7 +27,7 @@ from skdfa import DFAClassifier, DFARegressor, RDClassifier
 from skdfa._base import OUTPUTS
 from skdfa._lbfgs import _Objective
 
-from ._estimators import NETWORKS
+from ._estimators import NETWORKS, tiny
 
 
 def _digits(n_class, n=120):
@@ -52,13 +52,13 @@ def test_infinite_n_iter_no_change_never_stops_on_tol(Estimator):
     settings = dict(hidden_layer_sizes=(4,), tol=1e9, max_iter=7, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        patient = Estimator(n_iter_no_change=np.inf, **settings).fit(X, y)
-        impatient = Estimator(n_iter_no_change=2, **settings).fit(X, y)
+        patient = tiny(Estimator, n_iter_no_change=np.inf, **settings).fit(X, y)
+        impatient = tiny(Estimator, n_iter_no_change=2, **settings).fit(X, y)
     assert patient.n_iter_ == 7
     # The first epoch sets the best loss; the next 3 fail to improve on it by tol.
     assert impatient.n_iter_ == 4
     with pytest.raises(InvalidParameterError, match="n_iter_no_change"):
-        Estimator(n_iter_no_change=-np.inf, **settings).fit(X, y)
+        tiny(Estimator, n_iter_no_change=-np.inf, **settings).fit(X, y)
 
 
 def test_infinite_n_iter_no_change_matches_mlpclassifier():
@@ -85,7 +85,7 @@ def test_single_class_fits_and_predicts_that_class(Estimator, label):
     ref = MLPClassifier(max_iter=5).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = Estimator(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+        clf = tiny(Estimator, hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
     assert_array_equal(clf.classes_, ref.classes_)
     assert_array_equal(clf.predict(X_test), ref.predict(X_test))
     assert_array_equal(clf.predict(X_test), np.full(5, label, dtype=y.dtype))
@@ -95,7 +95,7 @@ def test_single_class_fits_and_predicts_that_class(Estimator, label):
     assert clf.score(X_test, np.full(5, label)) == 1.0
     assert clf.n_outputs_ == ref.n_outputs_ == 1
     assert clf.out_activation_ == ref.out_activation_ == "logistic"
-    check_classifiers_one_label(Estimator.__name__, Estimator(max_iter=3))
+    check_classifiers_one_label(Estimator.__name__, tiny(Estimator, max_iter=3))
 
 
 # -- solver="lbfgs" ------------------------------------------------------------------------

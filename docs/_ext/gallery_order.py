@@ -17,6 +17,7 @@ EXAMPLES = [
     "plot_custom_rule.py",
     "plot_zero_init.py",
     "plot_deep_network.py",
+    "plot_conv_rules.py",
     # rd_layers
     "plot_rd_layers.py",
     # stacking

@@ -1,0 +1,427 @@
+"""Convolutional network classifier trained by DFA and the other rules.
+
+Like ``_mlp.py``'s estimators, it only declares and validates parameters and
+chooses the layers (``_conv.py``'s convolution and pooling layers, then
+dense ones); the engine trains it.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from ._conv import Conv2DLayer, MaxPool2DLayer
+from ._layers import DenseLayer
+from ._mlp import BaseDFA, _ClassifierMixin
+
+
+def _is_count(value, low):
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
+
+
+class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
+    """Convolutional network classifier trained by Direct Feedback Alignment.
+
+    Convolution blocks (a stride-1 convolution, the activation, then max
+    pooling), then dense layers, as in LeNet. Each layer that learns gets its
+    delta from ``rule``: under ``"dfa"`` the output error reaches each
+    convolution's output maps directly, through a fixed random matrix of
+    shape (n_outputs, channels * height * width); the layer-by-layer rules
+    pass their signal back through every layer, pooling included, with
+    kernels standing in for the forward ones (fixed random for ``"fa"``,
+    sign-concordant for ``"usf"``, ``"frsf"``, ``"brsf"``, learnt for
+    ``"kp"``). Everything else is :class:`DFAClassifier`'s.
+
+    The defaults build the LeNet of biotorch's MNIST benchmark (Sanfiz and
+    Akrout, 2021) for 32x32 images: 6, 16 and 120 kernels of 5x5, 2x2 max
+    pooling after the first two, ReLU, then 84 hidden units.
+
+    Parameters
+    ----------
+    conv_layers : sequence of (int, int), default=((6, 5), (16, 5), (120, 5))
+        ``(out_channels, kernel_size)`` of each convolution block; kernels
+        are square.
+    pool_size : int or sequence of int, default=2
+        Max pooling after each block, over ``pool_size x pool_size`` windows
+        at the same stride; 1 is none. An int pools after every block but
+        the last (LeNet's third convolution gives 1x1 maps); a sequence gives
+        each block's size.
+    padding : int or sequence of int, default=0
+        Zeros added around each block's input, for every block or per block.
+    input_shape : (int, int, int) or None, default=None
+        ``(channels, height, width)`` of the images whose pixels are the
+        columns of X, flattened in that order (as torch flattens a
+        ``(C, H, W)`` tensor: all of channel 0 row by row, then channel 1...).
+        ``None``: one channel, square images when ``n_features`` is a
+        perfect square, else a single row ``(1, 1, n_features)``.
+    hidden_layer_sizes : array-like of shape (n_dense_hidden,) or int, default=(84,)
+        Widths of the dense hidden layers after the convolutions.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of every hidden layer, convolutions included.
+    rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
+        Learning rule (see :class:`DFAClassifier`); all ten have a
+        convolutional form.
+    solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
+        Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
+        :class:`DFAClassifier`.
+    alpha : float, default=1e-4
+        L2 penalty on the weights and kernels (not the biases).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive", "step"}, default="constant"
+        Learning-rate schedule of ``solver="sgd"``.
+    learning_rate_init : float, default=1e-3
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    step_epochs : array-like of int, default=(50, 75)
+        With ``learning_rate="step"``: the epochs after which the learning
+        rate is multiplied by ``step_factor`` (torch's ``MultiStepLR``
+        milestones), counted over every epoch the optimizer has run,
+        ``warm_start`` and ``partial_fit`` included.
+    step_factor : float, default=0.1
+        The factor of the ``"step"`` schedule.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Whether to shuffle samples at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, shuffling, dropout, the validation split and (by
+        default) the feedback.
+    tol : float, default=1e-4
+        Tolerance of the stopping criterion.
+    verbose : bool or int, default=False
+        Print one line per epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit (see :class:`DFAClassifier`); a change
+        of the architecture raises a ValueError.
+    momentum : float, default=0.9
+        Momentum of ``"sgd"``.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for ``"sgd"``.
+    early_stopping : bool, default=False
+        Stop on a held-out validation score and restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates.
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam and RMSprop.
+    rho : float, default=0.9
+        RMSprop's decay rate.
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        ``solver="lbfgs"`` only: maximum number of loss evaluations.
+    feedback_distribution : {"uniform", "gaussian"}, default="uniform"
+        Distribution of the random feedback entries.
+    feedback_scale : float or "auto", default="auto"
+        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)`` of
+        the receiving layer (for a feedback kernel, its fan-in
+        ``in_channels * kh * kw``).
+    feedback_random_state : int, RandomState instance or None, default=None
+        Seeds the feedback alone.
+    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
+        Initial weights; Glorot's bound uses a kernel's fans
+        ``in_channels * kh * kw`` and ``out_channels * kh * kw``, as torch.
+    dropout : float or (float, float), default=0.0
+        Dropout rate after each hidden activation, or
+        ``(input_rate, hidden_rate)``.
+    track_alignment : bool or int, default=False
+        Record alignment angles every ``track_alignment`` updates.
+    feedback_decay : float, default=1e-3
+        Decay of the learnt feedback of ``"kp"`` and ``"dkp"``.
+    output_activation : {"auto", "sigmoid"}, default="auto"
+        As in :class:`DFAClassifier`.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels.
+    input_shape_ : tuple of int
+        ``(channels, height, width)`` the columns of X were read as.
+    coefs_ : list of ndarray
+        The convolution kernels, shaped ``(out_channels, in_channels, kh,
+        kw)`` as torch's, then the dense weights ``(n_in, n_out)``; the first
+        dense layer reads the last feature map flattened in (C, H, W) order.
+        Pooling has no parameters.
+    intercepts_ : list of ndarray
+        The biases of each convolution and dense layer.
+    feedback_ : list of ndarray
+        The rule's feedback, per hidden layer that learns.
+    n_params_ : int
+        Number of trainable parameters.
+    loss_ : float
+        Loss at the last epoch.
+    loss_curve_ : list of float
+        Loss at each epoch.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch (early stopping only).
+    best_validation_score_ : float or None
+        Best validation accuracy (early stopping only).
+    alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Alignment angles in degrees between the rule's and
+        back-propagation's deltas (see ``track_alignment``).
+    weight_alignment_ : ndarray of shape (n_records, n_hidden_layers)
+        Angles in degrees between each hidden layer's feedback and the
+        forward weights it stands in for.
+    alignment_steps_ : ndarray of shape (n_records,)
+        The update count at which each ``alignment_`` row was taken.
+    n_iter_ : int
+        Epochs run by the last call to fit.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names seen during fit, when X has string column names.
+    n_layers_ : int
+        Number of layers, input and output included (pooling counts).
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Output activation (``"softmax"`` or ``"logistic"``).
+
+    See Also
+    --------
+    DFAClassifier : The same without convolutions.
+
+    References
+    ----------
+    Nøkland, A. (2016). Direct Feedback Alignment Provides Learning in Deep
+    Neural Networks. NeurIPS.
+
+    Sanfiz, A. J. and Akrout, M. (2021). Benchmarking the Accuracy and
+    Robustness of Feedback Alignment Algorithms. arXiv:2108.13446.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from skdfa import ConvDFAClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(
+    ...     X / 16, y, stratify=y, random_state=0)
+    >>> clf = ConvDFAClassifier(conv_layers=((8, 3),), pool_size=(2,),
+    ...                         hidden_layer_sizes=(64,), max_iter=20,
+    ...                         random_state=0).fit(X_train, y_train)
+    >>> clf.input_shape_, clf.coefs_[0].shape
+    ((1, 8, 8), (8, 1, 3, 3))
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDFA._parameter_constraints,
+        "conv_layers": ["array-like"],
+        "pool_size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "padding": [Interval(Integral, 0, None, closed="left"), "array-like"],
+        "input_shape": [None, "array-like"],
+        "output_activation": [StrOptions({"auto", "sigmoid"})],
+    }
+
+    _structure_params = (
+        *BaseDFA._structure_params, "conv_layers", "pool_size", "padding", "input_shape",
+    )
+
+    def __init__(
+        self,
+        conv_layers=((6, 5), (16, 5), (120, 5)),
+        pool_size=2,
+        padding=0,
+        input_shape=None,
+        hidden_layer_sizes=(84,),
+        activation="relu",
+        rule="dfa",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        step_epochs=(50, 75),
+        step_factor=0.1,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        rho=0.9,
+        n_iter_no_change=10,
+        max_fun=15000,
+        feedback_distribution="uniform",
+        feedback_scale="auto",
+        feedback_random_state=None,
+        weight_init="glorot",
+        dropout=0.0,
+        track_alignment=False,
+        feedback_decay=1e-3,
+        output_activation="auto",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            rule=rule,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            step_epochs=step_epochs,
+            step_factor=step_factor,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            rho=rho,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            feedback_distribution=feedback_distribution,
+            feedback_scale=feedback_scale,
+            feedback_random_state=feedback_random_state,
+            weight_init=weight_init,
+            dropout=dropout,
+            track_alignment=track_alignment,
+            feedback_decay=feedback_decay,
+        )
+        self.conv_layers = conv_layers
+        self.pool_size = pool_size
+        self.padding = padding
+        self.input_shape = input_shape
+        self.output_activation = output_activation
+
+    # -- the architecture's parameters ------------------------------------------
+
+    def _invalid(self, name, what):
+        return InvalidParameterError(
+            f"The {name!r} parameter of {type(self).__name__} must be {what}, "
+            f"got {getattr(self, name)!r}."
+        )
+
+    def _blocks(self):
+        """``conv_layers`` as a tuple of ``(out_channels, kernel_size)`` pairs."""
+        try:
+            blocks = tuple(tuple(block) for block in self.conv_layers)
+        except TypeError:
+            blocks = None
+        if not blocks or not all(
+            len(b) == 2 and _is_count(b[0], 1) and _is_count(b[1], 1) for b in blocks
+        ):
+            raise self._invalid(
+                "conv_layers", "a non-empty sequence of (out_channels, kernel_size) "
+                "pairs of positive integers"
+            )
+        return tuple((int(c), int(k)) for c, k in blocks)
+
+    def _per_block(self, name, low, n_blocks, default_last):
+        value = getattr(self, name)
+        if _is_count(value, low):
+            values = (int(value),) * n_blocks
+            if default_last is not None:
+                values = values[:-1] + (default_last,)
+            return values
+        try:
+            values = tuple(value)
+        except TypeError:
+            values = ()
+        if len(values) != n_blocks or not all(_is_count(v, low) for v in values):
+            raise self._invalid(
+                name, f"an integer >= {low} or one per block of conv_layers "
+                f"({n_blocks} integers >= {low})"
+            )
+        return tuple(int(v) for v in values)
+
+    def _architecture(self):
+        blocks = self._blocks()
+        pools = self._per_block("pool_size", 1, len(blocks), default_last=1)
+        paddings = self._per_block("padding", 0, len(blocks), default_last=None)
+        return blocks, pools, paddings
+
+    def _image_shape(self, n_features):
+        """``(C, H, W)`` of the images in X's rows."""
+        if self.input_shape is None:
+            side = int(round(np.sqrt(n_features)))
+            return (1, side, side) if side * side == n_features else (1, 1, n_features)
+        try:
+            shape = tuple(self.input_shape)
+        except TypeError:
+            shape = ()
+        if len(shape) != 3 or not all(_is_count(s, 1) for s in shape):
+            raise self._invalid(
+                "input_shape", "None or (channels, height, width), three positive integers"
+            )
+        shape = tuple(int(s) for s in shape)
+        if np.prod(shape) != n_features:
+            raise ValueError(
+                f"input_shape={shape} describes images of {int(np.prod(shape))} "
+                f"values, but X has {n_features} features per sample."
+            )
+        return shape
+
+    # -- hooks of BaseDFA -------------------------------------------------------------
+
+    def _built_settings(self):
+        settings = super()._built_settings()
+        blocks, pools, paddings = self._architecture()
+        settings.update(conv_layers=blocks, pool_size=pools, padding=paddings)
+        if self.input_shape is not None:
+            settings["input_shape"] = tuple(self.input_shape)
+        return settings
+
+    def _make_layers(self, units):
+        blocks, pools, paddings = self._architecture()
+        shape = self._image_shape(units[0])
+        self.input_shape_ = shape
+        layers = []
+        for i, ((channels, kernel), pool, pad) in enumerate(zip(blocks, pools, paddings)):
+            conv = Conv2DLayer(shape, channels, kernel, pad, name=f"conv_layers[{i}]")
+            layers.append(conv)
+            shape = conv.output_shape
+            if pool > 1:
+                layers.append(MaxPool2DLayer(shape, pool, name=f"the pooling after conv_layers[{i}]"))
+                shape = layers[-1].output_shape
+        dense = [int(np.prod(shape)), *units[1:]]
+        layers += [DenseLayer(n_in, n_out) for n_in, n_out in zip(dense[:-1], dense[1:])]
+        return layers
+
+    def _initialize(self, X, Y, hidden):
+        super()._initialize(X, Y, hidden)
+        self.n_layers_ = self._network.n_layers + 1
+
+    def _expose_params(self):
+        learning = [layer for layer in self._network.layers if layer.params]
+        self.coefs_ = [layer.coef for layer in learning]
+        self.intercepts_ = [layer.intercept for layer in learning]
+
+    def _exposed_params(self):
+        pairs, i = [], 0
+        for layer in self._network.layers:
+            if not layer.params:
+                pairs.append([])
+                continue
+            pairs.append([(f"coefs_[{i}]", self.coefs_[i]),
+                          (f"intercepts_[{i}]", self.intercepts_[i])])
+            i += 1
+        return pairs

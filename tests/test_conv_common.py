@@ -1,0 +1,30 @@
+"""sklearn's estimator checks for ConvDFAClassifier, one instance per rule.
+
+The checks' data have a few features: each row is read as a 1 x n_features
+image (``input_shape=None``), so the conv blocks use 1x1 kernels and no
+pooling.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdfa import ConvDFAClassifier
+from skdfa._rules import RULES
+
+CHECK_INSTANCES = [
+    ConvDFAClassifier(
+        conv_layers=((4, 1),),
+        pool_size=1,
+        hidden_layer_sizes=(16,),
+        activation="tanh",
+        rule=rule,
+        learning_rate_init=0.01,
+        max_iter=50,
+        random_state=0,
+    )
+    for rule in sorted(RULES)
+]
+
+
+@parametrize_with_checks(CHECK_INSTANCES)
+def test_sklearn_compatible_conv_estimator(estimator, check):
+    check(estimator)
