@@ -376,11 +376,12 @@ def test_torch_fit_equals_numpy_fit(rule):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule, threshold", [("bp", 0.78), ("dfa", 0.70), ("fa", 0.70),
-                                             ("usf", 0.78)])
+@pytest.mark.parametrize("rule, threshold", [("bp", 0.80), ("dfa", 0.70), ("fa", 0.67),
+                                             ("usf", 0.80)])
 def test_fashion_mnist_accuracy(rule, threshold):
-    # 3000 training images, 5 epochs; thresholds a few points under the
-    # lowest of seeds 0-2 (see the report in the pull request).
+    # 3000 training images, 5 epochs, 2000 test images. Seeds 0, 1, 2 gave
+    # bp 0.827 0.833 0.820, dfa 0.729 0.747 0.721, fa 0.728 0.744 0.696,
+    # usf 0.819 0.841 0.832: thresholds 2-3 points under the lowest.
     from skdfa.datasets import load_fashion_mnist
 
     X, y = load_fashion_mnist(subset="train", return_X_y=True)
