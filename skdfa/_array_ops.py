@@ -811,18 +811,20 @@ class TorchDropoutMasks:
         if shape not in self._buffers:
             size = int(np.prod(shape))
             words = torch.empty(-(-size // 4), dtype=torch.int64, device=self.ops.device)
-            halves = words.view(torch.int16)[:size].view(shape)
-            kept = torch.empty(shape, dtype=torch.bool, device=self.ops.device)
-            self._buffers[shape] = words, halves, kept
-        words, halves, kept = self._buffers[shape]
+            self._buffers[shape] = words, words.view(torch.int16)[:size].view(shape)
+        words, halves = self._buffers[shape]
         # Every bit random: the full int64 range.
         words.random_(-(2**63), None, generator=self.generator)
-        # P(uniform int16 >= threshold) = 1 - rate.
+        # A unit is kept where its uniform int16 is >= threshold, with
+        # probability 1 - rate. For an integer h, h - threshold + 1/2 is
+        # >= 1/2 (kept) or <= -1/2 (dropped): doubled, scaled and clamped to
+        # [0, scale] it is the mask, in four passes without a bool tensor.
         threshold = min(round(rate * 2**16), 2**16 - 1) - 2**15
-        torch.ge(halves, threshold, out=kept)
-        out.copy_(kept)
-        out *= 1.0 / (1.0 - rate)
-        return out
+        scale = 1.0 / (1.0 - rate)
+        out.copy_(halves)
+        out -= threshold - 0.5
+        out *= 2 * scale
+        return out.clamp_(0, scale)
 
 
 _NO_DCT = (
