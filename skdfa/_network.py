@@ -162,7 +162,7 @@ class Workspace:
     dropout : tuple of float
         ``(input_rate, hidden_rate)``.
     dropout_rng : numpy.random.Generator
-        Draws the dropout masks.
+        The estimator's dropout stream (see ``ArrayOps.dropout_masks``).
     """
 
     def __init__(self, net, batch_size, dropout, dropout_rng):

@@ -36,7 +36,8 @@ class TrainingState:
     rng : numpy.random.RandomState
         Shuffles the rows and splits off the validation set.
     dropout_rng : numpy.random.Generator
-        Draws the dropout masks.
+        Draws the dropout masks (numpy), or seeds the device's generator at
+        each epoch (torch: ``ArrayOps.dropout_masks``).
 
     Attributes
     ----------
