@@ -9,7 +9,9 @@ namespace by :func:`array_ops`:
 - ``ArrayOps``: any array API namespace (array_api_strict, CuPy, ...); a
   result is computed, then copied into its buffer.
 - ``NumpyOps``: numpy's ``out=`` arguments, ``einsum`` and scipy's special
-  functions; the default path.
+  functions; the default path. It also owns every ``scipy.sparse`` branch
+  of the engine (sparse X is gathered, masked, scaled and multiplied as
+  sparse), so no other module tests for sparse input.
 - ``TorchOps``: torch's ``out=`` kernels, and optimizer steps over every
   parameter at once (fused Adam, ``torch._foreach_*``), on whatever device
   the tensors live.

@@ -6,7 +6,10 @@ that restores the best weights, and the same fitted attributes. It adds:
 a snapshot of the weights and optimizer at the end of each epoch, restored
 when training is interrupted (KeyboardInterrupt) or diverges, so a fitted
 model never holds non-finite weights; alignment tracking; and a per-epoch
-progress table.
+progress table. Everything the loop carries between batches and fits lives in
+one :class:`TrainingState` (the estimator's ``_state``); the loop itself is
+small functions: the validation split, the batch iterator (``_Batches``), an
+epoch of updates, the end of an epoch, the stopping decision and the table.
 """
 
 import copy
