@@ -141,7 +141,7 @@ def _out_of_fold(estimator, X, y, cv, fit_params):
     ops = array_ops(X)
 
     def rows(index):
-        return X[index] if sp.issparse(X) else ops.xp.take(X, ops.index(index), axis=0)
+        return ops.rows(X, ops.index(index))
 
     n_outputs = estimator.transform(rows(np.arange(1))).shape[1]
     blocks, held_out = [], []
