@@ -312,6 +312,26 @@ class ArrayOps:
     def all_finite(self, arrays):
         return all(bool(self.xp.all(self.xp.isfinite(a))) for a in arrays)
 
+    # -- the training loop's per-batch scalars and random draws ---------------------
+
+    def device_total(self, x):
+        """``sum(x)`` as a scalar that may stay on the device (see
+        :meth:`loss_accumulator`): a Python float here."""
+        return self.total(x)
+
+    def device_total_sum_squares(self, arrays):
+        """:meth:`total_sum_squares` as a scalar that may stay on the device."""
+        return self.total_sum_squares(arrays)
+
+    def loss_accumulator(self):
+        """The sum of an epoch's weighted batch losses (:class:`HostLossSum`)."""
+        return HostLossSum()
+
+    def dropout_masks(self, rng):
+        """What draws a fit's dropout masks from ``rng``, a numpy Generator
+        (:class:`HostDropoutMasks`: drawn with numpy, copied to the device)."""
+        return HostDropoutMasks(self, rng)
+
     def index(self, index):
         """A numpy integer index array, as an index array of this namespace."""
         return self.xp.asarray(index.astype(np.int64, copy=False), device=self.device)
@@ -682,6 +702,131 @@ class TorchOps(ArrayOps):
 
     def all_finite(self, arrays):
         return all(bool(self.torch.isfinite(a).all()) for a in arrays)
+
+    def _scalar_dtype(self):
+        # Scalars are summed in float64, as Python floats are; MPS has none.
+        return self.torch.float32 if self.torch.device(self.device).type == "mps" else self.torch.float64
+
+    def device_total(self, x):
+        # The sum in x's dtype, as float(x.sum()) rounds it, then widened.
+        return x.sum().to(self._scalar_dtype())
+
+    def device_total_sum_squares(self, arrays):
+        if not arrays:
+            return 0.0
+        norms = self.torch._foreach_norm(arrays)
+        return self.torch.linalg.vector_norm(self.torch.stack(norms)).to(self._scalar_dtype()) ** 2
+
+    def loss_accumulator(self):
+        return DeviceLossSum(self)
+
+    def dropout_masks(self, rng):
+        return TorchDropoutMasks(self, rng)
+
+
+class HostLossSum:
+    """The sum of an epoch's batch losses, each weighted by its batch's size,
+    as Python floats: each loss is known on the host, so a non-finite one is
+    reported at once."""
+
+    def __init__(self):
+        self.total = 0.0
+
+    def add(self, loss, n):
+        """Add ``loss * n``; returns False when ``loss`` is not finite."""
+        if not np.isfinite(loss):
+            return False
+        self.total += loss * n
+        return True
+
+    def value(self):
+        return self.total
+
+
+class DeviceLossSum:
+    """The sum of an epoch's batch losses (0-d tensors from
+    :meth:`TorchOps.device_total`) kept on their device: adding one never
+    waits for the device. A non-finite loss makes the sum non-finite, so the
+    loop learns of it from :meth:`value`, once per epoch."""
+
+    def __init__(self, ops):
+        self.total = ops.torch.zeros((), dtype=ops._scalar_dtype(), device=ops.device)
+
+    def add(self, loss, n):
+        self.total += loss * n
+        return True
+
+    def value(self):
+        return float(self.total)
+
+
+class HostDropoutMasks:
+    """Inverted-dropout masks drawn with numpy from ``rng`` and copied to the
+    arrays' device: numpy's stream, whatever the namespace."""
+
+    def __init__(self, ops, rng):
+        self.ops, self.rng = ops, rng
+
+    def start_epoch(self):
+        """Called before each epoch's first mask (numpy's stream needs nothing)."""
+
+    def draw(self, out, rate):
+        """Draw into ``out`` a mask that is 0 with probability ``rate``, else
+        ``1 / (1 - rate)``; returns ``out``."""
+        ops = self.ops
+        host = out if ops.is_numpy() else np.empty(out.shape, ops.numpy_dtype(out.dtype))
+        self.rng.random(out=host, dtype=host.dtype)
+        np.greater_equal(host, rate, out=host)
+        host *= 1.0 / (1.0 - rate)
+        if host is not out:
+            ops.copy_into(out, ops.asarray(host))
+        return out
+
+
+class TorchDropoutMasks:
+    """Inverted-dropout masks drawn by a ``torch.Generator`` on the tensors'
+    device: no draw on the host, no copy, no synchronisation.
+
+    The generator is seeded at the start of each epoch with one draw from
+    ``rng``, the estimator's numpy dropout stream; the epoch-end snapshot
+    saves that stream, so a fit resumed after an interruption, or split into
+    ``warm_start`` / ``partial_fit`` calls, draws the same masks as one fit.
+    The masks agree with numpy's in distribution, not bit for bit.
+
+    Each unit gets 16 random bits (one 64-bit draw serves four units; on CPU,
+    torch's uniform floats cost about four times as much): the drop
+    probability is ``rate`` rounded to a multiple of 2**-16.
+    """
+
+    def __init__(self, ops, rng):
+        torch = ops.torch
+        self.ops, self.rng, self.torch = ops, rng, torch
+        self.generator = torch.Generator(device=ops.device)
+        self._buffers = {}
+
+    def start_epoch(self):
+        self.generator.manual_seed(int(self.rng.integers(2**63)))
+
+    def draw(self, out, rate):
+        torch = self.torch
+        shape = tuple(out.shape)
+        if shape not in self._buffers:
+            size = int(np.prod(shape))
+            words = torch.empty(-(-size // 4), dtype=torch.int64, device=self.ops.device)
+            self._buffers[shape] = words, words.view(torch.int16)[:size].view(shape)
+        words, halves = self._buffers[shape]
+        # Every bit random: the full int64 range.
+        words.random_(-(2**63), None, generator=self.generator)
+        # A unit is kept where its uniform int16 is >= threshold, with
+        # probability 1 - rate. For an integer h, h - threshold + 1/2 is
+        # >= 1/2 (kept) or <= -1/2 (dropped): doubled, scaled and clamped to
+        # [0, scale] it is the mask, in four passes without a bool tensor.
+        threshold = min(round(rate * 2**16), 2**16 - 1) - 2**15
+        scale = 1.0 / (1.0 - rate)
+        out.copy_(halves)
+        out -= threshold - 0.5
+        out *= 2 * scale
+        return out.clamp_(0, scale)
 
 
 _NO_DCT = (

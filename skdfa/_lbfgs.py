@@ -78,7 +78,7 @@ class _Objective:
 
     def loss(self, x):
         """The loss as the estimator reports it (``loss_``) at ``x``."""
-        return self._batch(x).loss
+        return float(self._batch(x).loss)
 
     def _batch(self, x):
         self.unpack(x)
@@ -87,7 +87,7 @@ class _Objective:
     def __call__(self, x):
         ops = self.net.ops
         result = self._batch(x)
-        loss = result.loss
+        loss = float(result.loss)
         penalty = 0.0
         if self.alpha:
             squares = ops.total_sum_squares(self.net.regularized_params)

@@ -162,7 +162,7 @@ class Workspace:
     dropout : tuple of float
         ``(input_rate, hidden_rate)``.
     dropout_rng : numpy.random.Generator
-        Draws the dropout masks.
+        The estimator's dropout stream (see ``ArrayOps.dropout_masks``).
     """
 
     def __init__(self, net, batch_size, dropout, dropout_rng):
@@ -184,7 +184,9 @@ class Workspace:
         regularized = {id(p) for p in self.regularized}
         self.decayed = [id(p) in regularized for p in net.params]
         self.input_rate, self.hidden_rate = dropout
-        self.dropout_rng = dropout_rng
+        self.dropout_masks = (
+            ops.dropout_masks(dropout_rng) if max(self.input_rate, self.hidden_rate) > 0 else None
+        )
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -212,27 +214,25 @@ class Workspace:
             self._buffers[key] = self.ops.empty((self._batch_size, width), self._dtype)
         return self._buffers[key][:n, :]
 
+    def start_epoch(self):
+        """Called before each epoch's first batch."""
+        if self.dropout_masks is not None:
+            self.dropout_masks.start_epoch()
+
     def dropout_mask(self, out, rate):
         """Draw an inverted-dropout mask into ``out``: 0 with probability
         ``rate``, else 1/(1-rate); returns ``out``.
 
-        The mask is drawn with numpy in every namespace, then copied to
-        ``out``'s device: the same seed drops the same units everywhere.
+        numpy draws it from numpy's stream; torch on the tensors' device (see
+        ``ArrayOps.dropout_masks``).
         """
-        ops = self.ops
-        host = out if ops.is_numpy() else np.empty(out.shape, ops.numpy_dtype(out.dtype))
-        self.dropout_rng.random(out=host, dtype=host.dtype)
-        np.greater_equal(host, rate, out=host)
-        host *= 1.0 / (1.0 - rate)
-        if host is not out:
-            ops.copy_into(out, ops.asarray(host))
-        return out
+        return self.dropout_masks.draw(out, rate)
 
 
 class BatchResult(NamedTuple):
     """What ``train_batch`` computed besides the gradients (see there)."""
 
-    loss: float | None
+    loss: object  # float, 0-d device array (ArrayOps.device_total) or None
     weight_decay: list | None
     angles: np.ndarray | None
 
@@ -262,7 +262,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     Returns
     -------
     result : BatchResult
-        ``loss``: the batch's weighted mean loss plus the L2 penalty, or
+        ``loss``: the batch's weighted mean loss plus the L2 penalty (a
+        float, or a 0-d array on the device: ``ArrayOps.device_total``), or
         ``None`` when the batch's weights sum to zero (nothing to learn from
         it); ``weight_decay``: the L2 coefficient of each parameter, or None
         without penalty; ``angles``: an ndarray of shape (n_hidden_layers,),
@@ -305,7 +306,9 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         column = ops.xp.reshape(sample_weight, (-1, 1))
         sample_loss *= sample_weight
         error *= column
-    loss = ops.total(sample_loss) / weight_sum
+    # A scalar on the device where there is one: reading it would wait for
+    # the device at every batch (see ``ArrayOps.loss_accumulator``).
+    loss = ops.device_total(sample_loss) / weight_sum
     error /= weight_sum
     row_weight = 1.0 / n if sample_weight is None else column / weight_sum
     l2 = alpha / weight_sum
@@ -313,7 +316,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     if alpha:
         # Biases and learned feedback are not penalized.
         weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
-        squares = ops.total_sum_squares(ws.regularized)
+        squares = ops.device_total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
 
     ctx = ws.context

@@ -39,7 +39,8 @@ class TrainingState:
     rng : numpy.random.RandomState
         Shuffles the rows and splits off the validation set.
     dropout_rng : numpy.random.Generator
-        Draws the dropout masks.
+        Draws the dropout masks (numpy), or seeds the device's generator at
+        each epoch (torch: ``ArrayOps.dropout_masks``).
 
     Attributes
     ----------
@@ -245,16 +246,18 @@ def _train_epoch(est, net, ws, batches, interval):
     batch size), its alignment records and its last batch."""
     state = est._state
     params = net.params
-    accumulated_loss = 0.0
+    # On a device the losses stay there: the sum is read, and checked, once
+    # per epoch (a non-finite batch loss makes it non-finite).
+    accumulated_loss = net.ops.loss_accumulator()
     epoch_angles = []
+    ws.start_epoch()
     for X_batch, Y_batch, sw_batch in batches.epoch(state.rng, est.shuffle):
         track = interval > 0 and state.n_updates % interval == 0
         result = train_batch(net, ws, X_batch, Y_batch, sw_batch, est.alpha, track)
         if result.loss is None:
             continue
-        if not np.isfinite(result.loss):
+        if not accumulated_loss.add(result.loss, X_batch.shape[0]):
             raise TrainingDiverged(result.loss)
-        accumulated_loss += result.loss * X_batch.shape[0]
         # The weights and feedback this batch's deltas came from.
         weight_angles = None if result.angles is None else net.weight_alignment()
         est._optimizer.update_params(params, ws.grads, result.weight_decay)
@@ -263,7 +266,10 @@ def _train_epoch(est, net, ws, batches, interval):
             state.record_alignment(result.angles, weight_angles)
             epoch_angles.append(result.angles)
         state.n_updates += 1
-    return accumulated_loss, epoch_angles, X_batch
+    loss = accumulated_loss.value()
+    if not np.isfinite(loss):
+        raise TrainingDiverged(loss)
+    return loss, epoch_angles, X_batch
 
 
 def _end_epoch(est, net, validation):
@@ -340,9 +346,9 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
         for _ in range(est.max_iter):
             start_time = time.perf_counter()
             loss, epoch_angles, X_last = _train_epoch(est, net, ws, batches, interval)
-            # Each batch's loss checks the update before it; the epoch's last
-            # update is checked on its own batch, so that the state kept at
-            # the end of an epoch never predicts non-finite outputs.
+            # The batches' losses check the updates before them; the epoch's
+            # last update is checked on its own batch, so that the state kept
+            # at the end of an epoch never predicts non-finite outputs.
             if not (ops.all_finite(net.params) and ops.all_finite([net.decision(X_last)])):
                 raise TrainingDiverged(np.inf)
             est.n_iter_ += 1

@@ -3,10 +3,14 @@
 The reference is the same model fitted on numpy arrays: weights and feedback
 come from the same numpy seeds, so every rule, layer type, optimizer and
 training option must give the numpy model's predictions to float32
-tolerance. sklearn's own array API checks run over every estimator in
+tolerance. torch draws its dropout masks on the tensors' device, from a
+stream of its own: those comparisons inject numpy's masks
+(``_numpy_dropout_masks``), and the device masks are tested for their rate,
+scale and reproducibility. sklearn's own array API checks run over every estimator in
 ``test_common.py`` and ``test_rd.py`` (they follow ``array_api_support``).
 """
 
+import contextlib
 import pickle
 import warnings
 
@@ -21,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
 from skdfa import DFAClassifier, DFARegressor, RDClassifier
+from skdfa._array_ops import ArrayOps, TorchOps, array_ops
 
 from ._estimators import rules_of
 
@@ -51,11 +56,21 @@ def _data(n_samples=90, n_classes=3, seed=0):
     return X.astype(np.float32), y
 
 
+@contextlib.contextmanager
+def _numpy_dropout_masks():
+    """torch fits draw their dropout masks as numpy does (with numpy, then
+    copied to the device), so that they drop the units numpy drops."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TorchOps, "dropout_masks", ArrayOps.dropout_masks)
+        yield
+
+
 def _fit_both(est, X, y, to, **fit_params):
-    """``est`` fitted on numpy arrays, and a clone fitted on ``to(arrays)``."""
+    """``est`` fitted on numpy arrays, and a clone fitted on ``to(arrays)``
+    with numpy's dropout masks."""
     ref = clone(est).fit(X, y, **fit_params)
     moved = {k: to(v) for k, v in fit_params.items()}
-    with config_context(array_api_dispatch=True):
+    with config_context(array_api_dispatch=True), _numpy_dropout_masks():
         other = clone(est).fit(to(X), to(y), **moved)
     return ref, other
 
@@ -228,6 +243,87 @@ def test_warm_start_and_divergence_snapshot_on_torch():
         diverging.fit(torch.asarray(X_reg), torch.asarray(y_reg))
     assert diverging.n_iter_ > 0
     assert all(bool(torch.isfinite(p).all()) for p in diverging._network.params)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_torch_dropout_masks_have_the_rate_and_scale(rate):
+    masks = array_ops(torch.zeros(1)).dropout_masks(np.random.default_rng(0))
+    masks.start_epoch()
+    out = torch.empty(400, 500)
+    first = masks.draw(out, rate).clone()
+    second = masks.draw(out, rate).clone()
+    for mask in (first, second):
+        kept = mask != 0
+        # Inverted dropout: the kept units are scaled by 1 / (1 - rate).
+        assert_allclose(mask[kept].numpy(), 1 / (1 - rate), rtol=1e-7)
+        # Four units share a 64-bit draw: each of the four keeps 1 - rate of
+        # its units, within 5 standard deviations.
+        lanes = kept.reshape(-1, 4).double().mean(axis=0).numpy()
+        sd = np.sqrt(rate * (1 - rate) / (out.numel() / 4))
+        assert_allclose(lanes, 1 - rate, atol=5 * sd)
+    assert not torch.equal(first, second)
+    # A new epoch reseeds from the numpy stream: the same stream, the same masks.
+    again = array_ops(torch.zeros(1)).dropout_masks(np.random.default_rng(0))
+    again.start_epoch()
+    assert torch.equal(again.draw(out, rate), first)
+
+
+def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs():
+    X, y = _data()
+    params = {**SMALL, "dropout": (0.2, 0.3)}
+
+    def fit(**extra):
+        with config_context(array_api_dispatch=True):
+            return DFAClassifier(**{**params, **extra}).fit(torch.asarray(X), torch.asarray(y))
+
+    once, again = fit(), fit()
+    assert once.loss_curve_ == again.loss_curve_
+    for a, b in zip(once._network.params, again._network.params):
+        assert torch.equal(a, b)
+    # The device's generator is reseeded at each epoch from the estimator's
+    # stream, which warm_start carries on: 2 + 2 epochs are 4 epochs.
+    split = fit(max_iter=2, warm_start=True)
+    with config_context(array_api_dispatch=True):
+        split.fit(torch.asarray(X), torch.asarray(y))
+    assert split.loss_curve_ == once.loss_curve_
+    for a, b in zip(split._network.params, once._network.params):
+        assert torch.equal(a, b)
+    # The masks are the device's own, not numpy's.
+    with _numpy_dropout_masks():
+        numpy_masks = fit()
+    assert not torch.equal(numpy_masks.coefs_[0], once.coefs_[0])
+
+
+def test_torch_loss_curve_equals_numpy_loss_curve():
+    # The batch losses are summed on the device, weighted by batch size (the
+    # last batch is smaller), as numpy sums them on the host.
+    X, y = _data(n_samples=100)
+    ref, other = _fit_both(DFAClassifier(**{**SMALL, "alpha": 0.1}), X, y, torch.asarray)
+    assert_allclose(other.loss_curve_, ref.loss_curve_, rtol=1e-5)
+
+
+def test_torch_divergence_is_found_at_the_epoch_end_and_keeps_the_last_finite_epoch():
+    # The losses are read once per epoch on torch: the epoch in which the
+    # loss overflowed is the one reported, and the model is the epoch before.
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 5)
+    y = X @ rng.randn(5) * 10
+    params = dict(
+        hidden_layer_sizes=(8,), activation="relu", solver="sgd",
+        learning_rate_init=0.05, batch_size=10, max_iter=50, random_state=0,
+    )
+    Xt, yt = torch.asarray(X), torch.asarray(y)
+    with pytest.raises(ValueError, match=r"diverged in epoch 6.*last finite epoch \(5\)"):
+        DFARegressor(**params).fit(X, y)
+    diverged = DFARegressor(**params)
+    with config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match=r"diverged in epoch 6.*last finite epoch \(5\)"):
+            diverged.fit(Xt, yt)
+        five = DFARegressor(**{**params, "max_iter": 5}).fit(Xt, yt)
+    assert diverged.n_iter_ == 5
+    assert diverged.loss_curve_ == five.loss_curve_
+    for a, b in zip(diverged._network.params, five._network.params):
+        assert torch.equal(a, b)
 
 
 def test_torch_model_pickles_and_moves_to_numpy():

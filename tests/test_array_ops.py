@@ -297,6 +297,53 @@ def _total_sum_squares(ops):
     assert ops.total_sum_squares([]) == 0.0
 
 
+def _device_total(ops):
+    x = _rand(5, 4)
+    assert float(ops.device_total(_x(ops, x))) == pytest.approx(x.sum(), rel=1e-12)
+
+
+def _device_total_sum_squares(ops):
+    arrays = [_rand(5, 4), _rand(3, seed=1)]
+    expected = sum(np.sum(a**2) for a in arrays)
+    total = ops.device_total_sum_squares([_x(ops, a) for a in arrays])
+    assert float(total) == pytest.approx(expected, rel=1e-12)
+    assert float(ops.device_total_sum_squares([])) == 0.0
+
+
+def _loss_accumulator(ops):
+    def loss(value):
+        return ops.device_total(_x(ops, [value]))
+
+    total = ops.loss_accumulator()
+    for value, n in [(1.5, 4), (0.25, 4), (2.0, 2)]:
+        assert total.add(loss(value), n)
+    assert total.value() == 1.5 * 4 + 0.25 * 4 + 2.0 * 2
+    # A non-finite loss is refused where it is known at once (the host), and
+    # otherwise leaves the sum non-finite whatever follows it.
+    for bad in [np.nan, np.inf]:
+        total = ops.loss_accumulator()
+        if total.add(loss(bad), 3):
+            total.add(loss(-np.inf), 1)
+            total.add(loss(1.0), 1)
+            assert not np.isfinite(total.value())
+
+
+def _dropout_masks(ops):
+    rate = 0.25
+    masks = ops.dropout_masks(np.random.default_rng(0))
+    masks.start_epoch()
+    out = _out(ops, (200, 100))
+    assert masks.draw(out, rate) is out
+    mask = _np(ops, out)
+    kept = mask != 0
+    assert_allclose(mask[kept], 1 / (1 - rate), rtol=1e-15)
+    assert abs(kept.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / kept.size)
+    if type(ops) is not TorchOps:
+        # numpy's stream, drawn on the host.
+        expected = (np.random.default_rng(0).random((200, 100)) >= rate) / (1 - rate)
+        assert_array_equal(mask, expected)
+
+
 def _all_finite(ops):
     a = _rand(3, 2)
     assert ops.all_finite([_x(ops, a), _x(ops, a[0])])
@@ -362,6 +409,10 @@ CASES = {
     "total": _total,
     "sum_squares": _sum_squares,
     "total_sum_squares": _total_sum_squares,
+    "device_total": _device_total,
+    "device_total_sum_squares": _device_total_sum_squares,
+    "loss_accumulator": _loss_accumulator,
+    "dropout_masks": _dropout_masks,
     "all_finite": _all_finite,
     "index": _index,
     "to_numpy": _to_numpy,

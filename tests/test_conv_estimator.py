@@ -328,19 +328,27 @@ def test_each_rules_conv_update_matches_its_equations(rule):
     after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
     for old, new, grad in zip(before, after, expected):
         np.testing.assert_allclose(old - new, grad, rtol=1e-10, atol=1e-13)
+    if rule == "kp":
+        # The learnt kernels and matrices take the forward weights' updates
+        # (transposed for the dense ones): B - lr * dW.
+        dW2, dW3, dW4 = expected[2], expected[4], expected[6]
+        for B_old, B_new, step in zip(feedback, clf.feedback_, [dW2, dW3.T, dW4.T]):
+            np.testing.assert_allclose(B_old - B_new, step, rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("rule", ["usf", "frsf", "brsf"])
 def test_sign_kernels_carry_the_forward_kernels_signs(rule):
     rng = np.random.RandomState(0)
-    X = rng.uniform(-1, 1, (6, 16))
-    clf = ConvDFAClassifier(**TINY, rule=rule, max_iter=2, random_state=0).fit(X, np.arange(6) % 3)
+    X = rng.uniform(-1, 1, (6, 64))
+    clf = ConvDFAClassifier(conv_layers=((2, 3), (3, 2)), pool_size=(2, 1), rule=rule,
+                            hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    clf.fit(X, np.arange(6) % 3)
     kernel_feedback = clf.feedback_[0]
-    assert kernel_feedback.shape == clf.coefs_[1].shape
+    assert kernel_feedback.shape == clf.coefs_[1].shape == (3, 2, 2, 2)
     np.testing.assert_array_equal(np.sign(kernel_feedback), np.sign(clf.coefs_[1]))
     if rule == "usf":
         # biotorch's scale: the std of Glorot's init, with the kernel's fans.
-        fan_in, fan_out = 2 * 1 * 1, 3 * 1 * 1
+        fan_in, fan_out = 2 * 2 * 2, 3 * 2 * 2
         np.testing.assert_allclose(np.abs(kernel_feedback), np.sqrt(2 / (fan_in + fan_out)))
 
 
@@ -376,11 +384,12 @@ def test_torch_fit_equals_numpy_fit(rule):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule, threshold", [("bp", 0.78), ("dfa", 0.70), ("fa", 0.70),
-                                             ("usf", 0.78)])
+@pytest.mark.parametrize("rule, threshold", [("bp", 0.80), ("dfa", 0.70), ("fa", 0.67),
+                                             ("usf", 0.80)])
 def test_fashion_mnist_accuracy(rule, threshold):
-    # 3000 training images, 5 epochs; thresholds a few points under the
-    # lowest of seeds 0-2 (see the report in the pull request).
+    # 3000 training images, 5 epochs, 2000 test images. Seeds 0, 1, 2 gave
+    # bp 0.827 0.833 0.820, dfa 0.729 0.747 0.721, fa 0.728 0.744 0.696,
+    # usf 0.819 0.841 0.832: thresholds 2-3 points under the lowest.
     from skdfa.datasets import load_fashion_mnist
 
     X, y = load_fashion_mnist(subset="train", return_X_y=True)

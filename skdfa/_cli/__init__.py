@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from . import _bench, _common, _compare, _reproduce
+from . import _bench, _biotorch, _common, _compare, _reproduce
 from ._common import CommandError
 
 
@@ -80,19 +80,24 @@ def build_parser():
     _bench.add_arguments(bench)
 
     reproduce = commands.add_parser(
-        "reproduce", help="a paper's table: nokland2016 (the DFA paper's MNIST table)",
+        "reproduce", help="a paper's table: nokland2016 (the DFA paper's MNIST table), "
+                          "biotorch-lenet (biotorch's LeNet table)",
         description="Train the MNIST table of Nøkland (2016), 'Direct Feedback Alignment "
                     "Provides Learning in Deep Neural Networks' (rows: networks; columns: "
                     "BP, FA, DFA) with the recipe of the author's code, and print it next "
                     "to the paper's numbers. The full table is long: 21 cells of 300 epochs; "
-                    "with --out, a rerun skips finished cells and continues checkpoints.",
+                    "with --out, a rerun skips finished cells and continues checkpoints. "
+                    "biotorch-lenet trains biotorch's LeNet table (Sanfiz and Akrout, "
+                    "2021; columns BP, FA, uSF, brSF, frSF, DFA) on --data mnist or "
+                    "fashion-mnist with biotorch's recipe.",
     )
     _add_reproduce_arguments(reproduce)
     return parser
 
 
 def _add_reproduce_arguments(reproduce):
-    reproduce.add_argument("paper", choices=["nokland2016"], help="the paper")
+    reproduce.add_argument("paper", choices=["nokland2016", "biotorch-lenet"],
+                           help="the paper")
     reproduce.add_argument("--data", default="mnist",
                            help="mnist (downloaded once by skdfa.datasets.fetch_mnist), "
                                 "fashion-mnist, digits, or a folder of IDX files; MNIST and "
@@ -103,15 +108,16 @@ def _add_reproduce_arguments(reproduce):
         default=tuple(_reproduce.ROWS), metavar="ROWS",
         help=f"comma-separated, from {','.join(_reproduce.ROWS)} (default: all)",
     )
-    reproduce.add_argument("--rules", default=_reproduce.RULES, metavar="RULES",
-                           type=lambda t: _common.parse_rules(t, _reproduce.RULES),
-                           help="comma-separated, from bp,fa,dfa, or package.module:ClassName "
-                                "for a skdfa.rules.LearningRule subclass of your own "
-                                "(default: all)")
-    reproduce.add_argument("--epochs", type=_common.parse_positive_int,
-                           default=_reproduce.PAPER_EPOCHS,
-                           help="training epochs of every cell (default: %(default)s, the "
-                                "paper's code)")
+    known = _reproduce.RULES + tuple(r for r in _biotorch.RULES if r not in _reproduce.RULES)
+    reproduce.add_argument("--rules", default=None, metavar="RULES",
+                           type=lambda t: _common.parse_rules(t, known),
+                           help="comma-separated, from bp,fa,dfa (nokland2016) or "
+                                "bp,fa,usf,brsf,frsf,dfa (biotorch-lenet), or "
+                                "package.module:ClassName for a skdfa.rules.LearningRule "
+                                "subclass of your own (default: the paper's)")
+    reproduce.add_argument("--epochs", type=_common.parse_positive_int, default=None,
+                           help="training epochs of every cell (default: the paper's, 300 "
+                                "for nokland2016, 100 for biotorch-lenet)")
     reproduce.add_argument("--n-train", type=_common.parse_positive_int, default=None,
                            help="use the first N training samples (default: all)")
     reproduce.add_argument("--seed", type=int, default=0,
@@ -198,8 +204,11 @@ def main(argv=None):
         if args.command == "reproduce":
             if args.out is not None:
                 _common.check_output_folder(args.out)
+            paper = _biotorch if args.paper == "biotorch-lenet" else _reproduce
+            args.rules = args.rules or paper.RULES
+            args.epochs = args.epochs or paper.PAPER_EPOCHS
             with _common.data_errors():
-                _reproduce.run(args, print)
+                paper.run(args, print)
             return 0
         data = "digits" if args.command == "demo" else args.data
         return _compare.run(args, data, print)

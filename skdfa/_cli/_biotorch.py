@@ -1,0 +1,253 @@
+"""``skdfa reproduce biotorch-lenet``: biotorch's LeNet table, MNIST and Fashion-MNIST.
+
+Sanfiz and Akrout (2021), "Benchmarking the Accuracy and Robustness of
+Feedback Alignment Algorithms" (arXiv:2108.13446), publish in the
+``Benchmarks.md`` of their library biotorch (github.com/jsalbert/biotorch)
+the top-1 error (%) of its ``LeNetMNIST`` trained by BP, FA, uSF, brSF, frSF
+and DFA on MNIST and Fashion-MNIST. This module trains each (data set, rule)
+cell with :class:`~skdfa.ConvDFAClassifier` and that recipe, and prints its
+errors next to biotorch's.
+
+The recipe, and where each choice comes from (paths in biotorch):
+
+- the network: ``biotorch/models/le_net.py``, ``LeNetMNIST`` (the
+  classifier's defaults): 6, 16 and 120 kernels of 5x5, no padding, ReLU,
+  2x2 max pooling after the first two, dense 84, ReLU, 10 outputs.
+- the data: ``biotorch/datasets/dataset.py``: images resized to 32x32
+  (torchvision's ``Resize``, bilinear, on the 8-bit image, so rounded back to
+  8 bits), scaled to [0, 1], then normalised with MNIST's mean 0.1307 and
+  std 0.3081 (``mnist.py``) or Fashion-MNIST's 0.2859 and 0.3530
+  (``fashion_mnist.py``).
+- SGD with momentum 0.9 (not Nesterov's), weight decay 1e-3, batch 64, 100
+  epochs, the learning rate divided by 10 after epochs 50 and 75:
+  ``Benchmarks.md``, ``benchmark/optimizers.py`` (``torch.optim.SGD``),
+  ``benchmark/lr_schedulers.py`` (``MultiStepLR``). torch's weight decay
+  ``wd`` adds ``wd * W`` to the gradient of a mean loss: skdfa's ``alpha``
+  is divided by the batch size, so ``alpha = 1e-3 * 64``.
+- initial learning rates: not published for MNIST (the README's
+  ``benchmark_configs/mnist`` is not in the repository). These are the
+  LeNet CIFAR-10 configurations' (``benchmark_configs/cifar10/le_net/sgd``):
+  0.1 for BP, uSF, brSF and frSF, 1e-3 for FA, 1e-4 for DFA.
+- the model kept: the epoch of best accuracy on the validation set. For
+  MNIST and Fashion-MNIST biotorch's validation set is the test set
+  (``mnist.py``: ``val_dataset`` and ``test_dataset`` are both
+  ``train=False``); as ``Benchmarks.md`` describes it ("split into a 60k
+  training and 10k validation partitions"), this module holds out 10000
+  training images instead, picks the epoch on them, trains on the other
+  50000, and reports both that split's error (the table's) and the test
+  error of the same model.
+
+Each cell trains one epoch per ``fit`` with ``warm_start``
+(:func:`~skdfa._cli._common.fit_epochs`); after each epoch the validation
+error is measured and the best epoch's parameters are kept. No checkpoints:
+a stopped cell starts again.
+
+Known differences: biotorch decays the biases too (skdfa's ``alpha`` spares
+them), starts them at 0 (skdfa draws them like the weights), draws FA's
+feedback from Glorot's uniform (skdfa: uniform in +-1/sqrt(fan-in)), drops
+each epoch's last incomplete batch, and sends DFA's error through
+kernel-shaped matrices into the layer below each convolution (skdfa
+projects it onto each convolution's output maps).
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import _common
+
+RULES = ("bp", "fa", "usf", "brsf", "frsf", "dfa")
+"""The table's columns, in biotorch's order."""
+
+BIOTORCH_ERRORS = {
+    "MNIST": {"bp": 0.91, "fa": 1.70, "usf": 0.94, "brsf": 0.91, "frsf": 0.97, "dfa": 1.61},
+    "Fashion-MNIST": {"bp": 9.20, "fa": 13.06, "usf": 9.69, "brsf": 10.02, "frsf": 9.61,
+                      "dfa": 12.81},
+}
+"""Top-1 error (%) in biotorch's ``Benchmarks.md``, "MNIST & Fashion-MNIST"."""
+
+LEARNING_RATES = {"bp": 0.1, "usf": 0.1, "brsf": 0.1, "frsf": 0.1, "fa": 1e-3, "dfa": 1e-4}
+"""Initial learning rates (biotorch's LeNet CIFAR-10 configurations); 1e-3
+for a rule of the user's."""
+
+NORMALIZATION = {"MNIST": (0.1307, 0.3081), "Fashion-MNIST": (0.2859, 0.3530)}
+
+BATCH_SIZE = 64
+RECIPE = dict(
+    solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate="step",
+    step_epochs=(50, 75), step_factor=0.1, batch_size=BATCH_SIZE, alpha=1e-3 * BATCH_SIZE,
+)
+"""Settings shared by every cell (sources in the module docstring)."""
+
+PAPER_EPOCHS = 100
+N_VALIDATION = 10000
+
+
+def resize_to_32(X):
+    """28x28 images (rows in [0, 1]) as 32x32 ones, as torchvision's ``Resize``
+    does on 8-bit images: bilinear with half-pixel centres, rounded to 8 bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdfa._cli._biotorch import resize_to_32
+    >>> resize_to_32(np.full((2, 784), 0.5)).shape
+    (2, 1024)
+    """
+    size_in, size_out = 28, 32
+    centres = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, size_in - 1)
+    weight = centres - low
+    M = np.zeros((size_out, size_in))
+    np.add.at(M, (np.arange(size_out), low), 1 - weight)
+    np.add.at(M, (np.arange(size_out), high), weight)
+    images = np.asarray(X, dtype=np.float64).reshape(-1, size_in, size_in) * 255
+    resized = np.matmul(np.matmul(M, images), M.T)
+    return (np.round(resized) / 255).astype(np.float32).reshape(len(images), -1)
+
+
+def prepare(X, name):
+    """``X`` resized to 32x32 and normalised with data set ``name``'s mean and std."""
+    mean, std = NORMALIZATION[name]
+    X = resize_to_32(X)
+    X -= mean
+    X /= std
+    return X
+
+
+def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0):
+    """The estimator of column ``rule`` with biotorch's recipe.
+
+    Examples
+    --------
+    >>> from skdfa._cli._biotorch import make_estimator
+    >>> est = make_estimator("usf", epochs=3)
+    >>> est.conv_layers, est.learning_rate, est.step_epochs, est.learning_rate_init
+    (((6, 5), (16, 5), (120, 5)), 'step', (50, 75), 0.1)
+    """
+    from .._conv_estimator import ConvDFAClassifier
+
+    return ConvDFAClassifier(
+        rule=_common.resolve_rule(rule), learning_rate_init=LEARNING_RATES.get(rule, 1e-3),
+        max_iter=epochs, tol=0.0, n_iter_no_change=epochs, random_state=seed, **RECIPE,
+    )
+
+
+@dataclass
+class Cell:
+    """One trained column: errors of the best epoch, and how it was trained."""
+
+    rule: str
+    data: str
+    epochs: int
+    best_epoch: int
+    validation_error: float
+    test_error: float
+    biotorch_error: float
+    n_train: int
+    seed: int
+    device: str
+    fit_seconds: float
+    settings: dict = field(default_factory=dict)
+    validation_curve: list = field(default_factory=list)
+
+
+def _train_cell(rule, data, name, *, epochs, seed, device):
+    X_train, X_val, X_test, y_train, y_val, y_test = data
+    est = make_estimator(rule, epochs=epochs, seed=seed)
+    errors, best = [], {}
+
+    def after_epoch(est):
+        errors.append(100 * (1 - est.score(X_val, y_val)))
+        if errors[-1] == min(errors):
+            best.update(epoch=len(errors), coefs=[_copy(a) for a in est.coefs_],
+                        intercepts=[_copy(a) for a in est.intercepts_])
+
+    start = time.perf_counter()
+    with _common.on_device(device):
+        _common.fit_epochs(est, X_train, y_train, epochs, after_epoch=after_epoch)
+        _common.synchronize(device)
+        seconds = time.perf_counter() - start
+        # The fitted attributes are the model: the best epoch's, as biotorch keeps.
+        est.coefs_, est.intercepts_ = best["coefs"], best["intercepts"]
+        test_error = 100 * (1 - est.score(X_test, y_test))
+    return Cell(
+        rule=str(rule), data=name, epochs=epochs, best_epoch=best["epoch"],
+        validation_error=float(min(errors)), test_error=float(test_error),
+        biotorch_error=BIOTORCH_ERRORS[name].get(rule), n_train=len(X_train), seed=seed,
+        device=device, fit_seconds=seconds, settings=dict(RECIPE, learning_rate_init=float(
+            est.learning_rate_init)), validation_curve=[float(e) for e in errors],
+    )
+
+
+def _copy(array):
+    return array.clone() if hasattr(array, "clone") else array.copy()
+
+
+def split(X_train, y_train, seed):
+    """The last ``N_VALIDATION`` rows of a seeded permutation of the training
+    set for validation, the others for training."""
+    order = np.random.RandomState(seed).permutation(len(X_train))
+    fit, val = order[:-N_VALIDATION], order[-N_VALIDATION:]
+    return X_train[fit], X_train[val], y_train[fit], y_train[val]
+
+
+def run(args, out):
+    """Train the columns ``args.rules`` on ``args.data`` and print the table.
+
+    ``args`` has ``data``, ``rules``, ``epochs``, ``n_train``, ``seed``,
+    ``device``, ``n_jobs``, ``out`` and ``quiet``.
+    """
+    from sklearn.utils.parallel import Parallel, delayed
+
+    loaded = _common.load_data(args.data, seed=args.seed)
+    if loaded.name not in NORMALIZATION:
+        raise _common.CommandError(
+            f"reproduce biotorch-lenet needs MNIST or Fashion-MNIST (--data mnist, "
+            f"fashion-mnist or a folder of their IDX files), got {loaded.description}"
+        )
+    X_train, X_test, y_train, y_test = loaded.arrays
+    X_train, X_test = prepare(X_train, loaded.name), prepare(X_test, loaded.name)
+    X_fit, X_val, y_fit, y_val = split(X_train, y_train, args.seed)
+    if args.n_train is not None:
+        X_fit, y_fit = X_fit[: args.n_train], y_fit[: args.n_train]
+    _common.check_device(args.device)
+    data = _common.to_device((X_fit, X_val, X_test, y_fit, y_val, y_test), args.device)
+    out(f"biotorch's LeNet table (Sanfiz and Akrout, 2021) on {loaded.description}: "
+        f"{len(X_fit)} train / {len(X_val)} validation / {len(X_test)} test images, "
+        f"32x32; {args.epochs} epochs (biotorch: {PAPER_EPOCHS}), SGD momentum 0.9, "
+        f"weight decay 1e-3, batch {BATCH_SIZE}, lr / 10 after epochs 50 and 75; "
+        f"seed {args.seed}")
+    jobs = (delayed(_train_cell)(rule, data, loaded.name, epochs=args.epochs, seed=args.seed,
+                                 device=args.device) for rule in args.rules)
+    cells = []
+    for cell in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
+        cells.append(cell)
+        if not args.quiet:
+            out(f"[{len(cells)}/{len(args.rules)}] {cell.rule}: validation error "
+                f"{cell.validation_error:.2f}% (epoch {cell.best_epoch}), test error "
+                f"{cell.test_error:.2f}%, {cell.fit_seconds:.0f} s")
+    out("")
+    out(format_table(cells))
+    if args.out is not None:
+        path = args.out / "biotorch_lenet.json"
+        path.write_text(json.dumps([asdict(c) for c in cells], indent=1) + "\n")
+        out(f"results: {path}")
+    return cells
+
+
+def format_table(cells):
+    """The table as text: one line per rule."""
+    lines = [f"{'rule':<8}{'validation':>12}{'test':>8}{'biotorch':>10}{'best epoch':>12}",
+             f"{'':<8}{'error (%)':>12}{'(%)':>8}{'(%)':>10}"]
+    lines.append("-" * len(lines[0]))
+    for cell in cells:
+        paper = "-" if cell.biotorch_error is None else f"{cell.biotorch_error:.2f}"
+        lines.append(f"{cell.rule:<8}{cell.validation_error:>12.2f}{cell.test_error:>8.2f}"
+                     f"{paper:>10}{cell.best_epoch:>12d}")
+    lines.append("biotorch: Benchmarks.md (best epoch on its validation set, which for "
+                 "MNIST and Fashion-MNIST is the test set).")
+    return "\n".join(lines)
