@@ -2,6 +2,7 @@
 convolutional deltas against hand computations, shapes, and estimator behaviour."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skdfa import ConvDFAClassifier, StackingDFA
+
+FASHION_MNIST_SUBSET = Path(__file__).parent / "data" / "fashion-mnist-subset"
 
 torch = pytest.importorskip("torch")
 
@@ -392,8 +395,10 @@ def test_fashion_mnist_accuracy(rule, threshold):
     # usf 0.819 0.841 0.832: thresholds 2-3 points under the lowest.
     from skdfa.datasets import load_fashion_mnist
 
-    X, y = load_fashion_mnist(subset="train", return_X_y=True)
-    X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+    # The first 3000 training and 2000 test images, shipped with the tests.
+    X, y = load_fashion_mnist(data_home=FASHION_MNIST_SUBSET, subset="train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist(data_home=FASHION_MNIST_SUBSET, subset="test",
+                                        return_X_y=True)
     clf = ConvDFAClassifier(conv_layers=((8, 5), (16, 5)), hidden_layer_sizes=(64,),
                             activation="tanh", rule=rule, max_iter=5, batch_size=32,
                             learning_rate_init=2e-3, random_state=0)
