@@ -89,7 +89,7 @@ def test_demo_without_matplotlib_still_prints_the_table(tmp_path, capsys, monkey
     assert status == 0
     assert "DFA" in _table(out)
     skipped = [line for line in out.splitlines() if "plots skipped" in line]
-    assert len(skipped) == 1 and "pip install skdfa[plot]" in skipped[0]
+    assert len(skipped) == 1 and "pip install matplotlib" in skipped[0]
     assert not any(tmp_path.iterdir())
 
 

@@ -4,7 +4,7 @@ A loaded model predicts exactly what the saved one did, keeps its dtype
 (float32 stays float32) and continues training with ``warm_start`` exactly as
 the original would.
 
-Safe loading with skops (``pip install skdfa[skops]``): a skdfa model needs
+Safe loading with skops (``pip install skops``): a skdfa model needs
 only skdfa's own types to be trusted, so a file is loaded with ::
 
     untrusted = skops.io.get_untrusted_types(file=path)

@@ -208,7 +208,7 @@ def write_plots(fitted, folder, out):
 
         from ..plotting import AlignmentDisplay, TrainingHistoryDisplay
     except ImportError:
-        out("plots skipped: matplotlib is not installed (get them with `pip install skdfa[plot]`)")
+        out("plots skipped: matplotlib is not installed (get them with `pip install matplotlib`)")
         return []
     from sklearn.utils._array_api import move_estimator_to
 

@@ -73,7 +73,7 @@ def _import_pyplot(caller):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            f"{caller} requires matplotlib; install it with `pip install skdfa[plot]`."
+            f"{caller} requires matplotlib; install it with `pip install matplotlib`."
         ) from exc
     return plt
 
