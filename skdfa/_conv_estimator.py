@@ -206,8 +206,8 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     >>> X_train, X_test, y_train, y_test = train_test_split(
     ...     X / 16, y, stratify=y, random_state=0)
     >>> clf = ConvDFAClassifier(conv_layers=((8, 3),), pool_size=(2,),
-    ...                         hidden_layer_sizes=(64,), max_iter=20,
-    ...                         random_state=0).fit(X_train, y_train)
+    ...                         hidden_layer_sizes=(64,), learning_rate_init=1e-2,
+    ...                         max_iter=20, random_state=0).fit(X_train, y_train)
     >>> clf.input_shape_, clf.coefs_[0].shape
     ((1, 8, 8), (8, 1, 3, 3))
     >>> clf.score(X_test, y_test) > 0.9
