@@ -224,27 +224,23 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
 
     # -- parameter checks the declarative constraints cannot express ------------
 
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+    def _positive_integers(self, name, unit=""):
+        """The parameter ``name``, an int or a sequence of them, as a list of
+        positive ints (``unit`` names them in the error)."""
+        value = getattr(self, name)
+        values = [value] if not hasattr(value, "__iter__") else list(value)
+        if not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values):
             raise InvalidParameterError(
-                "The 'hidden_layer_sizes' parameter of "
-                f"{type(self).__name__} must be positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
+                f"The '{name}' parameter of {type(self).__name__} must be positive "
+                f"integers{unit}, got {value!r}."
             )
-        return [int(s) for s in sizes]
+        return [int(v) for v in values]
+
+    def _hidden_sizes(self):
+        return self._positive_integers("hidden_layer_sizes")
 
     def _step_epochs(self):
-        epochs = self.step_epochs
-        epochs = [epochs] if not hasattr(epochs, "__iter__") else list(epochs)
-        if not all(isinstance(e, Integral) and not isinstance(e, bool) and e > 0 for e in epochs):
-            raise InvalidParameterError(
-                "The 'step_epochs' parameter of "
-                f"{type(self).__name__} must be positive integers (epochs), got "
-                f"{self.step_epochs!r}."
-            )
-        return tuple(sorted(int(e) for e in epochs))
+        return tuple(sorted(self._positive_integers("step_epochs", " (epochs)")))
 
     def _dropout_rates(self):
         """``(input_rate, hidden_rate)`` from ``dropout``."""
