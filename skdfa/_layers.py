@@ -50,7 +50,18 @@ def _glorot_bound(fan_in, fan_out, activation):
     return np.sqrt(factor / (fan_in + fan_out))
 
 
-class DenseLayer:
+class _FlatOutput:
+    """Layers whose output is a plain (n_samples, n_out) matrix."""
+
+    @property
+    def output_shape(self):
+        return (self.n_out,)
+
+    def as_output(self, flat):
+        return flat
+
+
+class DenseLayer(_FlatOutput):
     """Fully connected layer ``A = X @ coef + intercept``.
 
     Parameters
@@ -68,13 +79,6 @@ class DenseLayer:
     def __init__(self, n_in, n_out):
         self.n_in = n_in
         self.n_out = n_out
-
-    @property
-    def output_shape(self):
-        return (self.n_out,)
-
-    def as_output(self, flat):
-        return flat
 
     @property
     def weights(self):
@@ -228,7 +232,7 @@ class _DCTMatrix:
 RD_MATRICES = {"gaussian": _GaussianMatrix, "dct": _DCTMatrix}
 
 
-class RDLayer:
+class RDLayer(_FlatOutput):
     """Random-diagonal layer ``A = ((X * d1) @ R.T) * d2 + intercept``.
 
     ``R`` is a fixed random (n_out, n_in) matrix; only the diagonals ``d1``
@@ -259,13 +263,6 @@ class RDLayer:
         self.n_in = n_in
         self.n_out = n_out
         self.matrix = matrix
-
-    @property
-    def output_shape(self):
-        return (self.n_out,)
-
-    def as_output(self, flat):
-        return flat
 
     @property
     def feedback_shape(self):
