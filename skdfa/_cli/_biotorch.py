@@ -32,13 +32,15 @@ The recipe, and where each choice comes from (paths in biotorch):
 - initial learning rates: not published for MNIST (the README's
   ``benchmark_configs/mnist`` is not in the repository). The LeNet CIFAR-10
   configurations' (``benchmark_configs/cifar10/le_net/sgd``) are 0.1 for BP,
-  uSF, brSF and frSF, 1e-3 for FA, 1e-4 for DFA. The first four are kept.
+  uSF, brSF and frSF, 1e-3 for FA, 1e-4 for DFA. At 0.1 BP collapsed to
+  chance in its first epoch on Fashion-MNIST (seed 0, the full 50000
+  images); at 0.05, 0.02 and 0.01 it reached 85.0, 85.8 and 86.2%
+  validation accuracy after two epochs: BP, uSF, brSF and frSF take 0.01.
   FA and DFA take 1e-2 and 1e-3 here: their feedback is scaled differently
   from biotorch's (skdfa's is uniform in +-1/sqrt(width)), and a 5-epoch
   sweep on 10000 Fashion-MNIST training images (seed 0, validation
   accuracy) gave FA 0.41 / 0.65 / 0.69 / diverged at 1e-3 / 5e-3 / 1e-2 /
-  3e-2 and DFA 0.10 / 0.66 / 0.71 / diverged at 1e-4 / 1e-3 / 3e-3 / 1e-2;
-  for each the largest rate at least 3x below divergence.
+  3e-2 and DFA 0.10 / 0.66 / 0.71 / diverged at 1e-4 / 1e-3 / 3e-3 / 1e-2.
 - the model kept: the epoch of best accuracy on the validation set. For
   MNIST and Fashion-MNIST biotorch's validation set is the test set
   (``mnist.py``: ``val_dataset`` and ``test_dataset`` are both
@@ -86,7 +88,7 @@ BIOTORCH_ERRORS = {
 }
 """Top-1 error (%) in biotorch's ``Benchmarks.md``, "MNIST & Fashion-MNIST"."""
 
-LEARNING_RATES = {"bp": 0.1, "usf": 0.1, "brsf": 0.1, "frsf": 0.1, "fa": 1e-2, "dfa": 1e-3}
+LEARNING_RATES = {"bp": 1e-2, "usf": 1e-2, "brsf": 1e-2, "frsf": 1e-2, "fa": 1e-2, "dfa": 1e-3}
 """Initial learning rates (module docstring); 1e-3 for a rule of the user's."""
 
 NORMALIZATION = {"MNIST": (0.1307, 0.3081), "Fashion-MNIST": (0.2859, 0.3530)}
@@ -159,7 +161,7 @@ def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0):
     >>> from skdfa._cli._biotorch import make_estimator
     >>> est = make_estimator("usf", epochs=3)
     >>> est.conv_layers, est.learning_rate, est.step_epochs, est.learning_rate_init
-    (((6, 5), (16, 5), (120, 5)), 'step', (2, 2), 0.1)
+    (((6, 5), (16, 5), (120, 5)), 'step', (2, 2), 0.01)
     """
     from .._conv_estimator import ConvDFAClassifier
 
