@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from scipy.fft import dct, idct
 from scipy.special import expit, log_expit
 from sklearn.externals import array_api_compat
+from sklearn.utils import gen_batches
 from sklearn.utils._array_api import _convert_to_numpy
 
 
@@ -331,6 +332,18 @@ class ArrayOps:
         """What draws a fit's dropout masks from ``rng``, a numpy Generator
         (:class:`HostDropoutMasks`: drawn with numpy, copied to the device)."""
         return HostDropoutMasks(self, rng)
+
+    def shuffled_rows(self, rng, n):
+        """An epoch's order of the rows ``0 .. n - 1``, as an index array of
+        this namespace: ``rng.permutation(n)`` (``rng`` is the estimator's
+        RandomState), copied to the device."""
+        return self.index(rng.permutation(n))
+
+    def batch_totals(self, x, batch_size):
+        """The sums of ``x``'s consecutive slices of ``batch_size`` entries
+        (the last one may be shorter), as a list of Python floats: an epoch's
+        batch weight sums, read from the device at once."""
+        return [self.total(x[batch]) for batch in gen_batches(x.shape[0], batch_size)]
 
     def index(self, index):
         """A numpy integer index array, as an index array of this namespace."""
@@ -722,6 +735,23 @@ class TorchOps(ArrayOps):
 
     def dropout_masks(self, rng):
         return TorchDropoutMasks(self, rng)
+
+    def shuffled_rows(self, rng, n):
+        # Drawn on the device by a generator seeded with one draw from rng:
+        # no permutation on the host, no copy. The epoch-end snapshot saves
+        # rng, so resumed and split fits draw the orders of one fit. The
+        # orders agree with numpy's in distribution, not element for element.
+        generator = self.torch.Generator(device=self.device)
+        generator.manual_seed(int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
+        return self.torch.randperm(n, generator=generator, device=self.device)
+
+    def batch_totals(self, x, batch_size):
+        # One transfer for the whole epoch.
+        n_full = x.shape[0] // batch_size
+        totals = [x[: n_full * batch_size].reshape(n_full, batch_size).sum(1)]
+        if x.shape[0] > n_full * batch_size:
+            totals.append(x[n_full * batch_size :].sum().reshape(1))
+        return self.torch.cat(totals).tolist()
 
 
 class HostLossSum:

@@ -237,7 +237,8 @@ class BatchResult(NamedTuple):
     angles: np.ndarray | None
 
 
-def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
+def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
+                weight_sum=None):
     """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
 
     ``ws.grads`` holds the gradients of the data loss; the L2 penalty's,
@@ -258,6 +259,10 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
         L2 penalty.
     track_alignment : bool
         Also compute each hidden layer's angle to back-propagation.
+    weight_sum : float, default=None
+        The sum of ``sample_weight``, when the caller has read it already (the
+        training loop reads an epoch's batch sums from the device at once);
+        None: summed here.
 
     Returns
     -------
@@ -275,7 +280,8 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False):
     if sample_weight is None:
         weight_sum = n
     else:
-        weight_sum = ops.total(sample_weight)
+        if weight_sum is None:
+            weight_sum = ops.total(sample_weight)
         if weight_sum <= 0:
             return BatchResult(None, None, None)
 

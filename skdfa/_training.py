@@ -212,32 +212,45 @@ class _Batches:
 
     def __init__(self, X, Y, sample_weight, train_rows, batch_size, ops):
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
-        self.train_rows, self.batch_size, self.ops = train_rows, batch_size, ops
+        self.batch_size, self.ops = batch_size, ops
         self.n_samples = X.shape[0] if train_rows is None else train_rows.shape[0]
+        # On the device once per fit.
+        self.train_rows = None if train_rows is None else ops.index(train_rows)
         self.X_buffer = ops.row_buffer(X, batch_size)
         self.Y_buffer = ops.empty((batch_size, Y.shape[1]), Y.dtype)
 
     def epoch(self, rng, shuffle):
-        """Yield ``(X_batch, Y_batch, sw_batch)``; draws the epoch's order from rng."""
+        """Yield ``(X_batch, Y_batch, sw_batch, weight_sum)`` (``weight_sum``:
+        the sum of ``sw_batch`` as a Python float, None without sample
+        weights); draws the epoch's order from rng."""
         ops = self.ops
-        rows = rng.permutation(self.n_samples) if shuffle else None
+        take = ops.xp.take
+        # Drawn in X's namespace, on its device (ArrayOps.shuffled_rows).
+        rows = ops.shuffled_rows(rng, self.n_samples) if shuffle else None
         if self.train_rows is not None:
-            rows = self.train_rows if rows is None else self.train_rows[rows]
-        # One transfer of the epoch's row order to the device.
-        rows = None if rows is None else ops.index(rows)
+            rows = self.train_rows if rows is None else take(self.train_rows, rows, axis=0)
         X, Y, sample_weight = self.X, self.Y, self.sample_weight
-        for batch in gen_batches(self.n_samples, self.batch_size):
+        weight_sums = None
+        if sample_weight is not None:
+            if rows is not None:
+                sample_weight = take(sample_weight, rows, axis=0)
+            # Read once per epoch: a batch that learns nothing (its weights
+            # sum to zero) is skipped without waiting for the device.
+            weight_sums = ops.batch_totals(sample_weight, self.batch_size)
+        for i, batch in enumerate(gen_batches(self.n_samples, self.batch_size)):
+            sw_batch = None if sample_weight is None else sample_weight[batch]
+            weight_sum = None if weight_sums is None else weight_sums[i]
             if rows is None:
                 # Views, never written to.
-                yield (X[batch, :], Y[batch, :],
-                       None if sample_weight is None else sample_weight[batch])
+                yield X[batch, :], Y[batch, :], sw_batch, weight_sum
                 continue
             index = rows[batch]
             n = batch.stop - batch.start
             yield (
                 ops.gather_rows(X, index, self.X_buffer),
                 ops.take_rows(Y, index, out=self.Y_buffer[:n, :]),
-                None if sample_weight is None else ops.xp.take(sample_weight, index, axis=0),
+                sw_batch,
+                weight_sum,
             )
 
 
@@ -251,9 +264,11 @@ def _train_epoch(est, net, ws, batches, interval):
     accumulated_loss = net.ops.loss_accumulator()
     epoch_angles = []
     ws.start_epoch()
-    for X_batch, Y_batch, sw_batch in batches.epoch(state.rng, est.shuffle):
+    for X_batch, Y_batch, sw_batch, weight_sum in batches.epoch(state.rng, est.shuffle):
         track = interval > 0 and state.n_updates % interval == 0
-        result = train_batch(net, ws, X_batch, Y_batch, sw_batch, est.alpha, track)
+        result = train_batch(
+            net, ws, X_batch, Y_batch, sw_batch, est.alpha, track, weight_sum=weight_sum
+        )
         if result.loss is None:
             continue
         if not accumulated_loss.add(result.loss, X_batch.shape[0]):

@@ -3,10 +3,11 @@
 The reference is the same model fitted on numpy arrays: weights and feedback
 come from the same numpy seeds, so every rule, layer type, optimizer and
 training option must give the numpy model's predictions to float32
-tolerance. torch draws its dropout masks on the tensors' device, from a
-stream of its own: those comparisons inject numpy's masks
-(``_numpy_dropout_masks``), and the device masks are tested for their rate,
-scale and reproducibility. sklearn's own array API checks run over every estimator in
+tolerance. torch draws its dropout masks and its epochs' row orders on the
+tensors' device, from streams of its own: the comparisons inject numpy's
+draws (``_numpy_draws``, for every test of this module unless it asks for
+``device_draws``), and the device's draws are tested for their distribution
+and reproducibility. sklearn's own array API checks run over every estimator in
 ``test_common.py`` and ``test_rd.py`` (they follow ``array_api_support``).
 """
 
@@ -56,21 +57,38 @@ def _data(n_samples=90, n_classes=3, seed=0):
     return X.astype(np.float32), y
 
 
+_DEVICE_DRAWS = {name: getattr(TorchOps, name) for name in ("dropout_masks", "shuffled_rows")}
+
+
 @contextlib.contextmanager
-def _numpy_dropout_masks():
-    """torch fits draw their dropout masks as numpy does (with numpy, then
-    copied to the device), so that they drop the units numpy drops."""
+def _numpy_draws():
+    """torch fits draw their dropout masks and row orders as numpy does (with
+    numpy, then copied to the device), so that they drop the units and visit
+    the rows numpy does."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TorchOps, "dropout_masks", ArrayOps.dropout_masks)
+        for name in _DEVICE_DRAWS:
+            patch.setattr(TorchOps, name, getattr(ArrayOps, name))
         yield
 
 
+@pytest.fixture(autouse=True)
+def _numpy_draws_unless_asked():
+    with _numpy_draws():
+        yield
+
+
+@pytest.fixture
+def device_draws(monkeypatch):
+    """torch fits draw on the device, as they do outside this module."""
+    for name, method in _DEVICE_DRAWS.items():
+        monkeypatch.setattr(TorchOps, name, method)
+
+
 def _fit_both(est, X, y, to, **fit_params):
-    """``est`` fitted on numpy arrays, and a clone fitted on ``to(arrays)``
-    with numpy's dropout masks."""
+    """``est`` fitted on numpy arrays, and a clone fitted on ``to(arrays)``."""
     ref = clone(est).fit(X, y, **fit_params)
     moved = {k: to(v) for k, v in fit_params.items()}
-    with config_context(array_api_dispatch=True), _numpy_dropout_masks():
+    with config_context(array_api_dispatch=True):
         other = clone(est).fit(to(X), to(y), **moved)
     return ref, other
 
@@ -182,6 +200,22 @@ def test_sample_weight_and_regressor_on_torch():
         _assert_close(other.predict(torch.asarray(X)), ref.predict(X))
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_batches_of_zero_weight_are_skipped_on_torch_as_on_numpy(early_stopping):
+    # The batch weight sums are read per epoch on torch (ArrayOps.batch_totals):
+    # each batch gets its own, and a batch of zero weight makes no update.
+    X, y = _data()
+    weights = np.random.RandomState(0).uniform(0, 2, len(y)).astype(np.float32)
+    weights[np.random.RandomState(1).rand(len(y)) < 0.6] = 0
+    est = DFAClassifier(**{**SMALL, "batch_size": 4, "early_stopping": early_stopping,
+                           "validation_fraction": 0.2, "alpha": 0.1})
+    ref, other = _fit_both(est, X, y, torch.asarray, sample_weight=weights)
+    _assert_same_model(ref, other, X, torch.asarray)
+    assert_allclose(other.loss_curve_, ref.loss_curve_, rtol=1e-5)
+    n_batches = -(-len(y) // 4) if not early_stopping else -(-72 // 4)
+    assert other._state.n_updates == ref._state.n_updates < 4 * n_batches
+
+
 @pytest.mark.parametrize("Estimator", [DFAClassifier, RDClassifier])
 def test_array_api_strict_fit_equals_numpy_fit(Estimator):
     X, y = _data()
@@ -246,7 +280,7 @@ def test_warm_start_and_divergence_snapshot_on_torch():
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
-def test_torch_dropout_masks_have_the_rate_and_scale(rate):
+def test_torch_dropout_masks_have_the_rate_and_scale(rate, device_draws):
     masks = array_ops(torch.zeros(1)).dropout_masks(np.random.default_rng(0))
     masks.start_epoch()
     out = torch.empty(400, 500)
@@ -268,7 +302,7 @@ def test_torch_dropout_masks_have_the_rate_and_scale(rate):
     assert torch.equal(again.draw(out, rate), first)
 
 
-def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs():
+def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs(device_draws):
     X, y = _data()
     params = {**SMALL, "dropout": (0.2, 0.3)}
 
@@ -288,10 +322,82 @@ def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs():
     assert split.loss_curve_ == once.loss_curve_
     for a, b in zip(split._network.params, once._network.params):
         assert torch.equal(a, b)
-    # The masks are the device's own, not numpy's.
-    with _numpy_dropout_masks():
-        numpy_masks = fit()
-    assert not torch.equal(numpy_masks.coefs_[0], once.coefs_[0])
+    # So does a pickled checkpoint (what ``reproduce`` resumes from).
+    split = pickle.loads(pickle.dumps(fit(max_iter=2, warm_start=True)))
+    with config_context(array_api_dispatch=True):
+        split.fit(torch.asarray(X), torch.asarray(y))
+    assert split.loss_curve_ == once.loss_curve_
+    for a, b in zip(split._network.params, once._network.params):
+        assert torch.equal(a, b)
+    # The masks and row orders are the device's own, not numpy's.
+    with _numpy_draws():
+        numpy_draws = fit()
+    assert not torch.equal(numpy_draws.coefs_[0], once.coefs_[0])
+
+
+def test_torch_shuffles_are_drawn_on_the_device(device_draws, monkeypatch):
+    ops = array_ops(torch.zeros(1))
+    rng = np.random.RandomState(0)
+    state = rng.get_state()
+    first, second = ops.shuffled_rows(rng, 1000), ops.shuffled_rows(rng, 1000)
+    for order in (first, second):
+        assert order.device == torch.zeros(1).device and order.dtype == torch.int64
+        assert torch.equal(torch.sort(order).values, torch.arange(1000))
+    assert not torch.equal(first, second)
+    # One draw from the estimator's stream seeds each epoch's order.
+    rng.set_state(state)
+    assert torch.equal(ops.shuffled_rows(rng, 1000), first)
+    # No index crosses from the host during training: a fit without a
+    # validation split copies none, whatever its number of epochs.
+    copies = []
+    copy = TorchOps.index
+    monkeypatch.setattr(TorchOps, "index", lambda self, i: copies.append(i) or copy(self, i))
+    X, y = _data()
+    with config_context(array_api_dispatch=True):
+        DFAClassifier(**SMALL).fit(torch.asarray(X), torch.asarray(y))
+    assert copies == []
+
+
+@pytest.mark.parametrize("sample_weight", [False, True])
+def test_torch_fit_reads_from_the_device_per_epoch_not_per_batch(
+        sample_weight, device_draws, monkeypatch):
+    # A read on the host (float(), bool(), .item(), .tolist()) waits for the
+    # device. The batch losses, and the batches' weight sums, are read once
+    # per epoch: a fit reads as often with 30 batches per epoch as with 3.
+    reads = []
+    for name in ("__float__", "__bool__", "__int__", "item", "tolist", "numpy"):
+        method = getattr(torch.Tensor, name)
+        monkeypatch.setattr(
+            torch.Tensor, name,
+            lambda self, *a, _m=method, _n=name, **k: reads.append(_n) or _m(self, *a, **k),
+        )
+    X, y = _data()
+    fit_params = {}
+    if sample_weight:
+        weights = np.random.RandomState(0).uniform(0, 2, len(y)).astype(np.float32)
+        weights[:45] = 0  # batches of zero weight are skipped
+        fit_params["sample_weight"] = torch.asarray(weights)
+
+    def count_reads(batch_size):
+        del reads[:]
+        with config_context(array_api_dispatch=True):
+            DFAClassifier(**{**SMALL, "batch_size": batch_size, "alpha": 0.1}).fit(
+                torch.asarray(X), torch.asarray(y), **fit_params
+            )
+        return len(reads)
+
+    assert count_reads(3) == count_reads(30) > 0
+
+
+def test_torch_shuffles_agree_with_numpys_in_distribution(device_draws):
+    # Each row lands at each position with probability 1/n: over many
+    # epochs, the mean position of every row is (n - 1) / 2.
+    ops = array_ops(torch.zeros(1))
+    rng = np.random.RandomState(0)
+    n, epochs = 20, 2000
+    positions = torch.stack([torch.argsort(ops.shuffled_rows(rng, n)) for _ in range(epochs)])
+    sd = np.sqrt((n * n - 1) / 12 / epochs)
+    assert_allclose(positions.double().mean(0).numpy(), (n - 1) / 2, atol=5 * sd)
 
 
 def test_torch_loss_curve_equals_numpy_loss_curve():

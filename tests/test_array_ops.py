@@ -344,6 +344,29 @@ def _dropout_masks(ops):
         assert_array_equal(mask, expected)
 
 
+def _shuffled_rows(ops):
+    rng = np.random.RandomState(0)
+    first, second = ops.shuffled_rows(rng, 50), ops.shuffled_rows(rng, 50)
+    X = _rand(50, 2)
+    for order in (first, second):
+        taken = _np(ops, ops.xp.take(_x(ops, X), order, axis=0))
+        assert_array_equal(np.sort(taken, axis=0), np.sort(X, axis=0))
+    assert not np.array_equal(_np(ops, first), _np(ops, second))
+    if type(ops) is not TorchOps:
+        # numpy's stream, drawn on the host.
+        rng = np.random.RandomState(0)
+        assert_array_equal(_np(ops, first), rng.permutation(50))
+        assert_array_equal(_np(ops, second), rng.permutation(50))
+
+
+def _batch_totals(ops):
+    x = _rand(11, 1)[:, 0]
+    totals = ops.batch_totals(_x(ops, x), 4)
+    assert isinstance(totals, list) and all(isinstance(t, float) for t in totals)
+    assert_allclose(totals, [x[:4].sum(), x[4:8].sum(), x[8:].sum()], rtol=1e-6)
+    assert_allclose(ops.batch_totals(_x(ops, x), 11), [x.sum()], rtol=1e-6)
+
+
 def _all_finite(ops):
     a = _rand(3, 2)
     assert ops.all_finite([_x(ops, a), _x(ops, a[0])])
@@ -413,6 +436,8 @@ CASES = {
     "device_total_sum_squares": _device_total_sum_squares,
     "loss_accumulator": _loss_accumulator,
     "dropout_masks": _dropout_masks,
+    "shuffled_rows": _shuffled_rows,
+    "batch_totals": _batch_totals,
     "all_finite": _all_finite,
     "index": _index,
     "to_numpy": _to_numpy,

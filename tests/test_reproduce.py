@@ -324,8 +324,50 @@ def test_mnist_files_are_recognised_by_their_checksums(digits_idx, tmp_path, cap
     assert "the paper's numbers are for MNIST; this run is on Fashion-MNIST" in out
 
 
-def test_torch_device_trains_the_numpy_model(digits_idx, tmp_path, capsys):
+def test_recompressed_and_uncompressed_files_are_recognised_by_their_content(
+        digits_idx, tmp_path, monkeypatch):
+    # Debian's Fashion-MNIST: the published data under another gzip header,
+    # so the .gz files' own hashes are not the published ones.
+    import gzip
+    import hashlib
+
+    from skdfa._cli._common import identify_idx_folder
+    from skdfa.datasets import _fetch
+
+    contents = {p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes())
+                for p in digits_idx.iterdir()}
+    digests = {name: hashlib.sha256(raw).hexdigest() for name, raw in contents.items()}
+    recompressed, plain = tmp_path / "recompressed", tmp_path / "plain"
+    for folder in (recompressed, plain):
+        folder.mkdir()
+    for name, raw in contents.items():
+        (recompressed / f"{name}.gz").write_bytes(gzip.compress(raw, compresslevel=1, mtime=1))
+        (plain / name).write_bytes(raw)
+    for name in contents:
+        assert (hashlib.sha256((recompressed / f"{name}.gz").read_bytes()).hexdigest()
+                != hashlib.sha256((digits_idx / f"{name}.gz").read_bytes()).hexdigest())
+    assert identify_idx_folder(recompressed) is None
+    monkeypatch.setattr(_fetch, "FASHION_MNIST_IDX_SHA256", digests)
+    assert identify_idx_folder(recompressed) == "Fashion-MNIST"
+    assert identify_idx_folder(plain) == "Fashion-MNIST"
+    assert identify_idx_folder(digits_idx) == "Fashion-MNIST"
+    # One changed byte of content is another data set.
+    raw = bytearray(contents["t10k-images-idx3-ubyte"])
+    raw[-1] ^= 1
+    (recompressed / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    assert identify_idx_folder(recompressed) is None
+    # A file that is not gzip data under a .gz name is not the data set either.
+    (plain / "t10k-images-idx3-ubyte.gz").write_bytes(contents["t10k-images-idx3-ubyte"])
+    assert identify_idx_folder(plain) is None
+
+
+def test_torch_device_trains_the_numpy_model(digits_idx, tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
+    from skdfa._array_ops import ArrayOps, TorchOps
+
+    # torch draws its epochs' row orders on the device (equal to numpy's in
+    # distribution only): numpy's orders here, for the same model.
+    monkeypatch.setattr(TorchOps, "shuffled_rows", ArrayOps.shuffled_rows)
     argv = ["reproduce", "nokland2016", "--data", str(digits_idx), "--epochs", "2",
             "--n-train", "200", "--rows", "1x800", "--rules", "dfa,bp", "--quiet",
             "--no-plots"]

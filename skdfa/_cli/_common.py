@@ -11,11 +11,13 @@ of its error signal) is the rule object's own (:func:`get_rule`).
 
 import argparse
 import contextlib
+import gzip
 import hashlib
 import signal
 import tempfile
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,7 +204,13 @@ def train_test(loader, *args, **kwargs):
 
 def identify_idx_folder(folder):
     """``"MNIST"`` or ``"Fashion-MNIST"`` when ``folder`` holds that data set's
-    four published ``.gz`` files (their SHA-256 checked), else None.
+    four IDX files, else None.
+
+    A file counts when it is the published ``.gz`` file (its SHA-256 is the
+    published one) or when its IDX content, decompressed or not, is the
+    published content (its SHA-256 is in ``MNIST_IDX_SHA256`` or
+    ``FASHION_MNIST_IDX_SHA256``): recompressed copies, such as Debian's
+    ``dataset-fashion-mnist``, are recognised too.
 
     Examples
     --------
@@ -210,21 +218,37 @@ def identify_idx_folder(folder):
     >>> identify_idx_folder("/nonexistent") is None
     True
     """
-    from ..datasets._fetch import FASHION_MNIST_SHA256, MNIST_SHA256
+    from ..datasets import _fetch
 
     folder = Path(folder)
-    for name, checksums in [("MNIST", MNIST_SHA256), ("Fashion-MNIST", FASHION_MNIST_SHA256)]:
-        paths = [folder / file for file in checksums]
-        if all(p.is_file() for p in paths) and all(
-            _sha256(p) == checksums[p.name] for p in paths
-        ):
+    for name, published, contents in [
+        ("MNIST", _fetch.MNIST_SHA256, _fetch.MNIST_IDX_SHA256),
+        ("Fashion-MNIST", _fetch.FASHION_MNIST_SHA256, _fetch.FASHION_MNIST_IDX_SHA256),
+    ]:
+        if all(_holds_idx_file(folder, file, published.get(f"{file}.gz"), content)
+               for file, content in contents.items()):
             return name
     return None
 
 
-def _sha256(path):
+def _holds_idx_file(folder, name, gz_sha256, content_sha256):
+    """Whether ``folder`` holds IDX file ``name`` as ``name.gz`` whose SHA-256
+    is ``gz_sha256``, or as ``name.gz`` or ``name`` whose IDX content has the
+    SHA-256 ``content_sha256``."""
+    gzipped, plain = folder / f"{name}.gz", folder / name
+    if gzipped.is_file():
+        if _sha256(gzipped) == gz_sha256:
+            return True
+        try:
+            return _sha256(gzipped, decompress=True) == content_sha256
+        except (OSError, EOFError, zlib.error):  # not gzip data, or corrupt
+            return False
+    return plain.is_file() and _sha256(plain) == content_sha256
+
+
+def _sha256(path, decompress=False):
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (gzip.open if decompress else open)(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -23,9 +23,19 @@ Sources of the mirrors and checksums (read in the projects' own code):
   ``url_checksums/fashion_mnist.txt``.
 
 No network is reachable where this module was written, so none of these
-checksums was checked against a download here. Debian's
-``dataset-fashion-mnist`` package holds recompressed files (24 bytes larger,
-other hashes): the published checksums cannot be checked against them either.
+checksums was checked against a download here.
+
+A folder is recognised as MNIST or Fashion-MNIST by the SHA-256 of its files'
+decompressed IDX content (``MNIST_IDX_SHA256``, ``FASHION_MNIST_IDX_SHA256``),
+so that other gzip wrappings of the same data count too. Debian's
+``dataset-fashion-mnist`` package holds such files: their gzip headers lack
+the file name (each file is 23 or 24 bytes smaller than the published one,
+the length of that name) and carry another date, so their own hashes differ
+from the published ones. The content digests were computed here from the
+published MNIST files and from Debian's Fashion-MNIST files, whose content
+is the published one: each file is exactly the published size less its gzip
+header's file name, the IDX headers give 60000 and 10000 images of 28 x 28,
+and the labels hold 6000 (training) and 1000 (test) images of each class.
 """
 
 import hashlib
@@ -77,6 +87,24 @@ FASHION_MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
 """Published SHA-256 of the Fashion-MNIST files (TFDS ``url_checksums/fashion_mnist.txt``)."""
+
+# Labels first: a folder that is not the data set is told by its small files.
+MNIST_IDX_SHA256 = {
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+}
+"""SHA-256 of the MNIST files' decompressed IDX content (from the published files)."""
+
+FASHION_MNIST_IDX_SHA256 = {
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+}
+"""SHA-256 of the Fashion-MNIST files' decompressed IDX content (from Debian's
+``dataset-fashion-mnist`` files; see the module's docstring)."""
 
 
 def _file_names(subset):
