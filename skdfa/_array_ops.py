@@ -756,14 +756,15 @@ class TorchOps(ArrayOps):
 
 class HostLossSum:
     """The sum of an epoch's batch losses, each weighted by its batch's size,
-    as Python floats: each loss is known on the host, so a non-finite one is
-    reported at once."""
+    as Python floats: each loss is read on the host (a 0-d device array
+    waits for its device), so a non-finite one is reported at once."""
 
     def __init__(self):
         self.total = 0.0
 
     def add(self, loss, n):
         """Add ``loss * n``; returns False when ``loss`` is not finite."""
+        loss = float(loss)
         if not np.isfinite(loss):
             return False
         self.total += loss * n
