@@ -850,12 +850,12 @@ class TorchDropoutMasks:
         words.random_(-(2**63), None, generator=self.generator)
         # A unit is kept where its uniform int16 is >= threshold, with
         # probability 1 - rate. For an integer h, h - threshold + 1/2 is
-        # >= 1/2 (kept) or <= -1/2 (dropped): doubled, scaled and clamped to
-        # [0, scale] it is the mask, in four passes without a bool tensor.
+        # >= 1/2 (kept) or <= -1/2 (dropped), exactly in float32: doubled,
+        # scaled and clamped to [0, scale] it is the mask, in three passes
+        # without a bool tensor.
         threshold = min(round(rate * 2**16), 2**16 - 1) - 2**15
         scale = 1.0 / (1.0 - rate)
-        out.copy_(halves)
-        out -= threshold - 0.5
+        torch.sub(halves, threshold - 0.5, out=out)
         out *= 2 * scale
         return out.clamp_(0, scale)
 
