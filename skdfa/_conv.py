@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._array_ops import array_ops
-from ._layers import _glorot_bound
+from ._layers import GLOROT_INITS, _glorot_bound, _glorot_intercept
 
 
 def _write_into(out, shape, compute):
@@ -124,10 +124,10 @@ class Conv2DLayer:
         """Draw ``coef`` and ``intercept`` as ``DenseLayer`` does, with the
         kernel's fans: ``fan_in = C_in kh kw``, ``fan_out = C_out kh kw``."""
         n_out = self.kernel_shape[0]
-        if weight_init == "glorot":
+        if weight_init in GLOROT_INITS:
             bound = _glorot_bound(*self.fans(), activation)
             self.coef = rng.uniform(-bound, bound, self.kernel_shape).astype(dtype, copy=False)
-            self.intercept = rng.uniform(-bound, bound, n_out).astype(dtype, copy=False)
+            self.intercept = _glorot_intercept(rng, weight_init, bound, n_out, dtype)
         elif weight_init == "normal":
             self.coef = rng.standard_normal(self.kernel_shape).astype(dtype, copy=False)
             self.intercept = np.zeros(n_out, dtype=dtype)

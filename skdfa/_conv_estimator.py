@@ -122,8 +122,9 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ``in_channels * kh * kw``).
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback alone.
-    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
-        Initial weights; Glorot's bound uses a kernel's fans
+    weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \
+            default="glorot"
+        Initial weights, as in :class:`DFAClassifier`; Glorot's bound uses a kernel's fans
         ``in_channels * kh * kw`` and ``out_channels * kh * kw``, as torch.
     dropout : float or (float, float), default=0.0
         Dropout rate after each hidden activation, or

@@ -50,6 +50,18 @@ def _glorot_bound(fan_in, fan_out, activation):
     return np.sqrt(factor / (fan_in + fan_out))
 
 
+GLOROT_INITS = ("glorot", "glorot_zero_bias")
+
+
+def _glorot_intercept(rng, weight_init, bound, n_out, dtype):
+    """The bias of a Glorot init: uniform in +-bound as sklearn's MLP draws
+    it, or zero (``"glorot_zero_bias"``, torch's ``xavier_uniform_`` with
+    zeroed biases, as Keras and biotorch start)."""
+    if weight_init == "glorot_zero_bias":
+        return np.zeros(n_out, dtype=dtype)
+    return rng.uniform(-bound, bound, n_out).astype(dtype, copy=False)
+
+
 class _FlatOutput:
     """Layers whose output is a plain (n_samples, n_out) matrix."""
 
@@ -114,16 +126,14 @@ class DenseLayer(_FlatOutput):
         """Draw ``coef`` and ``intercept``.
 
         ``"glorot"``: both uniform in +-sqrt(6 / (n_in + n_out)) (sklearn's MLP);
-        ``"zeros"``: both zero; ``"normal"``: standard normal weights and zero
+        ``"glorot_zero_bias"``: the same weights, zero biases; ``"zeros"``: both zero; ``"normal"``: standard normal weights and zero
         biases (the original 2017 notebooks).
         """
         shape = (self.n_in, self.n_out)
-        if weight_init == "glorot":
+        if weight_init in GLOROT_INITS:
             bound = _glorot_bound(self.n_in, self.n_out, activation)
             self.coef = rng.uniform(-bound, bound, shape).astype(dtype, copy=False)
-            self.intercept = rng.uniform(-bound, bound, self.n_out).astype(
-                dtype, copy=False
-            )
+            self.intercept = _glorot_intercept(rng, weight_init, bound, self.n_out, dtype)
         elif weight_init == "normal":
             self.coef = rng.standard_normal(shape).astype(dtype, copy=False)
             self.intercept = np.zeros(self.n_out, dtype=dtype)
@@ -289,7 +299,8 @@ class RDLayer(_FlatOutput):
 
         ``"glorot"``: ``d1 = 1`` and ``d2`` constant, chosen so that the
         effective weights ``d2_i R_ij d1_j`` have the variance of Glorot's
-        uniform init; the bias uniform in +-bound (as ``DenseLayer``).
+        uniform init; the bias uniform in +-bound (as ``DenseLayer``), or zero
+        for ``"glorot_zero_bias"``.
         Constant diagonals lose nothing: ``R`` is already random, and random
         signs on ``d1`` would only redraw its columns' signs.
         ``"zeros"``: ``d1 = 1``, ``d2 = 0`` and a zero bias. The layer's map
@@ -307,15 +318,13 @@ class RDLayer(_FlatOutput):
         self.R = RD_MATRICES[self.matrix](
             self.n_in, self.n_out, np.random.RandomState(seed), dtype
         )
-        if weight_init == "glorot":
+        if weight_init in GLOROT_INITS:
             bound = _glorot_bound(self.n_in, self.n_out, activation)
             # Var(d2 * R_ij) = gain^2 / n_in = bound^2 / 3, Glorot's variance.
             gain = bound * np.sqrt(self.n_in / 3.0)
             self.d1 = np.ones(self.n_in, dtype=dtype)
             self.d2 = np.full(self.n_out, gain, dtype=dtype)
-            self.intercept = rng.uniform(-bound, bound, self.n_out).astype(
-                dtype, copy=False
-            )
+            self.intercept = _glorot_intercept(rng, weight_init, bound, self.n_out, dtype)
         elif weight_init == "normal":
             self.d1 = rng.standard_normal(self.n_in).astype(dtype, copy=False)
             self.d2 = rng.standard_normal(self.n_out).astype(dtype, copy=False)

@@ -105,7 +105,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             Interval(Real, 0, None, closed="neither"),
         ],
         "feedback_random_state": ["random_state"],
-        "weight_init": [StrOptions({"glorot", "zeros", "normal"})],
+        "weight_init": [StrOptions({"glorot", "glorot_zero_bias", "zeros", "normal"})],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "track_alignment": ["boolean", Interval(Integral, 0, None, closed="left")],
         "feedback_decay": [Interval(Real, 0, 1, closed="left")],
@@ -949,8 +949,11 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Seeds the feedback matrices alone; ``None`` derives a seed from
         ``random_state``. Vary it to change the feedback and keep the initial
         weights.
-    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
-        Initial weights: Glorot uniform, zeros (DFA learns from zero weights,
+    weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \
+            default="glorot"
+        Initial weights: Glorot uniform with Glorot-uniform biases (as
+        scikit-learn's MLP), the same weights with zero biases (Keras's and
+        biotorch's start), zeros (DFA learns from zero weights,
         back-propagation does not), or standard normal (the 2017 notebooks).
     dropout : float or (float, float), default=0.0
         Dropout rate of the hidden layers, or ``(input_rate, hidden_rate)``.
@@ -1220,8 +1223,9 @@ class DFARegressor(RegressorMixin, BaseDFA):
         Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``.
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback alone.
-    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
-        Initial weights.
+    weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \
+            default="glorot"
+        Initial weights (see :class:`DFAClassifier`).
     dropout : float or (float, float), default=0.0
         Hidden dropout rate, or ``(input_rate, hidden_rate)``.
     track_alignment : bool or int, default=False

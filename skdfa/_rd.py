@@ -104,10 +104,12 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``.
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback matrices alone.
-    weight_init : {"glorot", "zeros", "normal"}, default="glorot"
+    weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \
+            default="glorot"
         Initial parameters of each RD layer: ``"glorot"`` sets ``d1 = 1`` and
         a constant ``d2`` that gives the effective weights ``d2_i R_ij d1_j``
-        Glorot's variance, with Glorot-uniform biases; ``"zeros"`` sets
+        Glorot's variance, with Glorot-uniform biases (zero biases for
+        ``"glorot_zero_bias"``); ``"zeros"`` sets
         ``d1 = 1``, ``d2 = 0`` and zero biases (the layer's map starts at zero,
         DFA learns from it, back-propagation does not); ``"normal"`` draws
         standard normal diagonals, with zero biases. A dense output layer is

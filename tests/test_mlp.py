@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skdfa import DFAClassifier, DFARegressor
+from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -688,3 +688,35 @@ def test_assigned_arrays_are_the_ones_training_updates():
     assert clf.coefs_[1] is mine and np.abs(mine).sum() > 0  # trained in place
     assert clf.intercepts_[0].dtype == np.float64 and clf.intercepts_[0] is not as_float32[0]
     assert np.abs(clf.intercepts_[0] - as_float32[0]).max() > 0
+
+
+@pytest.mark.parametrize("Estimator, settings", [
+    (DFAClassifier, dict(hidden_layer_sizes=(8, 4))),
+    (RDClassifier, dict(hidden_layer_sizes=(8, 4))),
+    (ConvDFAClassifier, dict(conv_layers=((3, 2),), pool_size=1, input_shape=(1, 2, 2),
+                             hidden_layer_sizes=(4,))),
+])
+def test_glorot_zero_bias_init_keeps_glorot_weights_and_zeroes_the_biases(Estimator, settings):
+    X = np.random.RandomState(0).uniform(size=(30, 4))
+    y = np.arange(30) % 3
+    fitted = {}
+    for init in ("glorot", "glorot_zero_bias"):
+        # A learning rate far below float precision keeps the initial weights.
+        fitted[init] = Estimator(**settings, weight_init=init, solver="sgd", momentum=0.0,
+                                 learning_rate_init=1e-300, max_iter=1, random_state=3,
+                                 activation="tanh").fit(X, y)
+    glorot, zero_bias = fitted["glorot"], fitted["glorot_zero_bias"]
+    if Estimator is RDClassifier:  # d1 = 1 and a constant d2, in both
+        for a, b in zip(glorot.diagonals_, zero_bias.diagonals_):
+            assert_array_equal(a[0], b[0])
+            assert_array_equal(a[1], b[1])
+    else:  # the first layer's weights are the first draw of the stream: the same in both
+        assert_array_equal(glorot.coefs_[0], zero_bias.coefs_[0])
+    for coef in getattr(zero_bias, "coefs_", []):
+        fan_in, fan_out = (coef.shape[0], coef.shape[1]) if coef.ndim == 2 else (
+            coef[0].size, coef.shape[0] * coef[0, 0].size)
+        bound = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(coef).max() <= bound and np.abs(coef).max() > bound / 2
+    for intercept in zero_bias.intercepts_:
+        assert_allclose(intercept, 0, atol=1e-290)
+    assert all(np.abs(b).max() > 1e-3 for b in glorot.intercepts_)

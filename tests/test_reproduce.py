@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skdfa import DFAClassifier
-from skdfa._cli import _reproduce
+from skdfa._cli import _progress, _reproduce
 from skdfa._cli import main
 
 from .test_datasets import write_idx
@@ -225,7 +225,7 @@ def test_rerun_continues_an_interrupted_cell_from_its_checkpoint(digits_idx, tmp
     capsys.readouterr()
 
     # Ctrl-C after epoch 3: the checkpoint of epoch 2 is on disk.
-    update = _reproduce.EpochProgress.update
+    update = _progress.EpochProgress.update
 
     def interrupted_after_epoch_3(self, epoch, loss):
         update(self, epoch, loss)
@@ -233,7 +233,7 @@ def test_rerun_continues_an_interrupted_cell_from_its_checkpoint(digits_idx, tmp
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(_reproduce.EpochProgress, "update", interrupted_after_epoch_3)
+        patch.setattr(_progress.EpochProgress, "update", interrupted_after_epoch_3)
         assert main([*argv, "--out", str(tmp_path / "resumed")]) == 130
     captured = capsys.readouterr()
     assert "interrupted: 0 of 1 cells finished" in captured.out

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skdfa._cli import _biotorch, _common, main
+from skdfa._cli import _biotorch, _common, _progress, main
 
 
 def test_resize_is_bilinear_with_half_pixel_centres():
@@ -37,8 +37,16 @@ def test_recipe():
     assert (est.learning_rate, est.step_epochs, est.step_factor) == ("step", (50, 75), 0.1)
     # torch's weight decay 1e-3 on a mean loss over batches of 64.
     assert est.batch_size == 64 and est.alpha == pytest.approx(0.064)
-    assert est.learning_rate_init == 1e-4 and est.max_iter == 100
+    assert est.learning_rate_init == 1e-3 and est.max_iter == 100
     assert est.conv_layers == ((6, 5), (16, 5), (120, 5)) and est.activation == "relu"
+    # torch's xavier_uniform_ weights and zero biases (biotorch's "xavier").
+    assert est.weight_init == "glorot_zero_bias"
+
+
+def test_shorter_runs_scale_the_learning_rate_steps():
+    # biotorch drops the rate after half and three quarters of its 100 epochs.
+    assert _biotorch.make_estimator("bp", epochs=20).step_epochs == (10, 15)
+    assert _biotorch.make_estimator("bp", epochs=2).step_epochs == (1, 2)
 
 
 def test_split_holds_out_ten_thousand_training_images():
@@ -70,3 +78,49 @@ def test_tiny_run_on_fashion_mnist(tmp_path, capsys, monkeypatch):
         assert cell["validation_error"] == min(cell["validation_curve"])
         assert cell["biotorch_error"] == {"bp": 9.20, "usf": 9.69}[cell["rule"]]
         assert 0 < cell["test_error"] < 90
+
+
+@pytest.mark.slow
+def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_biotorch, "N_VALIDATION", 1000)
+    monkeypatch.setattr(_common, "identify_idx_folder", lambda folder: "Fashion-MNIST")
+    data = Path(__file__).parent / "data" / "fashion-mnist-subset"
+    argv = ["reproduce", "biotorch-lenet", "--data", str(data), "--rules", "dfa",
+            "--epochs", "4", "--n-train", "200", "--checkpoint-every", "2"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+
+    # Ctrl-C after epoch 3: the checkpoint of epoch 2 is on disk.
+    update = _progress.EpochProgress.update
+
+    def interrupted_after_epoch_3(self, epoch, loss):
+        update(self, epoch, loss)
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_progress.EpochProgress, "update", interrupted_after_epoch_3)
+        assert main([*argv, "--out", str(tmp_path / "resumed")]) == 130
+    assert "interrupted: 0 of 1 cells finished" in capsys.readouterr().out
+    checkpoint = tmp_path / "resumed" / "checkpoints" / "lenet-dfa-seed0.joblib"
+    assert checkpoint.is_file()
+
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming at epoch 2 from {checkpoint}" in out
+    assert "epoch 3/4" in out and "epoch 2/4" not in out
+    assert not checkpoint.exists()  # the finished column needs none
+    (whole,) = json.loads((tmp_path / "whole" / "biotorch_lenet.json").read_text())
+    (resumed,) = json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())
+    assert resumed["resumed_at_epoch"] == 2
+    # The validation curve of one uninterrupted run (numpy: bit for bit), and
+    # its best epoch's model.
+    assert resumed["validation_curve"] == whole["validation_curve"]
+    assert len(whole["validation_curve"]) == 4
+    assert (resumed["best_epoch"], resumed["test_error"]) == (whole["best_epoch"],
+                                                              whole["test_error"])
+
+    # A third run finds the column finished and trains nothing.
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert "(an earlier run)" in out and "epoch 1/4" not in out

@@ -131,10 +131,10 @@ def _add_reproduce_arguments(reproduce):
                                 "joblib.parallel_config(backend='dask') for a dask cluster "
                                 "(default: 1)")
     reproduce.add_argument("--out", type=Path, default=None,
-                           help="folder for nokland2016.csv, nokland2016.json (every cell, "
-                                "written as cells finish), loss_curves.png and the running "
-                                "cells' checkpoints; a rerun with the same folder resumes "
-                                "(default: none written)")
+                           help="folder for the results (nokland2016.csv, nokland2016.json "
+                                "and loss_curves.png; biotorch_lenet.json), written as cells "
+                                "finish, and the running cells' checkpoints; a rerun with the "
+                                "same folder resumes (default: none written)")
     reproduce.add_argument("--checkpoint-every", type=_common.parse_positive_int,
                            default=_reproduce.CHECKPOINT_EVERY, metavar="N",
                            help="with --out, save a running cell every N epochs: Ctrl-C "

@@ -65,13 +65,12 @@ model of one long fit, bit for bit on numpy.
 
 import csv
 import json
-import os
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from . import _common
-from ._progress import EpochProgress, choose_style
+from ._cells import fit_cell, save_checkpoint  # noqa: F401 (save_checkpoint: tests' use)
+from ._progress import choose_style
 
 ROWS = {
     "1x800": dict(hidden=(800,), activation="tanh", dropout=0.0),
@@ -219,31 +218,6 @@ def checkpoint_path(folder, row, rule, seed):
     return Path(folder) / "checkpoints" / f"{row}-{rule.replace(':', '.')}-seed{seed}.joblib"
 
 
-def save_checkpoint(path, identity, estimator, seconds):
-    """Write the checkpoint whole or not at all (a Ctrl-C while writing
-    leaves the previous one)."""
-    import joblib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    joblib.dump(dict(identity=identity, estimator=estimator, seconds=seconds), partial)
-    os.replace(partial, path)
-
-
-def load_checkpoint(path, identity):
-    """``(estimator, seconds)`` from the checkpoint at ``path`` if it is of
-    the cell ``identity``, else None (absent, unreadable or another run's)."""
-    import joblib
-
-    try:
-        saved = joblib.load(path)
-    except (OSError, EOFError, ValueError, KeyError, AttributeError, ImportError):
-        return None
-    if not isinstance(saved, dict) or saved.get("identity") != identity:
-        return None
-    return saved["estimator"], saved["seconds"]
-
-
 # -- training --------------------------------------------------------------------
 
 
@@ -259,46 +233,18 @@ def _train_cell(row, rule, data, *, epochs, seed, description, device="numpy", f
 
     ``progress`` is :func:`~skdfa._cli._progress.choose_style`'s answer.
     """
-    X_train, X_test, y_train, y_test = data
-    identity = cell_identity(row, rule, epochs=epochs, seed=seed, n_train=len(X_train),
+    identity = cell_identity(row, rule, epochs=epochs, seed=seed, n_train=len(data[0]),
                              data=description, device=device)
-    path = None if folder is None else checkpoint_path(folder, row, rule, seed)
-    saved = None if path is None else load_checkpoint(path, identity)
-    est, seconds_before = saved or (make_estimator(row, rule, epochs=epochs, seed=seed), 0.0)
-    resumed_at = len(getattr(est, "loss_curve_", ()))
-    title = f"{ROW_TITLES[row]}, {_common.get_rule(rule).label}"
-    if progress is not None and resumed_at:
-        print(f"  {title}: resuming at epoch {resumed_at} from {path}", flush=True)
-    reporter = None if progress is None else EpochProgress(
-        title, epochs, start=resumed_at, style=progress
-    )
     X_train, X_test, y_train, y_test = _common.to_device(data, device)
-    start = time.perf_counter()
-
-    def seconds():
-        return seconds_before + time.perf_counter() - start
-
-    def after_epoch(est):
-        epoch = len(est.loss_curve_)
-        if reporter is not None:
-            reporter.update(epoch, est.loss_curve_[-1])
-        if path is not None and epoch % checkpoint_every == 0 and epoch < epochs:
-            save_checkpoint(path, identity, est, seconds())
-
-    def on_interrupt(est):
-        if path is not None and len(est.loss_curve_) > resumed_at:
-            save_checkpoint(path, identity, est, seconds())
-
-    try:
-        with _common.on_device(device):
-            _common.fit_epochs(est, X_train, y_train, epochs, after_epoch=after_epoch,
-                               on_interrupt=on_interrupt)
-            _common.synchronize(device)
-            fit_seconds = seconds()
-            test_error, train_error = _errors(est, X_train, X_test, y_train, y_test)
-    finally:
-        if reporter is not None:
-            reporter.close()
+    with _common.on_device(device):
+        fitted = fit_cell(
+            lambda: make_estimator(row, rule, epochs=epochs, seed=seed), X_train, y_train,
+            epochs, identity=identity, title=f"{ROW_TITLES[row]}, {_common.get_rule(rule).label}",
+            path=None if folder is None else checkpoint_path(folder, row, rule, seed),
+            checkpoint_every=checkpoint_every, progress=progress, device=device,
+        )
+        est = fitted.estimator
+        test_error, train_error = _errors(est, X_train, X_test, y_train, y_test)
     spec = ROWS[row]
     paper, verified = PAPER_ERRORS.get((row, rule), (None, False))
     return Cell(
@@ -315,11 +261,11 @@ def _train_cell(row, rule, data, *, epochs, seed, description, device="numpy", f
         data=description,
         test_error=float(test_error),
         train_error=float(train_error),
-        fit_seconds=fit_seconds,
+        fit_seconds=fitted.seconds,
         paper_error=paper,
         paper_verified=verified,
         device=device,
-        resumed_at_epoch=resumed_at,
+        resumed_at_epoch=fitted.resumed_at,
         loss_curve=[float(v) for v in est.loss_curve_],
     )
 

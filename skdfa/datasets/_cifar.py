@@ -4,10 +4,11 @@ The data set is one archive, ``cifar-10-python.tar.gz`` (Krizhevsky, 2009),
 from the authors' page ``https://www.cs.toronto.edu/~kriz/cifar.html``. That
 page publishes the archive's MD5, ``c58f30108f718f92721af3b95e74349a``, and
 no SHA-256; the SHA-256 used here is the one Keras verifies the same archive
-with (``keras/datasets/cifar10.py``, ``load_data``: ``file_hash``), and its
-size, 170,498,071 bytes, is the one the archive is served with. No network
-is reachable where this module was written, so neither was checked against a
-download here.
+with (``keras/datasets/cifar10.py``, ``load_data``: ``file_hash``). Other
+public code and run logs that hashed their own downloads record the same
+SHA-256, one of them next to the authors' MD5 for the same file. Its size,
+170,498,071 bytes, is the one the archive is served with. No network is
+reachable where this module was written, so no download was hashed here.
 
 The archive holds six pickled batches (``data_batch_1`` to ``_5``,
 ``test_batch``) of 10,000 images, each a row of 3072 bytes: the red, green
