@@ -508,7 +508,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
 
     def _make_optimizer(self, params):
         # scipy runs L-BFGS whole within a fit: it keeps no state between fits.
-        return None if self.solver == "lbfgs" else make_optimizer(self, params)
+        return None if self.solver == "lbfgs" else make_optimizer(self, params, self._network.ops)
 
     def _draw_feedback(self, net, dtype):
         """Draw the rule's feedback (and publish it in ``feedback_``)."""

@@ -76,6 +76,21 @@ class Network:
             if reg
         ]
 
+    def decay_sources(self):
+        """Per parameter of ``params``, the array whose multiple by the L2
+        coefficient is the penalty's gradient (the optimizer adds it), or None
+        where there is no penalty: a layer's regularized parameters
+        themselves (weights, not biases), and for learned feedback what the
+        rule says (``LearningRule.decay_sources``)."""
+        sources = [
+            p if reg else None
+            for layer in self.layers
+            for p, reg in zip(layer.params, layer.regularized)
+        ]
+        if self.rule_state is not None:
+            sources += self.rule.decay_sources(self.rule_state, self.layers)
+        return sources
+
     @property
     def n_params(self):
         return sum(layer.n_params for layer in self.layers)
@@ -178,11 +193,15 @@ class Workspace:
         self.output = ops.empty((batch_size, net.units[-1]), dtype)
         self.error = ops.empty((batch_size, net.units[-1]), dtype)
         self.grads = [ops.empty(p.shape, p.dtype) for p in net.params]
-        # The arrays the L2 penalty applies to (updated in place, never
-        # rebound during a fit), and whether it applies to each of ``grads``.
+        # The arrays the L2 penalty sums (updated in place, never rebound
+        # during a fit), whether its gradient applies to each of ``grads``,
+        # and the array it reads there (the optimizer adds it).
         self.regularized = net.regularized_params
-        regularized = {id(p) for p in self.regularized}
-        self.decayed = [id(p) in regularized for p in net.params]
+        sources = net.decay_sources()
+        self.decayed = [source is not None for source in sources]
+        self.decay_sources = [
+            p if source is None else source for p, source in zip(net.params, sources)
+        ]
         self.input_rate, self.hidden_rate = dropout
         self.dropout_masks = (
             ops.dropout_masks(dropout_rng) if max(self.input_rate, self.hidden_rate) > 0 else None
@@ -250,7 +269,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
     """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
 
     ``ws.grads`` holds the gradients of the data loss; the L2 penalty's,
-    ``weight_decay[i] * params[i]``, is added by the optimizer
+    ``weight_decay[i] * ws.decay_sources[i]``, is added by the optimizer
     (``update_params(params, ws.grads, result.weight_decay)``), which torch's
     fused Adam does within its own pass over the weights.
 
@@ -328,7 +347,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
     l2 = alpha / weight_sum
     weight_decay = None
     if alpha:
-        # Biases and learned feedback are not penalized.
+        # Biases are not penalized, nor learned feedback unless its rule says.
         weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
         squares = ops.device_total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum

@@ -499,10 +499,35 @@ class LearningRule(ABC):
         layer_grads : list of list of array
             ``layer_grads[l]``: layer ``l``'s parameter gradients, without the
             L2 penalty (``ctx.l2`` times the weights, which the optimizer adds
-            to theirs, not to ``grads``).
+            to theirs).
         grads : list of array
-            Shaped like ``state.learned``, in its order; written in place.
+            Shaped like ``state.learned``, in its order; written in place,
+            without any L2 penalty: the optimizer adds the one that
+            :meth:`decay_sources` names.
         """
+
+    def decay_sources(self, state, layers):
+        """What the L2 penalty adds to the gradient of each learned array.
+
+        The optimizer adds ``l2`` times the named array to that gradient
+        (``l2`` is ``ctx.l2``): the penalty is applied there and nowhere else.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        sources : list of array or None
+            One per array of ``state.learned``: the array whose multiple is
+            the penalty's gradient, which must keep its place (a view, updated
+            in place), or None for no penalty. Here, None for every one:
+            learned feedback is not penalized.
+        """
+        return [None] * len(state.learned)
 
     def update_state(self, state, layers, sample, decay):
         """Change the state after each update of the weights (here, nothing).
@@ -869,8 +894,8 @@ class KolenPollack(FeedbackAlignment):
     feedback alignment path with a learnt ``B_{l+1}``.
 
     ``B_{l+1}`` starts random and receives the transpose of every update of
-    ``W_{l+1}``: its gradient is ``W_{l+1}``'s (L2 penalty included)
-    transposed, and the estimator's optimizer moves it with the weights, so
+    ``W_{l+1}``: its gradient is ``W_{l+1}``'s (L2 penalty included, which
+    the optimizer adds: :meth:`decay_sources`) transposed, and the estimator's optimizer moves it with the weights, so
     for every solver its update is the transpose of ``W_{l+1}``'s. After each
     update both are multiplied by ``1 - feedback_decay``; hence
     ``W_{l+1} - B_{l+1}.T`` shrinks by that factor at every step and ``B``
@@ -916,8 +941,10 @@ class KolenPollack(FeedbackAlignment):
         for l, grad in zip(weighted, grads):
             layer = ctx.layers[l]
             ops.copy_into(grad, layer.as_feedback(layer_grads[l][layer.weights_index]))
-            if ctx.l2:
-                ops.add_scaled(grad, layer.as_feedback(layer.weights), ctx.l2)
+
+    def decay_sources(self, state, layers):
+        # W's penalty, transposed, so that B's whole gradient is W's.
+        return [layer.as_feedback(layer.weights) for layer in _with_feedback(layers)]
 
     def update_state(self, state, layers, sample, decay):
         if decay:

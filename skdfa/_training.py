@@ -356,6 +356,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     )
     n_samples = batches.n_samples
     ws = Workspace(net, batches.batch_size, est._dropout_rates(), state.dropout_rng)
+    est._optimizer.bind(ops, net.params, ws.decay_sources)
     interval = _alignment_interval(est.track_alignment)
     table = _ProgressTable(early_stopping, interval > 0) if est.verbose else None
     # partial_fit calls continue one table: its header is printed once.

@@ -512,8 +512,9 @@ def test_stacking_passes_tensors_through(cv):
 
 
 def test_training_goes_on_after_a_move_between_namespaces():
-    # Adam keeps its moments in another form on torch (its fused kernel's);
-    # a model moved mid-training must continue exactly as if it had stayed.
+    # Adam's moments have one form on every namespace (torch's fused kernel
+    # steps them on torch); a model moved mid-training must continue as if
+    # it had stayed.
     X, y = _data()
     params = {**SMALL, "max_iter": 2, "warm_start": True}
     staying = DFAClassifier(**params).fit(X, y).fit(X, y)
