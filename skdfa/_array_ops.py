@@ -877,14 +877,15 @@ class TorchOps(ArrayOps):
 
 class HostLossSum:
     """The sum of an epoch's batch losses, each weighted by its batch's size,
-    as Python floats: each loss is known on the host, so a non-finite one is
-    reported at once."""
+    as Python floats: each loss is read on the host (a 0-d device array
+    waits for its device), so a non-finite one is reported at once."""
 
     def __init__(self):
         self.total = 0.0
 
     def add(self, loss, n):
         """Add ``loss * n``; returns False when ``loss`` is not finite."""
+        loss = float(loss)
         if not np.isfinite(loss):
             return False
         self.total += loss * n
@@ -970,12 +971,12 @@ class TorchDropoutMasks:
         words.random_(-(2**63), None, generator=self.generator)
         # A unit is kept where its uniform int16 is >= threshold, with
         # probability 1 - rate. For an integer h, h - threshold + 1/2 is
-        # >= 1/2 (kept) or <= -1/2 (dropped): doubled, scaled and clamped to
-        # [0, scale] it is the mask, in four passes without a bool tensor.
+        # >= 1/2 (kept) or <= -1/2 (dropped), exactly in float32: doubled,
+        # scaled and clamped to [0, scale] it is the mask, in three passes
+        # without a bool tensor.
         threshold = min(round(rate * 2**16), 2**16 - 1) - 2**15
         scale = 1.0 / (1.0 - rate)
-        out.copy_(halves)
-        out -= threshold - 0.5
+        torch.sub(halves, threshold - 0.5, out=out)
         out *= 2 * scale
         return out.clamp_(0, scale)
 

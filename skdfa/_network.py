@@ -234,6 +234,7 @@ class Workspace:
         self.dropout_masks = (
             ops.dropout_masks(dropout_rng) if max(self.input_rate, self.hidden_rate) > 0 else None
         )
+        self.input_mask = None  # allocated at the first batch (X's shape)
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -265,6 +266,13 @@ class Workspace:
         """Called before each epoch's first batch."""
         if self.dropout_masks is not None:
             self.dropout_masks.start_epoch()
+
+    def input_dropout_mask(self, X):
+        """An input dropout mask shaped like the batch X, in a buffer kept for
+        the next batches."""
+        if self.input_mask is None:
+            self.input_mask = self.ops.empty((self._batch_size, *X.shape[1:]), self._dtype)
+        return self.dropout_mask(self.input_mask[: X.shape[0], ...], self.input_rate)
 
     def dropout_mask(self, out, rate):
         """Draw an inverted-dropout mask into ``out``: 0 with probability
@@ -334,7 +342,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
 
     # Forward pass; ``inputs[l]`` is what layer l saw (after dropout).
     if ws.input_rate > 0:
-        X = ops.mask_input(X, ws.dropout_mask(ops.empty(X.shape, net.dtype), ws.input_rate))
+        X = ops.mask_input(X, ws.input_dropout_mask(X))
     inputs = [X]
     activate = ACTIVATIONS[net.activation]
     for l, layer in enumerate(net.layers[:-1]):
