@@ -12,9 +12,11 @@ namespace by :func:`array_ops`:
   functions; the default path. It also owns every ``scipy.sparse`` branch
   of the engine (sparse X is gathered, masked, scaled and multiplied as
   sparse), so no other module tests for sparse input.
-- ``TorchOps``: torch's ``out=`` kernels, and optimizer steps over every
-  parameter at once (fused Adam, ``torch._foreach_*``), on whatever device
-  the tensors live.
+- ``TorchOps``: torch's ``out=`` kernels, and the multi-tensor primitives
+  the optimizers step every parameter at once with (``foreach_*``, fused
+  Adam: ``torch._foreach_*`` and ``torch._fused_adam_``), on whatever device
+  the tensors live. Only ``TorchOps`` has them (``foreach = True``): the
+  optimizers never import torch.
 
 Every method that takes ``out`` writes its result there and returns it.
 """
@@ -31,8 +33,9 @@ from sklearn.utils._array_api import _convert_to_numpy
 class ArrayOps:
     """Operations in any array API namespace ``xp`` on ``device``."""
 
-    #: Whether the optimizers step with torch's multi-tensor kernels
-    #: (``_update_foreach``) rather than one parameter at a time.
+    #: Whether the namespace has the multi-tensor primitives (``foreach_*``,
+    #: ``fused_adam``: torch only) that the optimizers then step every
+    #: parameter at once with, rather than one parameter at a time.
     foreach = False
 
     def __init__(self, xp, device):
@@ -116,6 +119,74 @@ class ArrayOps:
     def add_scaled(self, out, x, scale):
         """``out += scale * x``, in place."""
         out += scale * x
+
+    def add_decay(self, grads, weight_decay, sources):
+        """``grads[i] += weight_decay[i] * sources[i]`` where the coefficient is
+        not zero, in place: the L2 penalty's gradient (see ``_optimizers.py``)."""
+        for grad, coefficient, source in zip(grads, weight_decay, sources):
+            if coefficient:
+                self.add_scaled(grad, source, coefficient)
+
+    # -- multi-tensor primitives of the optimizers' steps ---------------------------
+    #
+    # Here one array at a time; ``TorchOps`` runs each as one multi-tensor
+    # kernel, and the optimizers step with them where ``foreach`` is True.
+
+    def foreach_scale(self, xs, scale):
+        """``x *= scale`` for every ``x`` of ``xs``."""
+        for x in xs:
+            x *= scale
+
+    def foreach_add_scaled(self, outs, xs, scale=1.0):
+        """``out += scale * x`` for every pair."""
+        for out, x in zip(outs, xs):
+            self.add_scaled(out, x, scale)
+
+    def foreach_add_product(self, outs, a, b, scale):
+        """``out += scale * a * b`` for every triple."""
+        for out, x, y in zip(outs, a, b):
+            out += scale * x * y
+
+    def foreach_add_quotient(self, outs, a, b, scale):
+        """``out += scale * a / b`` for every triple."""
+        for out, x, y in zip(outs, a, b):
+            out += scale * x / y
+
+    def foreach_add_scalar(self, xs, value):
+        """``x += value`` for every ``x`` of ``xs``."""
+        for x in xs:
+            x += value
+
+    def foreach_sqrt(self, xs, outs):
+        """``out = sqrt(x)`` for every pair."""
+        for x, out in zip(xs, outs):
+            self.sqrt(x, out=out)
+
+    def step_counters(self, t, params):
+        """Adam's step count ``t``, one 0-d array per parameter, as
+        :meth:`fused_adam` reads it (:meth:`foreach_add_scalar` counts on)."""
+        return [self.xp.asarray(float(t), device=self.device) for _ in params]
+
+    def fused_adam(self, params, grads, ms, vs, steps, *, lr, beta_1, beta_2, epsilon,
+                   weight_decay):
+        """One Adam step of every parameter, ``torch.optim.Adam``'s: the
+        moments ``m``, ``v`` as scikit-learn's, then ``param -= lr / (1 -
+        beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon)``, ``t`` read
+        from ``steps``; ``weight_decay[i] * params[i]`` is added to the
+        gradient first (the L2 penalty, not AdamW's decoupled decay)."""
+        xp = self.xp
+        for param, grad, m, v, step, coefficient in zip(
+            params, grads, ms, vs, steps, weight_decay
+        ):
+            if coefficient:
+                grad = grad + coefficient * param
+            t = float(step)
+            m *= beta_1
+            m += (1 - beta_1) * grad
+            v *= beta_2
+            v += (1 - beta_2) * (grad * grad)
+            denominator = xp.sqrt(v) / (1 - beta_2**t) ** 0.5 + epsilon
+            param -= (lr / (1 - beta_1**t)) * (m / denominator)
 
     def affine(self, X, coef, intercept, out):
         """``X @ coef + intercept``."""
@@ -343,7 +414,12 @@ class ArrayOps:
         """The sums of ``x``'s consecutive slices of ``batch_size`` entries
         (the last one may be shorter), as a list of Python floats: an epoch's
         batch weight sums, read from the device at once."""
-        return [self.total(x[batch]) for batch in gen_batches(x.shape[0], batch_size)]
+        xp = self.xp
+        n_full = x.shape[0] // batch_size
+        totals = [xp.sum(xp.reshape(x[: n_full * batch_size], (n_full, batch_size)), axis=1)]
+        if x.shape[0] > n_full * batch_size:
+            totals.append(xp.reshape(xp.sum(x[n_full * batch_size :]), (1,)))
+        return self.to_numpy(xp.concat(totals)).tolist()
 
     def index(self, index):
         """A numpy integer index array, as an index array of this namespace."""
@@ -548,6 +624,10 @@ class NumpyOps(ArrayOps):
     def index(self, index):
         return index
 
+    def batch_totals(self, x, batch_size):
+        # Each slice summed alone, as before: the same sums, bit for bit.
+        return [self.total(x[batch]) for batch in gen_batches(x.shape[0], batch_size)]
+
     def to_numpy(self, x):
         return x
 
@@ -601,6 +681,56 @@ class TorchOps(ArrayOps):
 
     def add_scaled(self, out, x, scale):
         out.add_(x, alpha=scale)
+
+    # -- multi-tensor primitives of the optimizers' steps (``foreach``) ----------
+
+    def add_decay(self, grads, weight_decay, sources):
+        # One kernel per distinct coefficient (the network has one: alpha
+        # over the batch's total sample weight).
+        for coefficient, indices in _groups(weight_decay).items():
+            if coefficient:
+                self.torch._foreach_add_(
+                    [grads[i] for i in indices], [sources[i] for i in indices],
+                    alpha=coefficient,
+                )
+
+    def foreach_scale(self, xs, scale):
+        self.torch._foreach_mul_(xs, scale)
+
+    def foreach_add_scaled(self, outs, xs, scale=1.0):
+        self.torch._foreach_add_(outs, xs, alpha=scale)
+
+    def foreach_add_product(self, outs, a, b, scale):
+        self.torch._foreach_addcmul_(outs, a, b, value=scale)
+
+    def foreach_add_quotient(self, outs, a, b, scale):
+        self.torch._foreach_addcdiv_(outs, a, b, value=scale)
+
+    def foreach_add_scalar(self, xs, value):
+        self.torch._foreach_add_(xs, value)
+
+    def foreach_sqrt(self, xs, outs):
+        for x, out in zip(xs, outs):
+            self.torch.sqrt(x, out=out)
+
+    def step_counters(self, t, params):
+        # float32 tensors on each parameter's device, as the fused kernel reads them.
+        return [
+            self.torch.tensor(float(t), dtype=self.torch.float32, device=p.device)
+            for p in params
+        ]
+
+    def fused_adam(self, params, grads, ms, vs, steps, *, lr, beta_1, beta_2, epsilon,
+                   weight_decay):
+        # torch's fused kernel (torch.optim.Adam(fused=True)), one pass over
+        # each parameter; one call per distinct decay coefficient.
+        for coefficient, indices in _groups(weight_decay).items():
+            self.torch._fused_adam_(
+                *([state[i] for i in indices] for state in (params, grads, ms, vs)),
+                [], [steps[i] for i in indices],
+                amsgrad=False, lr=lr, beta1=beta_1, beta2=beta_2,
+                weight_decay=coefficient, eps=epsilon, maximize=False,
+            )
 
     def tanh(self, x, out):
         return self.torch.tanh(x, out=out)
@@ -745,25 +875,19 @@ class TorchOps(ArrayOps):
         generator.manual_seed(int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
         return self.torch.randperm(n, generator=generator, device=self.device)
 
-    def batch_totals(self, x, batch_size):
-        # One transfer for the whole epoch.
-        n_full = x.shape[0] // batch_size
-        totals = [x[: n_full * batch_size].reshape(n_full, batch_size).sum(1)]
-        if x.shape[0] > n_full * batch_size:
-            totals.append(x[n_full * batch_size :].sum().reshape(1))
-        return self.torch.cat(totals).tolist()
 
 
 class HostLossSum:
     """The sum of an epoch's batch losses, each weighted by its batch's size,
-    as Python floats: each loss is known on the host, so a non-finite one is
-    reported at once."""
+    as Python floats: each loss is read on the host (a 0-d device array
+    waits for its device), so a non-finite one is reported at once."""
 
     def __init__(self):
         self.total = 0.0
 
     def add(self, loss, n):
         """Add ``loss * n``; returns False when ``loss`` is not finite."""
+        loss = float(loss)
         if not np.isfinite(loss):
             return False
         self.total += loss * n
@@ -849,12 +973,12 @@ class TorchDropoutMasks:
         words.random_(-(2**63), None, generator=self.generator)
         # A unit is kept where its uniform int16 is >= threshold, with
         # probability 1 - rate. For an integer h, h - threshold + 1/2 is
-        # >= 1/2 (kept) or <= -1/2 (dropped): doubled, scaled and clamped to
-        # [0, scale] it is the mask, in four passes without a bool tensor.
+        # >= 1/2 (kept) or <= -1/2 (dropped), exactly in float32: doubled,
+        # scaled and clamped to [0, scale] it is the mask, in three passes
+        # without a bool tensor.
         threshold = min(round(rate * 2**16), 2**16 - 1) - 2**15
         scale = 1.0 / (1.0 - rate)
-        out.copy_(halves)
-        out -= threshold - 0.5
+        torch.sub(halves, threshold - 0.5, out=out)
         out *= 2 * scale
         return out.clamp_(0, scale)
 
@@ -922,6 +1046,14 @@ def array_ops(array):
     return ops
 
 
+def _groups(coefficients):
+    """Indices of the parameters, grouped by their (decay) coefficient."""
+    groups = {}
+    for i, coefficient in enumerate(coefficients):
+        groups.setdefault(coefficient, []).append(i)
+    return groups
+
+
 def _numpy_dtype(dtype):
     """The numpy dtype of the same name as any namespace's float dtype."""
     if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
@@ -941,6 +1073,9 @@ def convert_arrays(obj, converter, _seen=None):
         _seen = set()
     if isinstance(obj, np.ndarray) or hasattr(obj, "__dlpack__"):
         return converter(obj)
+    if isinstance(obj, ArrayOps):
+        # Holds the namespace's module; whoever holds it looks it up again.
+        return obj
     if id(obj) in _seen:
         return obj
     _seen.add(id(obj))

@@ -95,11 +95,11 @@ class _Objective:
         objective = (loss - penalty) * self.output_scale + penalty
         grad = np.empty(self.bounds[-1])
         decay = result.weight_decay
-        for i, (p, g) in enumerate(zip(self.params, self.ws.grads)):
+        for i, (source, g) in enumerate(zip(self.ws.decay_sources, self.ws.grads)):
             part = grad[self.bounds[i] : self.bounds[i + 1]]
             part[:] = ops.to_numpy(g).ravel()
             if decay is not None and decay[i]:
-                part += decay[i] * ops.to_numpy(p).ravel()
+                part += decay[i] * ops.to_numpy(source).ravel()
         return objective, grad
 
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._array_ops import array_ops
+from ._array_ops import array_ops, convert_arrays
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 
@@ -40,6 +40,11 @@ class Network:
 
     Attributes
     ----------
+    ops : ArrayOps or None
+        The array operations of the parameters' namespace and device, looked
+        up once when the parameters are created, moved (:meth:`convert`) or
+        loaded, and handed to every layer (:meth:`use_ops`); None before
+        ``initialize_weights``.
     rule_state : RuleState
         The rule's state (its feedback), created by ``initialize_feedback``.
     sampler : FeedbackSampler
@@ -52,6 +57,7 @@ class Network:
         self.output = output
         self.rule = get_rule(rule)
         self.rule_state = None
+        self.ops = None
 
     @property
     def n_layers(self):
@@ -76,6 +82,21 @@ class Network:
             if reg
         ]
 
+    def decay_sources(self):
+        """Per parameter of ``params``, the array whose multiple by the L2
+        coefficient is the penalty's gradient (the optimizer adds it), or None
+        where there is no penalty: a layer's regularized parameters
+        themselves (weights, not biases), and for learned feedback what the
+        rule says (``LearningRule.decay_sources``)."""
+        sources = [
+            p if reg else None
+            for layer in self.layers
+            for p, reg in zip(layer.params, layer.regularized)
+        ]
+        if self.rule_state is not None:
+            sources += self.rule.decay_sources(self.rule_state, self.layers)
+        return sources
+
     @property
     def n_params(self):
         return sum(layer.n_params for layer in self.layers)
@@ -84,10 +105,31 @@ class Network:
     def dtype(self):
         return self.layers[0].params[0].dtype
 
-    @property
-    def ops(self):
-        """The array operations of the namespace and device of the parameters."""
-        return array_ops(self.layers[0].params[0])
+    def use_ops(self, ops):
+        """Compute with ``ops`` from now on, the network and every layer."""
+        self.ops = ops
+        for layer in self.layers:
+            layer.ops = ops
+
+    def convert(self, converter):
+        """Replace every array of the network (parameters, rule state) by
+        ``converter(array)``, in place, and compute with the operations of the
+        new arrays' namespace and device (looked up here, once)."""
+        convert_arrays(self, converter)
+        self.use_ops(array_ops(self.params[0]))
+
+    def __getstate__(self):
+        # ArrayOps hold modules: they are looked up again on load.
+        state = self.__dict__.copy()
+        state["ops"] = None
+        state["_has_ops"] = self.ops is not None
+        return state
+
+    def __setstate__(self, state):
+        has_ops = state.pop("_has_ops", False)
+        self.__dict__.update(state)
+        if has_ops:
+            self.use_ops(array_ops(self.params[0]))
 
     def initialize_weights(self, rng, weight_init, dtype):
         """Draw every layer's parameters from ``rng``.
@@ -97,6 +139,7 @@ class Network:
         """
         for layer in self.layers:
             layer.initialize(rng, weight_init, self.activation, dtype)
+        self.use_ops(array_ops(self.params[0]))
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
         """Create the rule's state (draw its feedback); call after
@@ -178,15 +221,20 @@ class Workspace:
         self.output = ops.empty((batch_size, net.units[-1]), dtype)
         self.error = ops.empty((batch_size, net.units[-1]), dtype)
         self.grads = [ops.empty(p.shape, p.dtype) for p in net.params]
-        # The arrays the L2 penalty applies to (updated in place, never
-        # rebound during a fit), and whether it applies to each of ``grads``.
+        # The arrays the L2 penalty sums (updated in place, never rebound
+        # during a fit), whether its gradient applies to each of ``grads``,
+        # and the array it reads there (the optimizer adds it).
         self.regularized = net.regularized_params
-        regularized = {id(p) for p in self.regularized}
-        self.decayed = [id(p) in regularized for p in net.params]
+        sources = net.decay_sources()
+        self.decayed = [source is not None for source in sources]
+        self.decay_sources = [
+            p if source is None else source for p, source in zip(net.params, sources)
+        ]
         self.input_rate, self.hidden_rate = dropout
         self.dropout_masks = (
             ops.dropout_masks(dropout_rng) if max(self.input_rate, self.hidden_rate) > 0 else None
         )
+        self.input_mask = None  # allocated at the first batch (X's shape)
         if self.hidden_rate > 0:
             self.masks = [ops.empty((batch_size, w), dtype) for w in hidden]
             self.dropped = [ops.empty((batch_size, w), dtype) for w in hidden]
@@ -219,6 +267,13 @@ class Workspace:
         if self.dropout_masks is not None:
             self.dropout_masks.start_epoch()
 
+    def input_dropout_mask(self, X):
+        """An input dropout mask shaped like the batch X, in a buffer kept for
+        the next batches."""
+        if self.input_mask is None:
+            self.input_mask = self.ops.empty((self._batch_size, *X.shape[1:]), self._dtype)
+        return self.dropout_mask(self.input_mask[: X.shape[0], ...], self.input_rate)
+
     def dropout_mask(self, out, rate):
         """Draw an inverted-dropout mask into ``out``: 0 with probability
         ``rate``, else 1/(1-rate); returns ``out``.
@@ -242,7 +297,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
     """Forward pass, rule deltas and gradients of one batch, into ``ws.grads``.
 
     ``ws.grads`` holds the gradients of the data loss; the L2 penalty's,
-    ``weight_decay[i] * params[i]``, is added by the optimizer
+    ``weight_decay[i] * ws.decay_sources[i]``, is added by the optimizer
     (``update_params(params, ws.grads, result.weight_decay)``), which torch's
     fused Adam does within its own pass over the weights.
 
@@ -287,7 +342,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
 
     # Forward pass; ``inputs[l]`` is what layer l saw (after dropout).
     if ws.input_rate > 0:
-        X = ops.mask_input(X, ws.dropout_mask(ops.empty(X.shape, net.dtype), ws.input_rate))
+        X = ops.mask_input(X, ws.input_dropout_mask(X))
     inputs = [X]
     activate = ACTIVATIONS[net.activation]
     for l, layer in enumerate(net.layers[:-1]):
@@ -320,7 +375,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
     l2 = alpha / weight_sum
     weight_decay = None
     if alpha:
-        # Biases and learned feedback are not penalized.
+        # Biases are not penalized, nor learned feedback unless its rule says.
         weight_decay = [l2 if decayed else 0.0 for decayed in ws.decayed]
         squares = ops.device_total_sum_squares(ws.regularized)
         loss += 0.5 * alpha * squares / weight_sum
@@ -337,7 +392,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
         exact = RULES["bp"].hidden_deltas(ctx, None)
         # Layers without parameters (pooling) may get no delta.
         angles = np.array(
-            [np.nan if a is None else angle(a, b) for a, b in zip(deltas, exact)]
+            [np.nan if a is None else angle(a, b, ops) for a, b in zip(deltas, exact)]
         )
 
     grads = iter(ws.grads)

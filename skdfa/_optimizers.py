@@ -6,20 +6,27 @@ Each optimizer is a small class whose
 all share the same arrays, and updates allocate nothing but one scratch buffer
 per parameter (none for torch's Adam and SGD kernels). The training loop does
 not know which optimizer it drives. The optimizer holds no reference to the
-parameters, so it can be copied (snapshots, pickles) on its own.
+parameters between fits, so it can be copied (snapshots, pickles) on its own.
 
-Each optimizer has two kernels with the same arithmetic, one of which it picks
-from the parameters' namespace (``_array_ops.py``) at its first update, and
-keeps (it is chosen again only after unpickling, a snapshot's restore or a
-move between namespaces): ``_update``, one parameter at a time through
-``ArrayOps`` (numpy's ``out=`` path, or any array API namespace), and
-``_update_foreach``, every parameter at once through torch's
-``torch._foreach_*`` kernels. Both receive the ``ArrayOps``.
+Each optimizer has one kernel per kind of namespace, both with the signature
+``(ops, params, grads, weight_decay, sources, scratch, *state)``:
+``_step_each``, one parameter at a time through ``ArrayOps`` (numpy's
+``out=`` path, or any array API namespace), and ``_step_foreach``, every
+parameter at once through the multi-tensor primitives of the ops layer
+(``ops.foreach``: torch's ``_foreach_*`` kernels and fused Adam). The
+training loop hands the optimizer its ``ArrayOps`` once per fit
+(:meth:`BaseOptimizer.bind`), which chooses the kernel; the optimizer never
+looks the namespace up itself, nor imports torch. Its state (velocities,
+moments, squares) has one form whichever kernel moves it, so a model moved
+between namespaces continues as if it had stayed.
 
-The L2 penalty's gradient, ``weight_decay * param``, is added by the
-optimizer, not by the network: torch's fused Adam applies it inside its one
-pass over each parameter (its ``weight_decay``), where adding it to the
-gradient first would cost another pass over every weight per step.
+The L2 penalty's gradient, ``weight_decay[i] * sources[i]``, is added by the
+optimizer and by nothing else. ``sources[i]`` is the parameter itself, except
+for learned feedback whose penalty is another array's (Kolen-Pollack: its
+forward weights', transposed; see ``LearningRule.decay_sources``). Torch's
+fused Adam applies a parameter's own penalty inside its one pass over it,
+where adding it to the gradient first would cost another pass over every
+weight per step.
 """
 
 from ._array_ops import array_ops
@@ -39,24 +46,53 @@ class BaseOptimizer:
         scikit-learn, adaptive optimizers keep ``learning_rate_init``.
     power_t : float
         Exponent of ``"invscaling"``.
+    ops : ArrayOps, default=None
+        The parameters' array operations (the estimator passes its network's);
+        None: those of ``params[0]``'s namespace.
     """
 
-    # Names of the per-parameter state lists, passed to ``_update`` in order.
+    # Names of the per-parameter state lists, passed to the kernels in order.
     state_names = ()
-    # Buffers and the chosen kernel, rebuilt by the next update rather than
-    # pickled or copied.
-    transient = ("_scratch", "_kernel")
-    # Whether ``_update_foreach`` needs the scratch buffers (``_update`` does).
+    # What ``bind`` sets up for a fit (kernel, buffers, the ops and the decay
+    # sources), rebuilt by the next fit rather than pickled or copied.
+    transient = ("_scratch", "_kernel", "_ops", "_sources")
+    # Whether ``_step_foreach`` needs the scratch buffers (``_step_each`` does).
     foreach_scratch = False
 
-    def __init__(self, params, learning_rate_init, learning_rate, power_t):
+    def __init__(self, params, learning_rate_init, learning_rate, power_t, *, ops=None):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.schedule = learning_rate
         self.power_t = power_t
-        # Created by the first update, in the parameters' namespace.
-        self._scratch = None
-        self._kernel = None
+        for name in self.transient:
+            setattr(self, name, None)
+
+    @staticmethod
+    def _zeros(params, ops):
+        """A zero array shaped like each parameter: the state's start."""
+        if ops is None:
+            ops = array_ops(params[0])
+        return [ops.zeros_like(p) for p in params]
+
+    def bind(self, ops, params, decay_sources=None):
+        """Choose the kernel for ``ops`` and allocate its buffers; the training
+        loop calls it at the start of every fit.
+
+        Parameters
+        ----------
+        ops : ArrayOps
+            The parameters' array operations.
+        params : list of arrays
+            The parameters the next updates move.
+        decay_sources : list of arrays, default=None
+            Per parameter, the array whose multiple ``weight_decay[i]`` is the
+            L2 penalty's gradient; None: the parameters themselves.
+        """
+        self._ops = ops
+        self._sources = params if decay_sources is None else decay_sources
+        if self.foreach_scratch or not ops.foreach:
+            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
+        self._kernel = self._step_foreach if ops.foreach else self._step_each
 
     def update_params(self, params, grads, weight_decay=None):
         """Update every parameter in place from its gradient.
@@ -69,31 +105,24 @@ class BaseOptimizer:
             The loss gradients, without the L2 penalty; may be overwritten.
         weight_decay : list of float, default=None
             Per parameter, the L2 penalty's coefficient: the step follows
-            ``grad + weight_decay * param``. ``None``: no penalty.
+            ``grad + weight_decay * source`` (see :meth:`bind`). ``None``: no
+            penalty.
         """
         if self._kernel is None:
-            self._kernel = self._choose_kernel(array_ops(params[0]), params)
-        if weight_decay is None:
-            weight_decay = [0.0] * len(params)
-        self._kernel(params, grads, weight_decay)
+            # Used on its own, outside a fit.
+            self.bind(array_ops(params[0]), params)
+        self._kernel(
+            self._ops, params, grads, weight_decay, self._sources, self._scratch,
+            *(getattr(self, name) for name in self.state_names),
+        )
 
-    def _choose_kernel(self, ops, params):
-        """The step for the parameters' namespace: a function of
-        ``(params, grads, weight_decay)``."""
-        if self.foreach_scratch or not ops.foreach:
-            self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
-        states = [getattr(self, name) for name in self.state_names]
-        if ops.foreach:
-            def step(params, grads, weight_decay):
-                self._update_foreach(ops, params, grads, weight_decay, self._scratch, *states)
-            return step
-
-        def step(params, grads, weight_decay):
-            for i, (param, grad) in enumerate(zip(params, grads)):
-                if weight_decay[i]:
-                    ops.add_scaled(grad, param, weight_decay[i])
-                self._update(ops, param, grad, self._scratch[i], *(state[i] for state in states))
-        return step
+    def _step_each(self, ops, params, grads, weight_decay, sources, scratch, *state):
+        # Every penalty first: a source may be another parameter (Kolen-Pollack's
+        # feedback reads its forward weights), which must not have moved yet.
+        if weight_decay is not None:
+            ops.add_decay(grads, weight_decay, sources)
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            self._update(ops, param, grad, scratch[i], *(s[i] for s in state))
 
     def iteration_ends(self, time_step):
         """Called at the end of each epoch (schedules happen here)."""
@@ -110,24 +139,6 @@ class BaseOptimizer:
         return state
 
 
-def _add_decay(torch, params, grads, weight_decay):
-    """``grad += weight_decay * param``, one kernel per distinct coefficient
-    (the network has one: ``alpha`` over the batch's total sample weight)."""
-    for coefficient, indices in _groups(weight_decay).items():
-        if coefficient:
-            torch._foreach_add_(
-                [grads[i] for i in indices], [params[i] for i in indices], alpha=coefficient
-            )
-
-
-def _groups(weight_decay):
-    """Indices of the parameters, grouped by their decay coefficient."""
-    groups = {}
-    for i, coefficient in enumerate(weight_decay):
-        groups.setdefault(coefficient, []).append(i)
-    return groups
-
-
 class SGDOptimizer(BaseOptimizer):
     """Stochastic gradient descent with momentum and Nesterov's momentum.
 
@@ -142,6 +153,8 @@ class SGDOptimizer(BaseOptimizer):
     step_epochs : sequence of int
         The epochs after which ``"step"`` multiplies the rate by ``step_factor``.
     step_factor : float
+    ops : ArrayOps, default=None
+        See :class:`BaseOptimizer`.
     """
 
     hyperparameters = ("momentum", "nesterovs_momentum", "step_epochs", "step_factor")
@@ -149,9 +162,9 @@ class SGDOptimizer(BaseOptimizer):
 
     def __init__(
         self, params, learning_rate_init, learning_rate, power_t, momentum, nesterov,
-        step_epochs=(), step_factor=0.1,
+        step_epochs=(), step_factor=0.1, *, ops=None,
     ):
-        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        super().__init__(params, learning_rate_init, learning_rate, power_t, ops=ops)
         self.momentum = momentum
         self.nesterov = nesterov
         if not hasattr(step_epochs, "__iter__"):
@@ -159,7 +172,7 @@ class SGDOptimizer(BaseOptimizer):
         self.step_epochs = tuple(int(e) for e in step_epochs)
         self.step_factor = float(step_factor)
         self.epochs = 0
-        self.velocities = [array_ops(p).zeros_like(p) for p in params]
+        self.velocities = self._zeros(params, ops)
 
     def iteration_ends(self, time_step):
         """Apply the ``invscaling`` or ``step`` schedule at the end of an epoch.
@@ -208,29 +221,28 @@ class SGDOptimizer(BaseOptimizer):
         else:
             param += velocity
 
-    def _update_foreach(self, ops, params, grads, weight_decay, scratch, velocities):
-        torch = ops.torch
-        _add_decay(torch, params, grads, weight_decay)
-        torch._foreach_mul_(velocities, self.momentum)
-        torch._foreach_add_(velocities, grads, alpha=-self.learning_rate)
+    def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, velocities):
+        if weight_decay is not None:
+            ops.add_decay(grads, weight_decay, sources)
+        ops.foreach_scale(velocities, self.momentum)
+        ops.foreach_add_scaled(velocities, grads, -self.learning_rate)
         if self.nesterov:
-            torch._foreach_add_(params, grads, alpha=-self.learning_rate)
-            torch._foreach_add_(params, velocities, alpha=self.momentum)
+            ops.foreach_add_scaled(params, grads, -self.learning_rate)
+            ops.foreach_add_scaled(params, velocities, self.momentum)
         else:
-            torch._foreach_add_(params, velocities)
+            ops.foreach_add_scaled(params, velocities)
 
 
 class AdamOptimizer(BaseOptimizer):
     """Adam (Kingma and Ba, 2014).
 
-    The moments are stored rescaled, ``M = m / (1 - beta_1)`` and
-    ``V = v / (1 - beta_2)``, so their updates ``M <- beta_1 M + g`` and
-    ``V <- beta_2 V + g^2`` need no multiplication of the gradient; the
-    constants reappear in the step, which also carries the bias correction.
-    The updates are Adam's exactly (up to rounding). On torch, the update is
-    torch's fused Adam kernel, one pass over each parameter, which keeps the
-    moments ``m`` and ``v`` themselves; ``moments`` says which form is
-    stored, and a model moved between namespaces converts it once.
+    The moments are stored as ``m`` and ``v`` themselves, the form that
+    scikit-learn's ``AdamOptimizer`` and ``torch.optim.Adam`` (``exp_avg``,
+    ``exp_avg_sq``) keep, on every namespace. One parameter at a time the
+    step is scikit-learn's, ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m /
+    (sqrt(v) + epsilon)``; on torch it is torch's fused Adam kernel, one pass
+    over each parameter, whose ``epsilon`` is added after the bias
+    correction of ``sqrt(v)`` (a difference of order ``epsilon``).
 
     Parameters
     ----------
@@ -240,88 +252,72 @@ class AdamOptimizer(BaseOptimizer):
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float
         Value added to the denominator for numerical stability.
+    ops : ArrayOps, default=None
+        See :class:`BaseOptimizer`.
     """
 
     hyperparameters = ("beta_1", "beta_2", "epsilon")
     state_names = ("ms", "vs")
-    transient = ("_scratch", "_kernel", "_steps")
+    # The fused kernel's step counts, one tensor per parameter, follow ``t``.
+    transient = (*BaseOptimizer.transient, "_steps")
 
     def __init__(
-        self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon
+        self, params, learning_rate_init, learning_rate, power_t, beta_1, beta_2, epsilon,
+        *, ops=None,
     ):
-        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        super().__init__(params, learning_rate_init, learning_rate, power_t, ops=ops)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.ms = [array_ops(p).zeros_like(p) for p in params]
-        self.vs = [array_ops(p).zeros_like(p) for p in params]
-        self.moments = "rescaled"
+        self.ms = self._zeros(params, ops)
+        self.vs = self._zeros(params, ops)
+
+    def bind(self, ops, params, decay_sources=None):
+        super().bind(ops, params, decay_sources)
         self._steps = None
-
-    def _store_moments(self, form):
-        """Convert the stored moments to ``form``: "rescaled" or "standard"."""
-        if self.moments == form:
-            return
-        scale_m, scale_v = 1 - self.beta_1, 1 - self.beta_2
-        if form == "rescaled":
-            scale_m, scale_v = 1 / scale_m, 1 / scale_v
-        for m, v in zip(self.ms, self.vs):
-            m *= scale_m
-            v *= scale_v
-        self.moments = form
-
-    def _choose_kernel(self, ops, params):
-        # The moments take the chosen kernel's form, once.
-        self._store_moments("standard" if ops.foreach else "rescaled")
-        return super()._choose_kernel(ops, params)
 
     def update_params(self, params, grads, weight_decay=None):
         self.t += 1
-        root = (1 - self.beta_2) ** 0.5
-        # step * m / (sqrt(v) + eps) = step' * M / (sqrt(V) + eps')
         self._step = (
-            self.learning_rate
-            * (1 - self.beta_2**self.t) ** 0.5
-            / (1 - self.beta_1**self.t)
-            * (1 - self.beta_1)
-            / root
+            self.learning_rate * (1 - self.beta_2**self.t) ** 0.5 / (1 - self.beta_1**self.t)
         )
-        self._epsilon = self.epsilon / root
         super().update_params(params, grads, weight_decay)
 
     def _update(self, ops, param, grad, scratch, m, v):
+        # m <- beta_1 m + (1 - beta_1) g and v <- beta_2 v + (1 - beta_2) g^2,
+        # rounded as scikit-learn rounds them.
         m *= self.beta_1
-        m += grad
+        ops.multiply(grad, 1 - self.beta_1, out=scratch)
+        m += scratch
         ops.multiply(grad, grad, out=scratch)
+        scratch *= 1 - self.beta_2
         v *= self.beta_2
         v += scratch
         ops.sqrt(v, out=scratch)
-        scratch += self._epsilon
+        scratch += self.epsilon
         ops.divide(m, scratch, out=scratch)
         scratch *= self._step
         param -= scratch
 
-    def _update_foreach(self, ops, params, grads, weight_decay, scratch, ms, vs):
-        torch = ops.torch
+    def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, ms, vs):
         if self._steps is None:
-            # The fused kernel reads the step count from one tensor per parameter.
-            self._steps = [
-                torch.tensor(float(self.t), dtype=torch.float32, device=p.device)
-                for p in params
-            ]
+            self._steps = ops.step_counters(self.t, params)
         else:
-            torch._foreach_add_(self._steps, 1)
-        # One kernel call per decay coefficient; its weight_decay is the L2
-        # penalty's gradient added to grad (not AdamW's decoupled decay).
-        for coefficient, indices in _groups(weight_decay).items():
-            torch._fused_adam_(
-                *([state[i] for i in indices] for state in (params, grads, ms, vs)),
-                [], [self._steps[i] for i in indices],
-                amsgrad=False, lr=self.learning_rate, beta1=self.beta_1,
-                beta2=self.beta_2, weight_decay=coefficient, eps=self.epsilon,
-                maximize=False,
+            ops.foreach_add_scalar(self._steps, 1)
+        own = [0.0] * len(params)
+        if weight_decay is not None:
+            own = [c if s is p else 0.0 for c, s, p in zip(weight_decay, sources, params)]
+            # A penalty read from another array goes into the gradient first:
+            # the fused kernel reads the parameter itself.
+            ops.add_decay(
+                grads, [c if s is not p else 0.0 for c, s, p in zip(weight_decay, sources, params)],
+                sources,
             )
+        ops.fused_adam(
+            params, grads, ms, vs, self._steps, lr=self.learning_rate, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon, weight_decay=own,
+        )
 
 
 class RMSpropOptimizer(BaseOptimizer):
@@ -335,6 +331,8 @@ class RMSpropOptimizer(BaseOptimizer):
         Decay rate of the running mean of squared gradients, in [0, 1).
     epsilon : float
         Value added to the denominator for numerical stability.
+    ops : ArrayOps, default=None
+        See :class:`BaseOptimizer`.
     """
 
     hyperparameters = ("rho", "epsilon")
@@ -342,12 +340,12 @@ class RMSpropOptimizer(BaseOptimizer):
     foreach_scratch = True
 
     def __init__(
-        self, params, learning_rate_init, learning_rate, power_t, rho, epsilon
+        self, params, learning_rate_init, learning_rate, power_t, rho, epsilon, *, ops=None,
     ):
-        super().__init__(params, learning_rate_init, learning_rate, power_t)
+        super().__init__(params, learning_rate_init, learning_rate, power_t, ops=ops)
         self.rho = rho
         self.epsilon = epsilon
-        self.squares = [array_ops(p).zeros_like(p) for p in params]
+        self.squares = self._zeros(params, ops)
 
     def _update(self, ops, param, grad, scratch, square):
         # s <- s + (1 - rho) (g^2 - s)
@@ -362,23 +360,23 @@ class RMSpropOptimizer(BaseOptimizer):
         scratch *= self.learning_rate
         param -= scratch
 
-    def _update_foreach(self, ops, params, grads, weight_decay, scratch, squares):
-        torch = ops.torch
-        _add_decay(torch, params, grads, weight_decay)
+    def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, squares):
+        if weight_decay is not None:
+            ops.add_decay(grads, weight_decay, sources)
         # s <- rho s + (1 - rho) g^2, the same average as _update's
-        torch._foreach_mul_(squares, self.rho)
-        torch._foreach_addcmul_(squares, grads, grads, value=1 - self.rho)
-        for square, root in zip(squares, scratch):
-            torch.sqrt(square, out=root)
-        torch._foreach_add_(scratch, self.epsilon)
-        torch._foreach_addcdiv_(params, grads, scratch, value=-self.learning_rate)
+        ops.foreach_scale(squares, self.rho)
+        ops.foreach_add_product(squares, grads, grads, 1 - self.rho)
+        ops.foreach_sqrt(squares, scratch)
+        ops.foreach_add_scalar(scratch, self.epsilon)
+        ops.foreach_add_quotient(params, grads, scratch, -self.learning_rate)
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer, "rmsprop": RMSpropOptimizer}
 
 
-def make_optimizer(estimator, params):
-    """Build the optimizer named by ``estimator.solver`` from its parameters."""
+def make_optimizer(estimator, params, ops):
+    """Build the optimizer named by ``estimator.solver`` from its parameters,
+    its state in the namespace of ``ops``."""
     optimizer = OPTIMIZERS[estimator.solver]
     return optimizer(
         params,
@@ -386,4 +384,5 @@ def make_optimizer(estimator, params):
         estimator.learning_rate,
         estimator.power_t,
         *(getattr(estimator, name) for name in optimizer.hyperparameters),
+        ops=ops,
     )

@@ -42,7 +42,7 @@ from ._array_ops import array_ops
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 
 
-def angle(a, b):
+def angle(a, b, ops=None):
     """Angle in degrees between two arrays seen as vectors.
 
     Accumulated in float64 where their namespace has it; the alignment
@@ -52,6 +52,9 @@ def angle(a, b):
     ----------
     a, b : array
         Two arrays of the same shape and namespace.
+    ops : ArrayOps, default=None
+        Their namespace's array operations (the network's ``ops``); None:
+        looked up from ``a``.
 
     Returns
     -------
@@ -65,7 +68,7 @@ def angle(a, b):
     >>> round(angle(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])), 9)
     45.0
     """
-    ops = array_ops(a)
+    ops = array_ops(a) if ops is None else ops
     dot = ops.vdot(a, b)
     norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
     if norms == 0:
@@ -499,10 +502,35 @@ class LearningRule(ABC):
         layer_grads : list of list of array
             ``layer_grads[l]``: layer ``l``'s parameter gradients, without the
             L2 penalty (``ctx.l2`` times the weights, which the optimizer adds
-            to theirs, not to ``grads``).
+            to theirs).
         grads : list of array
-            Shaped like ``state.learned``, in its order; written in place.
+            Shaped like ``state.learned``, in its order; written in place,
+            without any L2 penalty: the optimizer adds the one that
+            :meth:`decay_sources` names.
         """
+
+    def decay_sources(self, state, layers):
+        """What the L2 penalty adds to the gradient of each learned array.
+
+        The optimizer adds ``l2`` times the named array to that gradient
+        (``l2`` is ``ctx.l2``): the penalty is applied there and nowhere else.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        sources : list of array or None
+            One per array of ``state.learned``: the array whose multiple is
+            the penalty's gradient, which must keep its place (a view, updated
+            in place), or None for no penalty. Here, None for every one:
+            learned feedback is not penalized.
+        """
+        return [None] * len(state.learned)
 
     def update_state(self, state, layers, sample, decay):
         """Change the state after each update of the weights (here, nothing).
@@ -555,7 +583,7 @@ class LearningRule(ABC):
         """
         feedback = self.feedback_matrices(state, layers)
         return np.array([
-            np.nan if P is None else angle(B, P)
+            np.nan if P is None else angle(B, P, layers[-1].ops)
             for B, P in zip(feedback, self.forward_paths(layers))
         ])
 
@@ -700,7 +728,7 @@ class FeedbackAlignment(LearningRule):
         """
         feedback = self._feedback(state, layers)
         return np.array([
-            np.nan if B is None else angle(B, layer.backward_weights())
+            np.nan if B is None else angle(B, layer.backward_weights(), layer.ops)
             for B, layer in zip(feedback, layers[1:])
         ])
 
@@ -743,7 +771,7 @@ class _SignSymmetry(FeedbackAlignment):
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
             if B is None:
                 continue
-            signs = np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights)))
+            signs = np.sign(layer.ops.to_numpy(layer.as_feedback(layer.weights)))
             B[...] = signs * magnitude
         return RuleState(fixed=feedback)
 
@@ -751,7 +779,7 @@ class _SignSymmetry(FeedbackAlignment):
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
             if B is None:
                 continue
-            ops = array_ops(B)
+            ops = layer.ops
             ops.copy_into(B, ops.xp.sign(layer.as_feedback(layer.weights)))
             B *= magnitude if isinstance(magnitude, float) else ops.asarray(magnitude)
 
@@ -825,7 +853,7 @@ class FixedRandomSignSymmetry(_SignSymmetry):
         magnitudes = [None if M is None else np.abs(M) for M in drawn]
         feedback = [
             None if M is None
-            else np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights))) * M
+            else np.sign(layer.ops.to_numpy(layer.as_feedback(layer.weights))) * M
             for layer, M in zip(layers[1:], magnitudes)
         ]
         return RuleState(fixed=feedback, extras={"magnitudes": magnitudes})
@@ -869,8 +897,8 @@ class KolenPollack(FeedbackAlignment):
     feedback alignment path with a learnt ``B_{l+1}``.
 
     ``B_{l+1}`` starts random and receives the transpose of every update of
-    ``W_{l+1}``: its gradient is ``W_{l+1}``'s (L2 penalty included)
-    transposed, and the estimator's optimizer moves it with the weights, so
+    ``W_{l+1}``: its gradient is ``W_{l+1}``'s (L2 penalty included, which
+    the optimizer adds: :meth:`decay_sources`) transposed, and the estimator's optimizer moves it with the weights, so
     for every solver its update is the transpose of ``W_{l+1}``'s. After each
     update both are multiplied by ``1 - feedback_decay``; hence
     ``W_{l+1} - B_{l+1}.T`` shrinks by that factor at every step and ``B``
@@ -916,8 +944,10 @@ class KolenPollack(FeedbackAlignment):
         for l, grad in zip(weighted, grads):
             layer = ctx.layers[l]
             ops.copy_into(grad, layer.as_feedback(layer_grads[l][layer.weights_index]))
-            if ctx.l2:
-                ops.add_scaled(grad, layer.as_feedback(layer.weights), ctx.l2)
+
+    def decay_sources(self, state, layers):
+        # W's penalty, transposed, so that B's whole gradient is W's.
+        return [layer.as_feedback(layer.weights) for layer in _with_feedback(layers)]
 
     def update_state(self, state, layers, sample, decay):
         if decay:
@@ -1055,7 +1085,7 @@ class DirectFeedbackAlignment(LearningRule):
         degrees = []
         for layer, path in zip(layers[:-1], self.forward_paths(layers)):
             B = next(blocks) if layer.n_params else None
-            degrees.append(np.nan if B is None or path is None else angle(B, path))
+            degrees.append(np.nan if B is None or path is None else angle(B, path, layer.ops))
         return np.array(degrees)
 
 

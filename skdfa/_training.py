@@ -21,10 +21,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches
 
+from ._array_ops import HostLossSum
 from ._network import Workspace, train_batch
 
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
+
+# Read every batch's loss on the host and check it there, as the loop did
+# before the losses stayed on the device: on a device, a synchronisation per
+# batch. Off; ``skdfa bench --effect-of per-batch-sync`` turns it on for some
+# of its epochs, to time what that synchronisation costs.
+_SYNC_EVERY_BATCH = False
 
 
 class TrainingState:
@@ -261,7 +268,7 @@ def _train_epoch(est, net, ws, batches, interval):
     params = net.params
     # On a device the losses stay there: the sum is read, and checked, once
     # per epoch (a non-finite batch loss makes it non-finite).
-    accumulated_loss = net.ops.loss_accumulator()
+    accumulated_loss = HostLossSum() if _SYNC_EVERY_BATCH else net.ops.loss_accumulator()
     epoch_angles = []
     ws.start_epoch()
     for X_batch, Y_batch, sw_batch, weight_sum in batches.epoch(state.rng, est.shuffle):
@@ -272,7 +279,7 @@ def _train_epoch(est, net, ws, batches, interval):
         if result.loss is None:
             continue
         if not accumulated_loss.add(result.loss, X_batch.shape[0]):
-            raise TrainingDiverged(result.loss)
+            raise TrainingDiverged(float(result.loss))
         # The weights and feedback this batch's deltas came from.
         weight_angles = None if result.angles is None else net.weight_alignment()
         est._optimizer.update_params(params, ws.grads, result.weight_decay)
@@ -349,6 +356,7 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     )
     n_samples = batches.n_samples
     ws = Workspace(net, batches.batch_size, est._dropout_rates(), state.dropout_rng)
+    est._optimizer.bind(ops, net.params, ws.decay_sources)
     interval = _alignment_interval(est.track_alignment)
     table = _ProgressTable(early_stopping, interval > 0) if est.verbose else None
     # partial_fit calls continue one table: its header is printed once.

@@ -163,6 +163,106 @@ def _add_scaled(ops):
     assert_allclose(_np(ops, out), a + 0.25 * x, rtol=1e-12)
 
 
+def _arrays(ops, *seeds):
+    """Arrays of several shapes (a weight, a bias), one per seed, numpy and
+    in the namespace."""
+    shapes = [(3, 4), (4,), (2, 2)]
+    host = [_rand(*shapes[i % 3], seed=seed) for i, seed in enumerate(seeds)]
+    return host, [_x(ops, a) for a in host]
+
+
+def _add_decay(ops):
+    grads, grads_x = _arrays(ops, 0, 1, 2)
+    sources, sources_x = _arrays(ops, 3, 4, 5)
+    ops.add_decay(grads_x, [0.5, 0.0, 0.5], sources_x)
+    for got, g, c, src in zip(grads_x, grads, [0.5, 0.0, 0.5], sources):
+        assert_allclose(_np(ops, got), g + c * src, rtol=1e-12)
+
+
+def _foreach_scale(ops):
+    host, xs = _arrays(ops, 0, 1)
+    ops.foreach_scale(xs, 0.3)
+    for got, a in zip(xs, host):
+        assert_allclose(_np(ops, got), 0.3 * a, rtol=1e-12)
+
+
+def _foreach_add_scaled(ops):
+    outs, outs_x = _arrays(ops, 0, 1)
+    xs, xs_x = _arrays(ops, 2, 3)
+    ops.foreach_add_scaled(outs_x, xs_x, -0.25)
+    ops.foreach_add_scaled(outs_x, xs_x)
+    for got, out, x in zip(outs_x, outs, xs):
+        assert_allclose(_np(ops, got), out + 0.75 * x, rtol=1e-12)
+
+
+def _foreach_add_product(ops):
+    outs, outs_x = _arrays(ops, 0, 1)
+    a, a_x = _arrays(ops, 2, 3)
+    b, b_x = _arrays(ops, 4, 5)
+    ops.foreach_add_product(outs_x, a_x, b_x, 0.1)
+    for got, out, x, y in zip(outs_x, outs, a, b):
+        assert_allclose(_np(ops, got), out + 0.1 * x * y, rtol=1e-12)
+
+
+def _foreach_add_quotient(ops):
+    outs, outs_x = _arrays(ops, 0, 1)
+    a, a_x = _arrays(ops, 2, 3)
+    b = [np.abs(x) + 0.5 for x in _arrays(ops, 4, 5)[0]]
+    ops.foreach_add_quotient(outs_x, a_x, [_x(ops, x) for x in b], -0.1)
+    for got, out, x, y in zip(outs_x, outs, a, b):
+        assert_allclose(_np(ops, got), out - 0.1 * x / y, rtol=1e-12)
+
+
+def _foreach_add_scalar(ops):
+    host, xs = _arrays(ops, 0, 1)
+    ops.foreach_add_scalar(xs, 2.5)
+    for got, a in zip(xs, host):
+        assert_allclose(_np(ops, got), a + 2.5, rtol=1e-12)
+
+
+def _foreach_sqrt(ops):
+    host, xs = _arrays(ops, 0, 1)
+    xs = [_x(ops, np.abs(a)) for a in host]
+    outs = [_out(ops, a.shape) for a in host]
+    ops.foreach_sqrt(xs, outs)
+    for got, a in zip(outs, host):
+        assert_allclose(_np(ops, got), np.sqrt(np.abs(a)), rtol=1e-12)
+
+
+def _step_counters(ops):
+    params = _arrays(ops, 0, 1)[1]
+    steps = ops.step_counters(3, params)
+    assert len(steps) == 2
+    ops.foreach_add_scalar(steps, 1)
+    assert [float(step) for step in steps] == [4.0, 4.0]
+
+
+def _fused_adam(ops):
+    # torch.optim.Adam's step, written out (tests/test_optimizers.py checks
+    # the optimizers against torch.optim.Adam itself).
+    lr, beta_1, beta_2, eps, t = 0.01, 0.9, 0.999, 1e-8, 3
+    params, params_x = _arrays(ops, 0, 1)
+    grads, grads_x = _arrays(ops, 2, 3)
+    ms = [0.1 * m for m in _arrays(ops, 4, 5)[0]]
+    vs = [np.abs(v) for v in _arrays(ops, 6, 7)[0]]
+    ms_x, vs_x = [_x(ops, m) for m in ms], [_x(ops, v) for v in vs]
+    ops.fused_adam(
+        params_x, grads_x, ms_x, vs_x, ops.step_counters(t, params_x), lr=lr,
+        beta_1=beta_1, beta_2=beta_2, epsilon=eps, weight_decay=[0.5, 0.0],
+    )
+    for i, decay in enumerate([0.5, 0.0]):
+        grad = grads[i] + decay * params[i]
+        m = beta_1 * ms[i] + (1 - beta_1) * grad
+        v = beta_2 * vs[i] + (1 - beta_2) * grad**2
+        denominator = np.sqrt(v) / np.sqrt(1 - beta_2**t) + eps
+        expected = params[i] - lr / (1 - beta_1**t) * m / denominator
+        assert_allclose(_np(ops, ms_x[i]), m, rtol=1e-12)
+        assert_allclose(_np(ops, vs_x[i]), v, rtol=1e-12)
+        assert_allclose(_np(ops, params_x[i]), expected, rtol=1e-12)
+        # The gradient itself is left as it was.
+        assert_allclose(_np(ops, grads_x[i]), grads[i], rtol=0)
+
+
 def _affine(ops):
     X, W, b = _rand(4, 3), _rand(3, 5, seed=1), _rand(5, seed=2)
     _check_into(ops, ops.affine, [X, W, b], X @ W + b)
@@ -412,6 +512,15 @@ CASES = {
     "exp": _elementwise("exp", np.exp),
     "copy_into": _copy_into,
     "add_scaled": _add_scaled,
+    "add_decay": _add_decay,
+    "foreach_scale": _foreach_scale,
+    "foreach_add_scaled": _foreach_add_scaled,
+    "foreach_add_product": _foreach_add_product,
+    "foreach_add_quotient": _foreach_add_quotient,
+    "foreach_add_scalar": _foreach_add_scalar,
+    "foreach_sqrt": _foreach_sqrt,
+    "step_counters": _step_counters,
+    "fused_adam": _fused_adam,
     "affine": _affine,
     "column_sums": _column_sums,
     "column_dots": _column_dots,

@@ -232,6 +232,68 @@ def test_learners_take_their_epochs_in_turn():
     assert numpy_row.peak_bytes > 4 * 784 * 8 and torch_row.peak_bytes == 0
 
 
+def test_bench_effect_of_dropout_pairs_each_learner_with_its_dropout_twin(capsys):
+    pytest.importorskip("torch")
+    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "3", "--quiet",
+                   "--device", "numpy,cpu", "--rules", "dfa", "--hidden", "8",
+                   "--effect-of", "dropout", "--dropout", "0.2,0.4", "--batch-size", "50",
+                   "--solver", "rmsprop", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith("Effect of dropout on SYNTHETIC data") and "rmsprop, batch 50" in out
+    table = out[out.index("784-8-10 tanh"):].splitlines()
+    assert table[1].split()[1:5] == ["no", "dropout", "dropout", "0.2/0.4"]
+    rows = [line for line in table[3:] if line.startswith("skdfa")]
+    assert [row[:26].strip() for row in rows] == ["skdfa dfa", "skdfa dfa torch cpu"]
+
+
+def test_bench_effect_ratio_is_the_median_of_paired_epochs():
+    lines = []
+    pairs = _bench.run_effect(
+        "dropout", data="synthetic", epochs=4, rules=("dfa",), architectures=[(8,)],
+        quick=True, out=lines.append, progress=False, batch_size=60, solver="sgd",
+    )
+    ((base, other),) = pairs["784-8-10"]
+    assert other.name == "skdfa dfa +dropout" and base.name == "skdfa dfa"
+    assert len(base.epoch_seconds) == len(other.epoch_seconds) == 3
+    ratio = np.median(np.array(other.epoch_seconds) / np.array(base.epoch_seconds))
+    row = next(line for line in lines if line.startswith("skdfa dfa "))
+    assert float(row.split()[-2].rstrip("x")) == pytest.approx(ratio, abs=5e-4)
+
+
+def test_bench_per_batch_sync_twin_runs_its_epochs_with_the_engine_switch_on(monkeypatch):
+    # The engine reads every batch's loss under the switch
+    # (test_array_api.py::test_torch_fit_reads_from_the_device_per_epoch_not_per_batch);
+    # here: the twin's epochs, and only they, run with it.
+    pytest.importorskip("torch")
+    from skdfa import _training
+
+    switch = []
+    train_epoch = _training._train_epoch
+    monkeypatch.setattr(_training, "_train_epoch",
+                        lambda *a: switch.append(_training._SYNC_EVERY_BATCH) or train_epoch(*a))
+    pairs = _bench.run_effect(
+        "per-batch-sync", data="synthetic", epochs=3, rules=("dfa",), architectures=[(8,)],
+        quick=True, out=lambda line: None, progress=False, devices=("numpy", "cpu"),
+    )
+    ((base, other),) = pairs["784-8-10"]
+    assert (base.device, other.device) == ("cpu", "cpu")
+    assert other.name == "skdfa dfa torch cpu +sync/batch"
+    assert switch == [False, True] * 3
+    assert _training._SYNC_EVERY_BATCH is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--solver", "sgd"], "--solver only with --effect-of"),
+    (["--batch-size", "10", "--dropout", "0.1"], "--batch-size, --dropout only with --effect-of"),
+    (["--effect-of", "per-batch-sync", "--dropout", "0.1"], "--dropout only with --effect-of dropout"),
+    (["--effect-of", "per-batch-sync", "--device", "numpy"], "needs a torch device"),
+])
+def test_bench_effect_usage_errors(capsys, argv, message):
+    assert main(["bench", "--quick", *argv]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
 def test_run_benchmark_numbers_are_consistent():
     report = _bench.run_benchmark(
         data="synthetic", epochs=2, rules=("dfa",), architectures=[(16,)],

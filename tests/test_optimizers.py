@@ -5,10 +5,11 @@ import pickle
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer as SkAdam
 from sklearn.neural_network._stochastic_optimizers import SGDOptimizer as SkSGD
 
+from skdfa._array_ops import NumpyOps
 from skdfa._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 
 
@@ -39,10 +40,16 @@ def test_sgd_matches_sklearn(grads_seq, nesterov):
 
 def test_adam_matches_sklearn(grads_seq):
     ours, ref = _params(np.random.RandomState(0)), _params(np.random.RandomState(0))
-    _run(AdamOptimizer(ours, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8), ours, grads_seq)
-    _run(SkAdam(ref, 0.01, 0.9, 0.999, 1e-8), ref, grads_seq)
+    adam = AdamOptimizer(ours, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
+    sk_adam = SkAdam(ref, 0.01, 0.9, 0.999, 1e-8)
+    _run(adam, ours, grads_seq)
+    _run(sk_adam, ref, grads_seq)
     for a, b in zip(ours, ref):
-        assert_allclose(a, b, rtol=1e-10)  # rescaled moments round differently
+        assert_allclose(a, b, rtol=1e-10)  # the step's products round in another order
+    # The moments are scikit-learn's m and v, rounded alike.
+    for ours_state, sk_state in [(adam.ms, sk_adam.ms), (adam.vs, sk_adam.vs)]:
+        for a, b in zip(ours_state, sk_state):
+            assert_array_equal(a, b)
 
 
 def test_rmsprop_formula(grads_seq):
@@ -157,3 +164,88 @@ def test_step_epochs_must_be_positive_integers(step_epochs):
 
     with pytest.raises(ValueError, match="'step_epochs' parameter .* positive integers"):
         DFAClassifier(step_epochs=step_epochs).fit(np.eye(4), [0, 1, 0, 1])
+
+
+OPTIMIZER_ARGS = [
+    (SGDOptimizer, (0.9, True)), (SGDOptimizer, (0.9, False)),
+    (AdamOptimizer, (0.9, 0.999, 1e-8)), (RMSpropOptimizer, (0.9, 1e-8)),
+]
+
+
+class _ForeachNumpyOps(NumpyOps):
+    """numpy through the multi-tensor kernels (``_step_foreach``), whose
+    primitives ``ArrayOps`` runs one array at a time."""
+
+    foreach = True
+
+
+def _states(optimizer):
+    return [a for name in optimizer.state_names for a in getattr(optimizer, name)]
+
+
+@pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
+def test_both_kernels_step_alike_and_keep_one_state_form(Optimizer, args, grads_seq):
+    each, foreach = _params(np.random.RandomState(0)), _params(np.random.RandomState(0))
+    opt_each = Optimizer(each, 0.01, "constant", 0.5, *args)
+    opt_foreach = Optimizer(foreach, 0.01, "constant", 0.5, *args)
+    opt_foreach.bind(_ForeachNumpyOps(), foreach)
+    for grads in grads_seq:
+        opt_each.update_params(each, [g.copy() for g in grads], [0.3, 0.0])
+        opt_foreach.update_params(foreach, [g.copy() for g in grads], [0.3, 0.0])
+    # Adam's kernels add epsilon before (one at a time, scikit-learn's) or
+    # after (multi-tensor, torch's) the bias correction of sqrt(v).
+    tol = dict(rtol=1e-6, atol=1e-8) if Optimizer is AdamOptimizer else dict(rtol=1e-12)
+    for a, b in zip(each + _states(opt_each), foreach + _states(opt_foreach)):
+        assert_allclose(a, b, **tol)
+
+
+@pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
+@pytest.mark.parametrize("foreach", [False, True])
+def test_decay_read_from_another_parameter_is_read_before_any_step(
+    Optimizer, args, foreach, grads_seq
+):
+    # Kolen-Pollack's feedback B takes W's penalty transposed: every
+    # gradient gets its penalty before any parameter moves.
+    W = np.random.RandomState(0).standard_normal((4, 3))
+    B = np.random.RandomState(1).standard_normal((3, 4))
+    params, reference = [W, B], [W.copy(), B.copy()]
+    grads_seq = [[g[0], g[0].T.copy()] for g in grads_seq]
+    opt = Optimizer(params, 0.01, "constant", 0.5, *args)
+    opt.bind(_ForeachNumpyOps() if foreach else NumpyOps(), params, [W, W.T])
+    opt_reference = Optimizer(reference, 0.01, "constant", 0.5, *args)
+    opt_reference.bind(_ForeachNumpyOps() if foreach else NumpyOps(), reference)
+    for grads in grads_seq:
+        penalized = [grads[0] + 0.3 * reference[0], grads[1] + 0.3 * reference[0].T]
+        opt_reference.update_params(reference, penalized)
+        opt.update_params(params, [g.copy() for g in grads], [0.3, 0.3])
+    for a, b in zip(params, reference):
+        assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_adam_state_is_torch_adams(namespace, grads_seq):
+    # The moments are what torch.optim.Adam holds (exp_avg, exp_avg_sq), on
+    # every namespace; on torch the steps are torch's own.
+    torch = pytest.importorskip("torch")
+    start = _params(np.random.RandomState(0))
+    reference = [torch.tensor(p, requires_grad=True) for p in start]
+    torch_adam = torch.optim.Adam(
+        [{"params": reference[:1], "weight_decay": 0.3}, {"params": reference[1:]}],
+        lr=0.01, betas=(0.9, 0.999), eps=1e-8,
+    )
+    ours = [torch.tensor(p) for p in start] if namespace == "torch" else start
+    adam = AdamOptimizer(ours, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
+    for grads in grads_seq:
+        for p, g in zip(reference, grads):
+            p.grad = torch.tensor(g)
+        torch_adam.step()
+        grads = [torch.tensor(g) for g in grads] if namespace == "torch" else grads
+        adam.update_params(ours, [g.clone() if namespace == "torch" else g.copy() for g in grads],
+                           [0.3, 0.0])
+    # numpy adds epsilon before the bias correction (scikit-learn's step).
+    tol = dict(rtol=1e-12) if namespace == "torch" else dict(rtol=1e-6, atol=1e-8)
+    for i, p in enumerate(reference):
+        state = torch_adam.state[p]
+        assert_allclose(np.asarray(ours[i]), p.detach().numpy(), **tol)
+        assert_allclose(np.asarray(adam.ms[i]), state["exp_avg"].numpy(), **tol)
+        assert_allclose(np.asarray(adam.vs[i]), state["exp_avg_sq"].numpy(), **tol)

@@ -200,6 +200,9 @@ def main(argv=None):
         if status is not None:
             return status
         if args.command == "bench":
+            problem = _bench.usage_problem(args)
+            if problem:
+                parser.error(problem)
             return _bench.run(args)
         if args.command == "reproduce":
             if args.out is not None:

@@ -16,6 +16,7 @@ this machine, measured in the same run on the training's own matrix shapes.
 Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
 """
 
+import contextlib
 import os
 import time
 import tracemalloc
@@ -192,9 +193,14 @@ class BenchResult:
     peak_bytes: int = 0
     accuracy: float = np.nan
     device: str = "numpy"
+    variant: str = ""
 
     @property
     def name(self):
+        return f"{self._learner_name} {self.variant}".rstrip()
+
+    @property
+    def _learner_name(self):
         if self.learner == "mlp":
             return "sklearn MLPClassifier"
         if self.learner == "torch-loop":
@@ -221,12 +227,27 @@ class BenchResult:
         return flops / self.seconds_per_epoch / 1e9
 
 
-def _make_learner(rule, hidden, epochs, seed):
+def _make_learner(rule, hidden, epochs, seed, **settings):
     return _common.make_learner(rule, hidden=hidden, epochs=epochs, seed=seed,
-                                batch_size=BATCH_SIZE)
+                                **{"batch_size": BATCH_SIZE, **settings})
 
 
-def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
+@contextlib.contextmanager
+def _syncing_every_batch(enabled):
+    """The training loop reads and checks every batch's loss on the host
+    while in this block (as it did before the losses stayed on the device)."""
+    from .. import _training
+
+    saved = _training._SYNC_EVERY_BATCH
+    _training._SYNC_EVERY_BATCH = enabled
+    try:
+        yield
+    finally:
+        _training._SYNC_EVERY_BATCH = saved
+
+
+def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
+                  sync_every_batch=False, variant="", **settings):
     """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
     per step of the generator.
 
@@ -249,6 +270,15 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
     device : {"numpy", "cpu", "cuda", "mps"}, default="numpy"
         Train on numpy arrays, or on torch tensors on this device (with
         ``array_api_dispatch``; memory is then not traced).
+    sync_every_batch : bool, default=False
+        Read and check every batch's loss on the host, as the training loop
+        did before it kept the losses on the device (``--effect-of
+        per-batch-sync``).
+    variant : str, default=""
+        Appended to the learner's name in the report.
+    **settings
+        More parameters of the learner (``batch_size``, ``solver``,
+        ``dropout``: :func:`~skdfa._cli._common.make_learner`).
 
     Yields
     ------
@@ -260,8 +290,9 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
     """
     X_train, X_test, y_train, y_test = data
     classes = np.unique(np.concatenate([y_train, y_test]))
-    est = _make_learner(rule, hidden, epochs, seed)
-    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device)
+    est = _make_learner(rule, hidden, epochs, seed, **settings)
+    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device,
+                         variant=variant)
     yield result
     X_train, X_test, y_train, y_test = _common.to_device(
         (X_train, X_test, y_train, y_test), device
@@ -271,7 +302,8 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy"):
         traced = epoch == 0 and device == "numpy"
         # Entered per epoch: the learners' epochs alternate, and the
         # dispatch setting and warning filters must not leak into another's.
-        with _common.on_device(device), _common.quietly():
+        with _common.on_device(device), _common.quietly(), \
+                _syncing_every_batch(sync_every_batch):
             if traced:
                 tracemalloc.start()
             start = time.perf_counter()
@@ -534,6 +566,100 @@ def run_benchmark(
     return {"results": results, "matmul_gflops": rates, "targets": targets}
 
 
+EFFECTS = ("dropout", "per-batch-sync")
+"""What ``--effect-of`` times: each learner with and without it."""
+
+
+def run_effect(
+    effect, *, data="fashion-mnist", epochs=5, rules=("dfa",), architectures=None,
+    quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
+    batch_size=BATCH_SIZE, solver="adam", dropout=(0.1, 0.5),
+):
+    """Time each skdfa learner with and without ``effect``, in one
+    interleaved run, and print the ratio of their epoch times.
+
+    ``"dropout"`` adds ``dropout`` to the learner; ``"per-batch-sync"`` makes
+    the training loop read and check every batch's loss on the host, as it
+    did before it kept the losses on the device and read them once per
+    epoch (torch devices only: numpy has no device to wait for). The two
+    learners are the same network, data, seed and settings otherwise.
+
+    Parameters
+    ----------
+    effect : {"dropout", "per-batch-sync"}
+    data, epochs, rules, architectures, quick, seed, out, progress, devices, n_train
+        As :func:`run_benchmark` (MLPClassifier and the PyTorch loop do not run).
+    batch_size : int, default=200
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+    dropout : float or tuple of float, default=(0.1, 0.5)
+        The rates of ``"dropout"`` (input, hidden).
+
+    Returns
+    -------
+    pairs : dict
+        Architecture -> list of ``(without, with_effect)`` BenchResult pairs.
+    """
+    if effect not in EFFECTS:
+        raise ValueError(f"effect must be one of {EFFECTS}, got {effect!r}.")
+    if effect == "per-batch-sync":
+        devices = [d for d in devices if d != "numpy"]
+        if not devices:
+            raise CommandError(
+                "--effect-of per-batch-sync needs a torch device (--device cpu, cuda or mps): "
+                "on numpy every loss is on the host already."
+            )
+    if architectures is None:
+        architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
+    arrays, label = load_bench_data(data, quick, n_train)
+    if effect == "dropout":
+        rates = dropout if isinstance(dropout, tuple) else (dropout, dropout)
+        base_name, effect_name = "no dropout", "dropout " + "/".join(f"{r:g}" for r in rates)
+        with_effect = dict(dropout=dropout, variant="+dropout")
+    else:
+        base_name, effect_name = "per epoch", "per batch"
+        with_effect = dict(sync_every_batch=True, variant="+sync/batch")
+    settings = dict(batch_size=batch_size, solver=solver)
+    out(
+        f"Effect of {effect} on {label}: {len(arrays[0])} train samples, float32, tanh, "
+        f"{solver}, batch {batch_size}, {epochs} epochs (the first not timed), "
+        "interleaved" + ("  [QUICK: timings mean nothing]" if quick else "")
+    )
+    if effect == "per-batch-sync":
+        out("  per epoch: the batch losses summed on the device, read and checked once "
+            "per epoch (skdfa's loop)")
+        out("  per batch: each batch's loss read on the host and checked (the loop before)")
+    pairs = {}
+    for hidden in architectures:
+        runs = []
+        for device in devices:
+            for rule in rules:
+                runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device, **settings))
+                runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device,
+                                          **settings, **with_effect))
+        results = run_interleaved(runs, epochs, out if progress else None)
+        arch = _arch(results[0].units)
+        pairs[arch] = list(zip(results[::2], results[1::2]))
+        out("")
+        out(f"{arch} tanh")
+        header = (f"{'learner':<26} {base_name:>12} {effect_name:>16} "
+                  f"{'ratio':>7} {'range':>13}")
+        out(header)
+        out("-" * len(header))
+        for base, other in pairs[arch]:
+            # Paired by epoch: both ran one after the other.
+            ratios = np.array(other.epoch_seconds) / np.array(base.epoch_seconds)
+            out(
+                f"{base.name:<26} {base.seconds_per_epoch:>12.3f} "
+                f"{other.seconds_per_epoch:>16.3f} {np.median(ratios):>6.3f}x "
+                f"{f'{ratios.min():.3f}-{ratios.max():.3f}':>13}"
+            )
+    out("")
+    out(f"{base_name}, {effect_name}: median seconds per timed epoch; ratio: the median over epochs of the epoch "
+        f"with {effect} over the epoch without it just before (range: the smallest and "
+        "largest of those ratios).")
+    return pairs
+
+
 def _print_table(arch, rows, rate, n_train, out):
     reference = rows[0].seconds_per_epoch
     out("")
@@ -642,6 +768,64 @@ def add_arguments(parser):
                              "torch); each torch device adds the plain PyTorch DFA loop "
                              "(default: numpy and every torch device of this machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    parser.add_argument("--threads", type=_common.parse_positive_int, default=None,
+                        help="BLAS and torch threads (default: all; BLAS and torch decide)")
+    effect = parser.add_argument_group(
+        "the effect of one setting",
+        "With --effect-of, each skdfa learner (--rules, --device, --hidden) runs twice, "
+        "without and with the setting, interleaved, and the report is the ratio of their "
+        "epoch times (no MLPClassifier, no PyTorch loop).",
+    )
+    effect.add_argument("--effect-of", choices=EFFECTS, default=None,
+                        help="dropout: --dropout against none; per-batch-sync: every "
+                             "batch's loss read on the host, against once per epoch "
+                             "(torch devices)")
+    effect.add_argument("--batch-size", type=_common.parse_positive_int, default=None,
+                        help=f"(--effect-of only) batch size (default: {BATCH_SIZE})")
+    effect.add_argument("--solver", choices=("adam", "sgd", "rmsprop"), default=None,
+                        help="(--effect-of only) optimizer (default: adam)")
+    effect.add_argument("--dropout", type=_common.parse_dropout, default=None,
+                        help="(--effect-of dropout only) INPUT,HIDDEN rates or one rate "
+                             "(default: 0.1,0.5)")
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """BLAS and torch use ``n`` threads in this block (all when None)."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch = None
+    try:
+        import torch
+    except ImportError:
+        pass
+    saved = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n, user_api="blas"):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(saved)
+
+
+def usage_problem(args):
+    """What is wrong with the combination of ``args``'s options, or None."""
+    effect_only = {"--batch-size": args.batch_size, "--solver": args.solver,
+                   "--dropout": args.dropout}
+    given = [name for name, value in effect_only.items() if value is not None]
+    if args.effect_of is None and given:
+        return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
+                f"learner at adam, batch {BATCH_SIZE}, without dropout")
+    if args.effect_of not in (None, "dropout") and args.dropout is not None:
+        return "--dropout only with --effect-of dropout"
+    if args.effect_of == "per-batch-sync" and args.devices == ("numpy",):
+        return "--effect-of per-batch-sync needs a torch device (--device cpu, cuda or mps)"
+    return None
 
 
 def run(args):
@@ -653,11 +837,21 @@ def run(args):
             print(note)
     for device in devices:
         _common.check_device(device)
-    run_benchmark(
-        data=args.data, epochs=args.epochs, rules=args.rules,
-        architectures=args.hidden, quick=args.quick, seed=args.seed,
-        progress=not args.quiet,
-        devices=devices,
-        n_train=args.train_samples,
-    )
+    with _threads(args.threads):
+        if args.effect_of is not None:
+            run_effect(
+                args.effect_of, data=args.data, epochs=args.epochs, rules=args.rules,
+                architectures=args.hidden, quick=args.quick, seed=args.seed,
+                progress=not args.quiet, devices=devices, n_train=args.train_samples,
+                batch_size=args.batch_size or BATCH_SIZE, solver=args.solver or "adam",
+                dropout=(0.1, 0.5) if args.dropout is None else args.dropout,
+            )
+            return 0
+        run_benchmark(
+            data=args.data, epochs=args.epochs, rules=args.rules,
+            architectures=args.hidden, quick=args.quick, seed=args.seed,
+            progress=not args.quiet,
+            devices=devices,
+            n_train=args.train_samples,
+        )
     return 0
