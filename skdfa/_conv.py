@@ -16,14 +16,13 @@ A convolution is followed by the network's activation; a max pooling is not
 import numpy as np
 import scipy.sparse as sp
 
-from ._array_ops import array_ops
-from ._layers import GLOROT_INITS, _glorot_bound, _glorot_intercept
+from ._layers import GLOROT_INITS, Layer, _glorot_bound, _glorot_intercept
 
 
-def _write_into(out, shape, compute):
+def _write_into(out, shape, compute, ops):
     """Call ``compute(maps)`` with ``out`` (rows of a buffer) seen as ``shape``,
     so that what it writes lands in ``out``: a view on numpy and torch (a
-    copy would lose the writes), a temporary copied back elsewhere."""
+    copy would lose the writes), a temporary of ``ops`` copied back elsewhere."""
     if isinstance(out, np.ndarray):
         view = out.view()
         view.shape = shape  # raises where only a copy could reshape
@@ -31,7 +30,6 @@ def _write_into(out, shape, compute):
     elif hasattr(out, "view") and hasattr(out, "untyped_storage"):  # torch
         compute(out.view(shape))
     else:
-        ops = array_ops(out)
         maps = ops.empty(shape, out.dtype)
         compute(maps)
         out[...] = ops.xp.reshape(maps, out.shape)
@@ -46,7 +44,7 @@ def _shape_error(name, what, input_shape, size, padding=0):
     )
 
 
-class Conv2DLayer:
+class Conv2DLayer(Layer):
     """Convolution ``A = conv(X, coef) + intercept``, stride 1, zero padding.
 
     Parameters
@@ -135,25 +133,27 @@ class Conv2DLayer:
             self.coef = np.zeros(self.kernel_shape, dtype=dtype)
             self.intercept = np.zeros(n_out, dtype=dtype)
 
-    def _maps(self, X, shape):
+    def _maps(self, X, shape, ops):
         if sp.issparse(X):  # a sparse batch of X: densified, one batch at a time
             X = X.toarray()
-        return array_ops(X).xp.reshape(X, (X.shape[0], *shape))
+        return ops.xp.reshape(X, (X.shape[0], *shape))
 
     def forward(self, X, out, training=False):
-        ops = array_ops(self.coef)
-        X = self._maps(X, self.input_shape)
+        ops = self.array_ops(self.coef)
+        X = self._maps(X, self.input_shape, ops)
         return _write_into(
             out, (out.shape[0], *self.output_shape),
-            lambda maps: ops.conv2d(X, self.coef, self.intercept, self.padding, maps),
+            lambda maps: ops.conv2d(X, self.coef, self.intercept, self.padding, maps), ops,
         )
 
     def backward(self, delta, feedback=None):
         """dLoss/dX through ``feedback`` (a kernel shaped like the layer's own,
         for the feedback-alignment rules), by default the layer's own kernel."""
         kernel = self.coef if feedback is None else feedback
-        ops = array_ops(kernel)
-        dX = ops.conv2d_input_grad(self._maps(delta, self.output_shape), kernel, self.padding)
+        ops = self.array_ops(kernel)
+        dX = ops.conv2d_input_grad(
+            self._maps(delta, self.output_shape, ops), kernel, self.padding
+        )
         return ops.xp.reshape(dX, (delta.shape[0], self.n_in))
 
     def weight_matrix(self):
@@ -163,13 +163,14 @@ class Conv2DLayer:
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads
-        array_ops(self.coef).conv2d_weight_grad(
-            self._maps(X, self.input_shape), self._maps(delta, self.output_shape),
+        ops = self.array_ops(self.coef)
+        ops.conv2d_weight_grad(
+            self._maps(X, self.input_shape, ops), self._maps(delta, self.output_shape, ops),
             self.padding, coef_grad, intercept_grad,
         )
 
 
-class MaxPool2DLayer:
+class MaxPool2DLayer(Layer):
     """Max pooling over ``pool_size x pool_size`` windows at stride ``pool_size``
     (torch's ``max_pool2d`` default); rows and columns that do not fill a
     window are dropped. No parameters and no activation after it.
@@ -214,11 +215,11 @@ class MaxPool2DLayer:
         return flat
 
     def forward(self, X, out, training=False):
-        ops = array_ops(X)
+        ops = self.array_ops(X)
         maps = ops.xp.reshape(X, (X.shape[0], *self.input_shape))
         _write_into(
             out, (out.shape[0], *self.output_shape),
-            lambda pooled: ops.max_pool2d(maps, self.pool_size, pooled),
+            lambda pooled: ops.max_pool2d(maps, self.pool_size, pooled), ops,
         )
         if training:
             # Where the maxima are is found by ``backward``, which only the
@@ -229,7 +230,7 @@ class MaxPool2DLayer:
     def backward(self, delta, feedback=None):
         """dLoss/dX: ``delta`` at the maxima of the last training forward pass
         (there are no weights for ``feedback`` to stand in for)."""
-        ops = array_ops(delta)
+        ops = self.array_ops(delta)
         n = delta.shape[0]
         dX = ops.max_unpool2d(
             ops.xp.reshape(delta, (n, *self.output_shape)),

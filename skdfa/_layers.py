@@ -36,6 +36,12 @@ and the operations the learning rules (``_rules.py``) build deltas from:
   the form of a feedback array; ``backward_weights()`` is the layer's own
   map in that form (for the diagnostics).
 
+Every layer computes with ``ops``, the network's ``ArrayOps`` (see
+``_array_ops.py``), which the network hands it whenever its parameters are
+created or moved to another namespace (``Network.use_ops``): a pass never
+looks the arrays' namespace up. A layer used on its own finds the operations
+of its arrays' namespace (:meth:`Layer.array_ops`).
+
 A new layer type is one class here (convolution and pooling: ``_conv.py``).
 """
 
@@ -62,7 +68,30 @@ def _glorot_intercept(rng, weight_init, bound, n_out, dtype):
     return rng.uniform(-bound, bound, n_out).astype(dtype, copy=False)
 
 
-class _FlatOutput:
+class Layer:
+    """What every layer type shares: the array operations it computes with.
+
+    Attributes
+    ----------
+    ops : ArrayOps or None
+        Set by the network; not pickled (the network sets it again on load).
+    """
+
+    ops = None
+
+    def array_ops(self, array):
+        """``ops``, or those of ``array``'s namespace for a layer outside a
+        network."""
+        return array_ops(array) if self.ops is None else self.ops
+
+    def __getstate__(self):
+        # ArrayOps hold modules; the network hands them out again on load.
+        state = self.__dict__.copy()
+        state.pop("ops", None)
+        return state
+
+
+class _FlatOutput(Layer):
     """Layers whose output is a plain (n_samples, n_out) matrix."""
 
     @property
@@ -142,7 +171,7 @@ class DenseLayer(_FlatOutput):
             self.intercept = np.zeros(self.n_out, dtype=dtype)
 
     def forward(self, X, out, training=False):
-        return array_ops(self.coef).affine(X, self.coef, self.intercept, out=out)
+        return self.array_ops(self.coef).affine(X, self.coef, self.intercept, out=out)
 
     def backward(self, delta, feedback=None):
         return delta @ (self.coef.T if feedback is None else feedback)
@@ -152,7 +181,7 @@ class DenseLayer(_FlatOutput):
 
     def gradients(self, X, delta, grads):
         coef_grad, intercept_grad = grads
-        ops = array_ops(self.coef)
+        ops = self.array_ops(self.coef)
         ops.matmul(X.T, delta, out=coef_grad)
         ops.column_sums(delta, out=intercept_grad)
 
@@ -182,11 +211,11 @@ class _GaussianMatrix:
             dtype, copy=False
         )
 
-    def apply(self, U):
+    def apply(self, U, ops=None):
         """``U @ R.T``; ``U`` may be sparse."""
         return U @ self.RT
 
-    def apply_transpose(self, G):
+    def apply_transpose(self, G, ops=None):
         """``G @ R``."""
         return G @ self.RT.T
 
@@ -213,18 +242,19 @@ class _DCTMatrix:
         self.signs = np.where(rng.randint(2, size=n_in), scale, -scale).astype(dtype)
         self.rows = None if n_out == self.m else np.sort(rng.permutation(self.m)[:n_out])
 
-    def apply(self, U):
-        """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows)."""
-        ops = array_ops(self.signs)
+    def apply(self, U, ops=None):
+        """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows).
+        ``ops``: the layer's array operations (None: the signs' namespace's)."""
+        ops = array_ops(self.signs) if ops is None else ops
         U = ops.to_dense(U)
         coefficients = ops.dct(U * self.signs, self.m)
         if self.rows is None:
             return coefficients
         return ops.xp.take(coefficients, self.rows, axis=1)
 
-    def apply_transpose(self, G):
-        """``G @ R``."""
-        ops = array_ops(self.signs)
+    def apply_transpose(self, G, ops=None):
+        """``G @ R`` (``ops`` as in :meth:`apply`)."""
+        ops = array_ops(self.signs) if ops is None else ops
         if self.rows is None:
             coefficients = G
         else:
@@ -336,36 +366,37 @@ class RDLayer(_FlatOutput):
 
     def _project(self, X):
         """``Z = (X * d1) @ R.T``; a sparse X stays sparse for the product."""
-        return self.R.apply(array_ops(self.d1).scale_columns(X, self.d1))
+        ops = self.array_ops(self.d1)
+        return self.R.apply(ops.scale_columns(X, self.d1), ops)
 
     def forward(self, X, out, training=False):
         Z = self._project(X)
         if training:
             # gradients() needs Z for d2's gradient; it releases it.
             self._Z = Z
-        array_ops(self.d2).multiply(Z, self.d2, out=out)
+        self.array_ops(self.d2).multiply(Z, self.d2, out=out)
         out += self.intercept
         return out
 
     def weight_matrix(self):
         """``diag(d1) @ R.T @ diag(d2)``, formed by mapping the identity."""
-        ops = array_ops(self.d1)
+        ops = self.array_ops(self.d1)
         identity = ops.xp.eye(self.n_in, dtype=self.d1.dtype, device=ops.device)
-        return self.R.apply(identity * ops.xp.reshape(self.d1, (-1, 1))) * self.d2
+        return self.R.apply(identity * ops.xp.reshape(self.d1, (-1, 1)), ops) * self.d2
 
     def backward(self, delta, feedback=None):
         if feedback is not None:
             return delta @ feedback
-        dX = self.R.apply_transpose(delta * self.d2)
+        dX = self.R.apply_transpose(delta * self.d2, self.array_ops(self.d2))
         dX *= self.d1
         return dX
 
     def gradients(self, X, delta, grads):
         d1_grad, d2_grad, intercept_grad = grads
         Z, self._Z = self._Z, None
-        ops = array_ops(self.d2)
+        ops = self.array_ops(self.d2)
         ops.column_dots(delta, Z, out=d2_grad)
-        G = self.R.apply_transpose(delta * self.d2)
+        G = self.R.apply_transpose(delta * self.d2, ops)
         ops.column_dots(G, X, out=d1_grad)
         ops.column_sums(delta, out=intercept_grad)
 

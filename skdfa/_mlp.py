@@ -460,8 +460,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         new = copy.deepcopy(self)
         if not hasattr(new, "_network"):
             return new
-        for name in ("_network", "_optimizer"):
-            convert_arrays(getattr(new, name), converter)
+        new._network.convert(converter)
+        convert_arrays(new._optimizer, converter)
         new._state.move(converter)
         new.alignment_ = converter(new.alignment_)
         new.weight_alignment_ = converter(new.weight_alignment_)
@@ -485,7 +485,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         dtype = ops.numpy_dtype(X.dtype)
         rng = check_random_state(self.random_state)
         net.initialize_weights(rng, self.weight_init, dtype)
-        convert_arrays(net.layers, ops.asarray)
+        net.convert(ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
         self._state = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
@@ -702,7 +702,7 @@ class _ClassifierMixin:
         Numeric labels come back in the namespace and device of ``scores``;
         others (strings) as a numpy array.
         """
-        ops = array_ops(scores)
+        ops = self._network.ops
         xp = ops.xp
         if self._label_binarizer.y_type_ == "multilabel-indicator" and scores.shape[1] > 1:
             return xp.astype(scores > 0, xp.int64)
@@ -771,7 +771,7 @@ class _ClassifierMixin:
             One column (raveled) for binary problems.
         """
         scores = self._decision(X, "decision_function")
-        return _ravel_single_column(scores)
+        return _ravel_single_column(scores, self._network.ops)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -791,7 +791,7 @@ class _ClassifierMixin:
 
     def _proba(self, X, method):
         proba = self._decision(X, method)
-        ops = array_ops(proba)
+        ops = self._network.ops
         if len(self.classes_) == 1:
             # One column per class: the only class has probability 1.
             return ops.xp.ones_like(proba)
@@ -818,7 +818,7 @@ class _ClassifierMixin:
         """
         proba = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return array_ops(proba).xp.log(proba)
+            return self._network.ops.xp.log(proba)
 
     def predict(self, X):
         """Predict class labels.
@@ -1446,12 +1446,13 @@ class DFARegressor(RegressorMixin, BaseDFA):
             their exponential for ``loss="poisson"``.
         """
         outputs = self._decision(X, "predict")
-        ACTIVATIONS[self.out_activation_](outputs, array_ops(outputs))
-        return _ravel_single_column(outputs)
+        ops = self._network.ops
+        ACTIVATIONS[self.out_activation_](outputs, ops)
+        return _ravel_single_column(outputs, ops)
 
 
-def _ravel_single_column(scores):
-    """One-column outputs as a 1-d array, in their namespace."""
+def _ravel_single_column(scores, ops):
+    """One-column outputs as a 1-d array, in their namespace (``ops``'s)."""
     if scores.shape[1] != 1:
         return scores
-    return array_ops(scores).xp.reshape(scores, (-1,))
+    return ops.xp.reshape(scores, (-1,))

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._array_ops import array_ops
+from ._array_ops import array_ops, convert_arrays
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 
@@ -40,6 +40,11 @@ class Network:
 
     Attributes
     ----------
+    ops : ArrayOps or None
+        The array operations of the parameters' namespace and device, looked
+        up once when the parameters are created, moved (:meth:`convert`) or
+        loaded, and handed to every layer (:meth:`use_ops`); None before
+        ``initialize_weights``.
     rule_state : RuleState
         The rule's state (its feedback), created by ``initialize_feedback``.
     sampler : FeedbackSampler
@@ -52,6 +57,7 @@ class Network:
         self.output = output
         self.rule = get_rule(rule)
         self.rule_state = None
+        self.ops = None
 
     @property
     def n_layers(self):
@@ -99,10 +105,31 @@ class Network:
     def dtype(self):
         return self.layers[0].params[0].dtype
 
-    @property
-    def ops(self):
-        """The array operations of the namespace and device of the parameters."""
-        return array_ops(self.layers[0].params[0])
+    def use_ops(self, ops):
+        """Compute with ``ops`` from now on, the network and every layer."""
+        self.ops = ops
+        for layer in self.layers:
+            layer.ops = ops
+
+    def convert(self, converter):
+        """Replace every array of the network (parameters, rule state) by
+        ``converter(array)``, in place, and compute with the operations of the
+        new arrays' namespace and device (looked up here, once)."""
+        convert_arrays(self, converter)
+        self.use_ops(array_ops(self.params[0]))
+
+    def __getstate__(self):
+        # ArrayOps hold modules: they are looked up again on load.
+        state = self.__dict__.copy()
+        state["ops"] = None
+        state["_has_ops"] = self.ops is not None
+        return state
+
+    def __setstate__(self, state):
+        has_ops = state.pop("_has_ops", False)
+        self.__dict__.update(state)
+        if has_ops:
+            self.use_ops(array_ops(self.params[0]))
 
     def initialize_weights(self, rng, weight_init, dtype):
         """Draw every layer's parameters from ``rng``.
@@ -112,6 +139,7 @@ class Network:
         """
         for layer in self.layers:
             layer.initialize(rng, weight_init, self.activation, dtype)
+        self.use_ops(array_ops(self.params[0]))
 
     def initialize_feedback(self, rng, distribution, scale, dtype):
         """Create the rule's state (draw its feedback); call after
@@ -364,7 +392,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
         exact = RULES["bp"].hidden_deltas(ctx, None)
         # Layers without parameters (pooling) may get no delta.
         angles = np.array(
-            [np.nan if a is None else angle(a, b) for a, b in zip(deltas, exact)]
+            [np.nan if a is None else angle(a, b, ops) for a, b in zip(deltas, exact)]
         )
 
     grads = iter(ws.grads)

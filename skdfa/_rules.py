@@ -42,7 +42,7 @@ from ._array_ops import array_ops
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 
 
-def angle(a, b):
+def angle(a, b, ops=None):
     """Angle in degrees between two arrays seen as vectors.
 
     Accumulated in float64 where their namespace has it; the alignment
@@ -52,6 +52,9 @@ def angle(a, b):
     ----------
     a, b : array
         Two arrays of the same shape and namespace.
+    ops : ArrayOps, default=None
+        Their namespace's array operations (the network's ``ops``); None:
+        looked up from ``a``.
 
     Returns
     -------
@@ -65,7 +68,7 @@ def angle(a, b):
     >>> round(angle(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])), 9)
     45.0
     """
-    ops = array_ops(a)
+    ops = array_ops(a) if ops is None else ops
     dot = ops.vdot(a, b)
     norms = np.sqrt(ops.vdot(a, a) * ops.vdot(b, b))
     if norms == 0:
@@ -580,7 +583,7 @@ class LearningRule(ABC):
         """
         feedback = self.feedback_matrices(state, layers)
         return np.array([
-            np.nan if P is None else angle(B, P)
+            np.nan if P is None else angle(B, P, layers[-1].ops)
             for B, P in zip(feedback, self.forward_paths(layers))
         ])
 
@@ -725,7 +728,7 @@ class FeedbackAlignment(LearningRule):
         """
         feedback = self._feedback(state, layers)
         return np.array([
-            np.nan if B is None else angle(B, layer.backward_weights())
+            np.nan if B is None else angle(B, layer.backward_weights(), layer.ops)
             for B, layer in zip(feedback, layers[1:])
         ])
 
@@ -768,7 +771,7 @@ class _SignSymmetry(FeedbackAlignment):
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
             if B is None:
                 continue
-            signs = np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights)))
+            signs = np.sign(layer.ops.to_numpy(layer.as_feedback(layer.weights)))
             B[...] = signs * magnitude
         return RuleState(fixed=feedback)
 
@@ -776,7 +779,7 @@ class _SignSymmetry(FeedbackAlignment):
         for B, layer, magnitude in zip(feedback, layers[1:], magnitudes):
             if B is None:
                 continue
-            ops = array_ops(B)
+            ops = layer.ops
             ops.copy_into(B, ops.xp.sign(layer.as_feedback(layer.weights)))
             B *= magnitude if isinstance(magnitude, float) else ops.asarray(magnitude)
 
@@ -850,7 +853,7 @@ class FixedRandomSignSymmetry(_SignSymmetry):
         magnitudes = [None if M is None else np.abs(M) for M in drawn]
         feedback = [
             None if M is None
-            else np.sign(array_ops(layer.weights).to_numpy(layer.as_feedback(layer.weights))) * M
+            else np.sign(layer.ops.to_numpy(layer.as_feedback(layer.weights))) * M
             for layer, M in zip(layers[1:], magnitudes)
         ]
         return RuleState(fixed=feedback, extras={"magnitudes": magnitudes})
@@ -1082,7 +1085,7 @@ class DirectFeedbackAlignment(LearningRule):
         degrees = []
         for layer, path in zip(layers[:-1], self.forward_paths(layers)):
             B = next(blocks) if layer.n_params else None
-            degrees.append(np.nan if B is None or path is None else angle(B, path))
+            degrees.append(np.nan if B is None or path is None else angle(B, path, layer.ops))
         return np.array(degrees)
 
 

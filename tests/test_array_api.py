@@ -12,6 +12,7 @@ and reproducibility. sklearn's own array API checks run over every estimator in
 """
 
 import contextlib
+import importlib
 import pickle
 import warnings
 
@@ -25,7 +26,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
-from skdfa import DFAClassifier, DFARegressor, RDClassifier, _training
+from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, _training
 from skdfa._array_ops import ArrayOps, TorchOps, array_ops
 
 from ._estimators import rules_of
@@ -550,3 +551,90 @@ def test_warm_start_with_new_settings_and_rebound_coefs_on_torch():
     other, proba = fit(torch.asarray)
     assert all(isinstance(b, torch.Tensor) for b in other.feedback_)
     _assert_close(proba, expected)
+
+
+# -- the array operations: looked up once, handed down -------------------------
+
+# The engine's modules: within a fit or a prediction they compute with the
+# ArrayOps the network was given, never looking the namespace up again.
+ENGINE_MODULES = [
+    "skdfa._network", "skdfa._layers", "skdfa._conv", "skdfa._rules",
+    "skdfa._optimizers", "skdfa._training", "skdfa._base",
+]
+
+ENGINE_MODELS = {
+    "dense-kp-adam": lambda: DFAClassifier((6, 5), rule="kp", alpha=1e-2),
+    "dense-usf-rmsprop-dropout": lambda: DFAClassifier(
+        (6, 5), rule="usf", solver="rmsprop", dropout=(0.1, 0.2)
+    ),
+    "dense-dkp-sgd-tracked-early": lambda: DFAClassifier(
+        (6, 5), rule="dkp", solver="sgd", track_alignment=1, early_stopping=True
+    ),
+    "dense-brsf-tracked": lambda: DFAClassifier((6, 5), rule="brsf", track_alignment=1),
+    "rd-dct-fa": lambda: RDClassifier((6, 5), rule="fa", rd_matrix="dct"),
+    "conv-bp": lambda: ConvDFAClassifier(
+        ((2, 3),), pool_size=2, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="bp",
+        track_alignment=1,
+    ),
+    "conv-frsf": lambda: ConvDFAClassifier(
+        ((2, 3),), pool_size=2, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="frsf",
+    ),
+}
+
+
+def _forbid_lookups(monkeypatch):
+    def lookup(array):
+        raise AssertionError(f"array_ops() looked up again for a {type(array).__name__}")
+
+    for name in ENGINE_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "array_ops"):
+            monkeypatch.setattr(module, "array_ops", lookup)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+@pytest.mark.parametrize("model", sorted(ENGINE_MODELS))
+def test_training_and_prediction_use_the_ops_they_were_given(model, namespace, monkeypatch):
+    X, y = _data(n_samples=60)
+    if model.startswith("conv"):
+        X = X[:, :8].repeat(2, axis=1)  # 16 features: one 4x4 map
+    to = torch.asarray if namespace == "torch" else np.asarray
+    est = ENGINE_MODELS[model]().set_params(
+        max_iter=2, batch_size=20, warm_start=True, random_state=0, n_iter_no_change=100
+    )
+    with config_context(array_api_dispatch=namespace == "torch"):
+        est.fit(to(X), to(y))
+        ops = est._network.ops
+        assert all(layer.ops is ops for layer in est._network.layers)
+        _forbid_lookups(monkeypatch)
+        est.fit(to(X), to(y))
+        if not est.early_stopping:
+            est.partial_fit(to(X), to(y))
+        for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+            getattr(est, method)(to(X))
+        est.score(to(X), to(y))
+    assert len(est.loss_curve_) == 4 + (not est.early_stopping)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
+def test_a_model_moved_to_torch_and_back_continues_bit_for_bit(solver):
+    # The move converts the parameters, the rule's state and the optimizer's,
+    # and hands the layers the new namespace's ops; back on numpy, training
+    # continues exactly as if the model had never left.
+    X, y = _data()
+    params = {**SMALL, "solver": solver, "rule": "kp", "alpha": 1e-2, "max_iter": 2,
+              "warm_start": True}
+    staying = DFAClassifier(**params).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        xp, _, device = get_namespace_and_device(torch.asarray(X))
+        there = move_estimator_to(staying, xp, device)
+        ops = there._network.ops
+        assert isinstance(ops, TorchOps) and ops is array_ops(torch.asarray(X))
+        assert all(layer.ops is ops for layer in there._network.layers)
+        back = move_estimator_to(there, np, "cpu")
+    assert all(layer.ops is array_ops(X) for layer in back._network.layers)
+    staying.fit(X, y)
+    back.fit(X, y)
+    for a, b in zip(staying._network.params + staying.feedback_, back._network.params + back.feedback_):
+        np.testing.assert_array_equal(a, b)
+    assert back.loss_curve_ == staying.loss_curve_

@@ -26,6 +26,7 @@ from numpy.testing import assert_array_equal
 from sklearn.base import clone
 
 import skdfa
+from skdfa._array_ops import array_ops
 
 from ._estimators import assert_bit_identical, tiny, tiny_instances
 
@@ -126,3 +127,15 @@ def test_skops_trusted_list_names_only_skdfa_types():
     classes = {name.split(".")[-1] for name in SKDFA_TYPES}
     assert {"DFAClassifier", "DenseLayer", "Network", "AdamOptimizer"} <= classes
     assert all(name.startswith("skdfa._") for name in SKDFA_TYPES)
+
+
+@pytest.mark.parametrize("round_trip", ROUND_TRIPS, ids=lambda f: f.__name__[1:])
+def test_loaded_network_hands_its_layers_the_ops_of_its_arrays(round_trip, tmp_path):
+    # The array operations hold modules: they are not saved, but looked up
+    # once on load and handed to every layer again.
+    X, y = _data()
+    fitted = tiny(skdfa.ConvDFAClassifier).fit(X, y)
+    loaded = round_trip(fitted, tmp_path)
+    ops = loaded._network.ops
+    assert ops is array_ops(X)
+    assert all(layer.ops is ops for layer in loaded._network.layers)
