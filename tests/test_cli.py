@@ -283,8 +283,26 @@ def test_bench_per_batch_sync_twin_runs_its_epochs_with_the_engine_switch_on(mon
     assert _training._SYNC_EVERY_BATCH is False
 
 
+def test_bench_effect_times_with_the_chosen_clock(monkeypatch):
+    # --clock cpu: the process's CPU time, here a clock that ticks one second
+    # per reading.
+    ticks = iter(range(10**6))
+    monkeypatch.setitem(_bench.CLOCKS, "cpu", lambda: float(next(ticks)))
+    lines = []
+    pairs = _bench.run_effect(
+        "dropout", data="synthetic", epochs=3, rules=("dfa",), architectures=[(8,)],
+        quick=True, out=lines.append, progress=False, clock="cpu",
+    )
+    ((base, other),) = pairs["784-8-10"]
+    assert base.epoch_seconds == other.epoch_seconds == [1.0, 1.0]
+    assert "interleaved, CPU time" in lines[0]
+    with pytest.raises(_bench.CommandError, match="--clock cpu times numpy and torch CPU only"):
+        _bench.run_effect("dropout", quick=True, devices=("cuda",), clock="cpu")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--solver", "sgd"], "--solver only with --effect-of"),
+    (["--clock", "cpu"], "--clock only with --effect-of"),
     (["--batch-size", "10", "--dropout", "0.1"], "--batch-size, --dropout only with --effect-of"),
     (["--effect-of", "per-batch-sync", "--dropout", "0.1"], "--dropout only with --effect-of dropout"),
     (["--effect-of", "per-batch-sync", "--device", "numpy"], "needs a torch device"),

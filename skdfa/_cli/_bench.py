@@ -246,8 +246,13 @@ def _syncing_every_batch(enabled):
         _training._SYNC_EVERY_BATCH = saved
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``--clock``: wall time, or the CPU time of this process (all its threads),
+which other jobs on a busy machine do not inflate."""
+
+
 def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
-                  sync_every_batch=False, variant="", **settings):
+                  sync_every_batch=False, variant="", clock="wall", **settings):
     """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
     per step of the generator.
 
@@ -276,6 +281,9 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
         per-batch-sync``).
     variant : str, default=""
         Appended to the learner's name in the report.
+    clock : {"wall", "cpu"}, default="wall"
+        What an epoch's time is (``CLOCKS``); ``"cpu"`` on numpy and torch
+        CPU only (a GPU's time is not the process's CPU time).
     **settings
         More parameters of the learner (``batch_size``, ``solver``,
         ``dropout``: :func:`~skdfa._cli._common.make_learner`).
@@ -306,10 +314,11 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
                 _syncing_every_batch(sync_every_batch):
             if traced:
                 tracemalloc.start()
-            start = time.perf_counter()
+            now = CLOCKS[clock]
+            start = now()
             est.partial_fit(X_train, y_train, classes=classes)
             _common.synchronize(device)
-            seconds = time.perf_counter() - start
+            seconds = now() - start
             if traced:
                 result.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
@@ -573,7 +582,7 @@ EFFECTS = ("dropout", "per-batch-sync")
 def run_effect(
     effect, *, data="fashion-mnist", epochs=5, rules=("dfa",), architectures=None,
     quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
-    batch_size=BATCH_SIZE, solver="adam", dropout=(0.1, 0.5),
+    batch_size=BATCH_SIZE, solver="adam", dropout=(0.1, 0.5), clock="wall",
 ):
     """Time each skdfa learner with and without ``effect``, in one
     interleaved run, and print the ratio of their epoch times.
@@ -593,6 +602,8 @@ def run_effect(
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
     dropout : float or tuple of float, default=(0.1, 0.5)
         The rates of ``"dropout"`` (input, hidden).
+    clock : {"wall", "cpu"}, default="wall"
+        Wall time, or this process's CPU time (numpy and torch CPU only).
 
     Returns
     -------
@@ -608,6 +619,9 @@ def run_effect(
                 "--effect-of per-batch-sync needs a torch device (--device cpu, cuda or mps): "
                 "on numpy every loss is on the host already."
             )
+    if clock == "cpu" and set(devices) - {"numpy", "cpu"}:
+        raise CommandError("--clock cpu times numpy and torch CPU only: a GPU's time "
+                           "is not this process's CPU time.")
     if architectures is None:
         architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
     arrays, label = load_bench_data(data, quick, n_train)
@@ -618,11 +632,12 @@ def run_effect(
     else:
         base_name, effect_name = "per epoch", "per batch"
         with_effect = dict(sync_every_batch=True, variant="+sync/batch")
-    settings = dict(batch_size=batch_size, solver=solver)
+    settings = dict(batch_size=batch_size, solver=solver, clock=clock)
     out(
         f"Effect of {effect} on {label}: {len(arrays[0])} train samples, float32, tanh, "
         f"{solver}, batch {batch_size}, {epochs} epochs (the first not timed), "
-        "interleaved" + ("  [QUICK: timings mean nothing]" if quick else "")
+        f"interleaved, {'CPU' if clock == 'cpu' else 'wall'} time"
+        + ("  [QUICK: timings mean nothing]" if quick else "")
     )
     if effect == "per-batch-sync":
         out("  per epoch: the batch losses summed on the device, read and checked once "
@@ -784,6 +799,10 @@ def add_arguments(parser):
                         help=f"(--effect-of only) batch size (default: {BATCH_SIZE})")
     effect.add_argument("--solver", choices=("adam", "sgd", "rmsprop"), default=None,
                         help="(--effect-of only) optimizer (default: adam)")
+    effect.add_argument("--clock", choices=tuple(CLOCKS), default=None,
+                        help="(--effect-of only) wall time, or this process's CPU time, "
+                             "which other jobs do not inflate (numpy and torch CPU) "
+                             "(default: wall)")
     effect.add_argument("--dropout", type=_common.parse_dropout, default=None,
                         help="(--effect-of dropout only) INPUT,HIDDEN rates or one rate "
                              "(default: 0.1,0.5)")
@@ -816,7 +835,7 @@ def _threads(n):
 def usage_problem(args):
     """What is wrong with the combination of ``args``'s options, or None."""
     effect_only = {"--batch-size": args.batch_size, "--solver": args.solver,
-                   "--dropout": args.dropout}
+                   "--clock": args.clock, "--dropout": args.dropout}
     given = [name for name, value in effect_only.items() if value is not None]
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
@@ -844,6 +863,7 @@ def run(args):
                 architectures=args.hidden, quick=args.quick, seed=args.seed,
                 progress=not args.quiet, devices=devices, n_train=args.train_samples,
                 batch_size=args.batch_size or BATCH_SIZE, solver=args.solver or "adam",
+                clock=args.clock or "wall",
                 dropout=(0.1, 0.5) if args.dropout is None else args.dropout,
             )
             return 0

@@ -69,13 +69,13 @@ projects it onto each convolution's output maps).
 """
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import _common
-from ._cells import fit_cell
+from ._cells import fit_cell, read_cells
 from ._progress import choose_style
 
 RULES = ("bp", "fa", "usf", "brsf", "frsf", "dfa")
@@ -264,15 +264,7 @@ def split(X_train, y_train, seed):
 
 def read_results(folder):
     """The cells recorded in ``folder/biotorch_lenet.json`` (none if absent)."""
-    path = Path(folder) / RESULTS
-    try:
-        records = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise _common.CommandError(f"{path} is not readable: {exc}") from None
-    names = {f.name for f in fields(Cell)}
-    return [Cell(**{k: v for k, v in record.items() if k in names}) for record in records]
+    return read_cells(Path(folder) / RESULTS, Cell)
 
 
 def run(args, out):

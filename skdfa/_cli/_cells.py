@@ -6,9 +6,10 @@ estimator, the seconds spent, and whatever the table records per epoch), so
 a rerun continues it and Ctrl-C loses at most those epochs.
 """
 
+import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from . import _common
@@ -40,6 +41,19 @@ def load_checkpoint(path, identity):
     if not isinstance(saved, dict) or saved.get("identity") != identity:
         return None
     return saved["estimator"], saved["seconds"], saved.get("record")
+
+
+def read_cells(path, cell_class):
+    """The cells recorded in the JSON file ``path`` as ``cell_class``
+    dataclasses (none if it is absent); fields it does not know are dropped."""
+    try:
+        records = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise _common.CommandError(f"{path} is not readable: {exc}") from None
+    names = {f.name for f in fields(cell_class)}
+    return [cell_class(**{k: v for k, v in record.items() if k in names}) for record in records]
 
 
 @dataclass

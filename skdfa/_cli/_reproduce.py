@@ -65,11 +65,11 @@ model of one long fit, bit for bit on numpy.
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import _common
-from ._cells import fit_cell, save_checkpoint  # noqa: F401 (save_checkpoint: tests' use)
+from ._cells import fit_cell, read_cells, save_checkpoint  # noqa: F401 (save_checkpoint: tests' use)
 from ._progress import choose_style
 
 ROWS = {
@@ -293,15 +293,7 @@ def iter_cells(data, cells, *, epochs, seed, n_jobs, description, device="numpy"
 
 def read_results(folder):
     """The cells recorded in ``folder/nokland2016.json`` (none if absent)."""
-    path = Path(folder) / "nokland2016.json"
-    try:
-        records = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise _common.CommandError(f"{path} is not readable: {exc}") from None
-    names = {f.name for f in fields(Cell)}
-    return [Cell(**{k: v for k, v in record.items() if k in names}) for record in records]
+    return read_cells(Path(folder) / "nokland2016.json", Cell)
 
 
 def run(args, out):
