@@ -50,7 +50,7 @@ from ._optimizers import OPTIMIZERS, make_optimizer
 from ._rules import RULES, LearningRule, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._lbfgs import check_lbfgs, fit_lbfgs
-from ._training import TrainingState, fit_stochastic
+from ._training import TrainingRecords, TrainingSettings, TrainingState, fit_stochastic
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -416,7 +416,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 if not hasattr(self, "loss_curve_"):
                     # A warm start from an L-BFGS fit.
                     self._start_stochastic_history()
-                fit_stochastic(self, X, Y, sample_weight, incremental)
+                records = self._training_records()
+                try:
+                    fit_stochastic(
+                        self._network, self._state, self._training_settings(), records,
+                        X, Y, sample_weight, incremental,
+                    )
+                finally:
+                    self._publish_records(records)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
         state = self._state
         self.alignment_ = ops.asarray(
@@ -498,6 +505,39 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         if self.solver != "lbfgs":
             self._start_stochastic_history()
         self._built_with = self._built_settings()
+
+    def _training_settings(self):
+        """What the stochastic training loop reads of the parameters."""
+        return TrainingSettings(
+            max_iter=self.max_iter, batch_size=self.batch_size, shuffle=self.shuffle,
+            tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction, verbose=self.verbose,
+            alpha=self.alpha, feedback_decay=self.feedback_decay,
+            track_alignment=self.track_alignment, dropout=self._dropout_rates(),
+            learning_rate_init=self.learning_rate_init, stratify=self._stratify,
+            validation_score=self._validation_score,
+        )
+
+    def _training_records(self):
+        """The optimizer and fitted records that the training loop carries on."""
+        return TrainingRecords(
+            optimizer=self._optimizer, t=self.t_, loss_curve=self.loss_curve_,
+            validation_scores=self.validation_scores_, best_loss=self.best_loss_,
+            best_validation_score=self.best_validation_score_, n_iter=self.n_iter_,
+            loss=getattr(self, "loss_", None),
+        )
+
+    def _publish_records(self, records):
+        """The training loop's records as fitted attributes."""
+        self._optimizer = records.optimizer
+        self.t_, self.n_iter_ = records.t, records.n_iter
+        self.loss_curve_ = records.loss_curve
+        self.validation_scores_ = records.validation_scores
+        self.best_loss_ = records.best_loss
+        self.best_validation_score_ = records.best_validation_score
+        if records.loss is not None:
+            self.loss_ = records.loss
 
     def _start_stochastic_history(self):
         """The stochastic solvers' records (``loss_curve_`` and the stopping

@@ -7,14 +7,20 @@ a snapshot of the weights and optimizer at the end of each epoch, restored
 when training is interrupted (KeyboardInterrupt) or diverges, so a fitted
 model never holds non-finite weights; alignment tracking; and a per-epoch
 progress table. Everything the loop carries between batches and fits lives in
-one :class:`TrainingState` (the estimator's ``_state``); the loop itself is
-small functions: the validation split, the batch iterator (``_Batches``), an
-epoch of updates, the end of an epoch, the stopping decision and the table.
+one :class:`TrainingState` (the estimator's ``_state``); what it reads of the
+estimator's parameters comes in one :class:`TrainingSettings`, and what it
+records (the optimizer, the epochs, the loss curve and the validation
+scores) in one :class:`TrainingRecords`, which the estimator publishes as
+its fitted attributes: the loop never touches the estimator. The loop itself
+is small functions: the validation split, the batch iterator (``_Batches``),
+an epoch of updates, the end of an epoch, the stopping decision and the table.
 """
 
 import copy
 import time
 import warnings
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -32,6 +38,99 @@ DEFAULT_ALIGNMENT_INTERVAL = 10
 # batch. Off; ``skdfa bench --effect-of per-batch-sync`` turns it on for some
 # of its epochs, to time what that synchronisation costs.
 _SYNC_EVERY_BATCH = False
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What the stochastic loop reads of the estimator's parameters, built by
+    the estimator at every fit (``BaseDFA._training_settings``).
+
+    Attributes
+    ----------
+    max_iter : int
+        Epochs of a ``fit`` (``partial_fit`` runs one).
+    batch_size : int or "auto"
+        ``"auto"``: ``min(200, n_samples)``.
+    shuffle : bool
+        Whether each epoch visits the rows in a new order.
+    tol : float
+        The improvement that resets the no-improvement counter.
+    n_iter_no_change : int or inf
+        Epochs without improvement before stopping.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the rows, stop on their score and
+        keep the best parameters.
+    validation_fraction : float
+    verbose : bool or int
+        Print the progress table.
+    alpha : float
+        L2 penalty.
+    feedback_decay : float
+        Passed to the rule after every update (``Network.update_feedback``).
+    track_alignment : bool or int
+        Updates between two alignment measurements (True: ten; 0: none).
+    dropout : tuple of float
+        ``(input_rate, hidden_rate)``.
+    learning_rate_init : float
+        Quoted by the divergence error.
+    stratify : callable
+        ``stratify(Y)`` with numpy ``Y``: what the validation split is
+        stratified by, or None.
+    validation_score : callable
+        ``validation_score(net, X, Y, sample_weight)``: the score that early
+        stopping follows (higher is better).
+    """
+
+    max_iter: int
+    batch_size: object
+    shuffle: bool
+    tol: float
+    n_iter_no_change: float
+    early_stopping: bool
+    validation_fraction: float
+    verbose: object
+    alpha: float
+    feedback_decay: float
+    track_alignment: object
+    dropout: tuple
+    learning_rate_init: float
+    stratify: Callable
+    validation_score: Callable
+
+
+@dataclass
+class TrainingRecords:
+    """What a fit of the loop records, which the estimator publishes as its
+    fitted attributes (``_optimizer``, ``n_iter_``, ``t_``, ``loss_``,
+    ``loss_curve_``, ``validation_scores_``, ``best_loss_``,
+    ``best_validation_score_``), even when the fit raises.
+
+    Attributes
+    ----------
+    optimizer : BaseOptimizer
+        Replaced by its end-of-epoch snapshot when a fit is interrupted or
+        diverges.
+    t : int
+        Samples seen over every fit.
+    loss_curve : list of float
+        Extended in place, one loss per epoch.
+    validation_scores : list of float or None
+        Extended in place with early stopping.
+    best_loss, best_validation_score : float or None
+    n_iter : int
+        Epochs of the current fit.
+    loss : float or None
+        The last epoch's loss.
+    """
+
+    optimizer: object
+    t: int
+    loss_curve: list
+    validation_scores: list | None
+    best_loss: float | None
+    best_validation_score: float | None
+    n_iter: int = 0
+    loss: float | None = None
 
 
 class TrainingState:
@@ -173,20 +272,21 @@ def _mean_angle_cell(epoch_angles):
     return f"{angles.mean():>{_COLUMN_WIDTH}.2f}"
 
 
-def _validation_split(est, X, Y, sample_weight, ops):
+def _validation_split(settings, rng, X, Y, sample_weight, ops):
     """The training rows (None: all of them) and the validation set
-    ``(X_val, Y_val, sw_val)`` (None without early stopping).
+    ``(X_val, Y_val, sw_val)`` (None without early stopping), split with
+    ``rng``.
 
     Training rows are addressed through an index rather than copied, so early
     stopping costs a copy of the validation rows only.
     """
-    if not est.early_stopping:
+    if not settings.early_stopping:
         return None, None
     train_rows, val_rows = train_test_split(
         np.arange(X.shape[0]),
-        random_state=est._state.rng,
-        test_size=est.validation_fraction,
-        stratify=est._stratify(ops.to_numpy(Y)),
+        random_state=rng,
+        test_size=settings.validation_fraction,
+        stratify=settings.stratify(ops.to_numpy(Y)),
     )
     if val_rows.shape[0] < 2:
         raise ValueError(
@@ -203,15 +303,15 @@ def _validation_split(est, X, Y, sample_weight, ops):
     return train_rows, validation
 
 
-def _batch_size(est, n_samples):
-    if est.batch_size == "auto":
+def _batch_size(batch_size, n_samples):
+    if batch_size == "auto":
         return min(200, n_samples)
-    if est.batch_size > n_samples:
+    if batch_size > n_samples:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than sample size. It is "
             "going to be clipped"
         )
-    return int(np.clip(est.batch_size, 1, n_samples))
+    return int(np.clip(batch_size, 1, n_samples))
 
 
 class _Batches:
@@ -262,20 +362,19 @@ class _Batches:
             )
 
 
-def _train_epoch(est, net, ws, batches, interval):
+def _train_epoch(net, optimizer, state, settings, ws, batches, interval):
     """One epoch of updates; returns its summed batch losses (weighted by
     batch size), its alignment records and its last batch."""
-    state = est._state
     params = net.params
     # On a device the losses stay there: the sum is read, and checked, once
     # per epoch (a non-finite batch loss makes it non-finite).
     accumulated_loss = HostLossSum() if _SYNC_EVERY_BATCH else net.ops.loss_accumulator()
     epoch_angles = []
     ws.start_epoch()
-    for X_batch, Y_batch, sw_batch, weight_sum in batches.epoch(state.rng, est.shuffle):
+    for X_batch, Y_batch, sw_batch, weight_sum in batches.epoch(state.rng, settings.shuffle):
         track = interval > 0 and state.n_updates % interval == 0
         result = train_batch(
-            net, ws, X_batch, Y_batch, sw_batch, est.alpha, track, weight_sum=weight_sum
+            net, ws, X_batch, Y_batch, sw_batch, settings.alpha, track, weight_sum=weight_sum
         )
         if result.loss is None:
             continue
@@ -283,8 +382,8 @@ def _train_epoch(est, net, ws, batches, interval):
             raise TrainingDiverged(float(result.loss))
         # The weights and feedback this batch's deltas came from.
         weight_angles = None if result.angles is None else net.weight_alignment()
-        est._optimizer.update_params(params, ws.grads, result.weight_decay)
-        net.update_feedback(est.feedback_decay)
+        optimizer.update_params(params, ws.grads, result.weight_decay)
+        net.update_feedback(settings.feedback_decay)
         if result.angles is not None:
             state.record_alignment(result.angles, weight_angles)
             epoch_angles.append(result.angles)
@@ -295,47 +394,52 @@ def _train_epoch(est, net, ws, batches, interval):
     return loss, epoch_angles, X_batch
 
 
-def _end_epoch(est, net, validation):
+def _end_epoch(net, state, settings, records, validation):
     """Record the epoch's score and update the no-improvement counter."""
-    state = est._state
+    tol = settings.tol
     if validation is not None:
-        score = est._validation_score(net, *validation)
-        est.validation_scores_.append(score)
-        improved = not score < est.best_validation_score_ + est.tol
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
+        score = settings.validation_score(net, *validation)
+        records.validation_scores.append(score)
+        improved = not score < records.best_validation_score + tol
+        if score > records.best_validation_score:
+            records.best_validation_score = score
             state.best_params = [net.ops.copy(p) for p in net.params]
     else:
-        loss = est.loss_curve_[-1]
-        improved = not loss > est.best_loss_ - est.tol
-        if loss < est.best_loss_:
-            est.best_loss_ = loss
+        loss = records.loss_curve[-1]
+        improved = not loss > records.best_loss - tol
+        if loss < records.best_loss:
+            records.best_loss = loss
     state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
 
 
-def _stops(est, early_stopping):
+def _stops(state, settings, optimizer):
     """Whether training stops after an epoch without improvement (the
     adaptive schedule divides the learning rate instead)."""
-    if est._state.no_improvement_count <= est.n_iter_no_change:
+    if state.no_improvement_count <= settings.n_iter_no_change:
         return False
-    what = "Validation score" if early_stopping else "Training loss"
+    what = "Validation score" if settings.early_stopping else "Training loss"
     msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
-        what, est.tol, est.n_iter_no_change
+        what, settings.tol, settings.n_iter_no_change
     )
-    if est._optimizer.trigger_stopping(msg, est.verbose):
+    if optimizer.trigger_stopping(msg, settings.verbose):
         return True
-    est._state.no_improvement_count = 0
+    state.no_improvement_count = 0
     return False
 
 
-def fit_stochastic(est, X, Y, sample_weight, incremental):
-    """Train ``est._network`` on (X, Y) with ``est._optimizer``.
+def fit_stochastic(net, state, settings, records, X, Y, sample_weight, incremental):
+    """Train ``net`` on (X, Y) with ``records.optimizer``.
 
     Parameters
     ----------
-    est : BaseDFA
-        Supplies the hyper-parameters, the network, the optimizer and the
-        training state (``_state``), and receives the fitted attributes.
+    net : Network
+        Trained in place.
+    state : TrainingState
+        The random streams and counters, carried on.
+    settings : TrainingSettings
+        Everything the loop reads of the estimator's parameters.
+    records : TrainingRecords
+        The optimizer and the fitted records, updated in place.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Or an array of any array API namespace, on the network's device.
     Y : ndarray of shape (n_samples, n_outputs)
@@ -345,77 +449,78 @@ def fit_stochastic(est, X, Y, sample_weight, incremental):
     incremental : bool
         ``partial_fit``: one epoch, no early stopping.
     """
-    net, state = est._network, est._state
     ops = net.ops
-    if est.early_stopping and incremental:
+    early_stopping = settings.early_stopping
+    if early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
-    early_stopping = est.early_stopping
-    train_rows, validation = _validation_split(est, X, Y, sample_weight, ops)
+    train_rows, validation = _validation_split(settings, state.rng, X, Y, sample_weight, ops)
+    n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
     batches = _Batches(
-        X, Y, sample_weight, train_rows, _batch_size(est, X.shape[0] if train_rows is None
-                                                     else train_rows.shape[0]), ops,
+        X, Y, sample_weight, train_rows, _batch_size(settings.batch_size, n_train), ops
     )
     n_samples = batches.n_samples
-    ws = Workspace(net, batches.batch_size, est._dropout_rates(), state.dropout_rng)
-    est._optimizer.bind(ops, net.params, ws.decay_sources)
-    interval = _alignment_interval(est.track_alignment)
-    table = _ProgressTable(early_stopping, interval > 0) if est.verbose else None
+    ws = Workspace(net, batches.batch_size, settings.dropout, state.dropout_rng)
+    records.optimizer.bind(ops, net.params, ws.decay_sources)
+    interval = _alignment_interval(settings.track_alignment)
+    table = _ProgressTable(early_stopping, interval > 0) if settings.verbose else None
     # partial_fit calls continue one table: its header is printed once.
-    if table and not (incremental and est.t_ > 0):
+    if table and not (incremental and records.t > 0):
         table.header()
 
-    last_epoch = _Snapshot(net, est._optimizer, state)
-    est.n_iter_ = 0
+    last_epoch = _Snapshot(net, records.optimizer, state)
+    records.n_iter = 0
     try:
-        for _ in range(est.max_iter):
+        for _ in range(settings.max_iter):
             start_time = time.perf_counter()
-            loss, epoch_angles, X_last = _train_epoch(est, net, ws, batches, interval)
+            loss, epoch_angles, X_last = _train_epoch(
+                net, records.optimizer, state, settings, ws, batches, interval
+            )
             # The batches' losses check the updates before them; the epoch's
             # last update is checked on its own batch, so that the state kept
             # at the end of an epoch never predicts non-finite outputs.
             if not (ops.all_finite(net.params) and ops.all_finite([net.decision(X_last)])):
                 raise TrainingDiverged(np.inf)
-            est.n_iter_ += 1
-            est.loss_ = loss / n_samples
-            est.t_ += n_samples
-            est.loss_curve_.append(est.loss_)
-            _end_epoch(est, net, validation)
+            records.n_iter += 1
+            records.loss = loss / n_samples
+            records.t += n_samples
+            records.loss_curve.append(records.loss)
+            _end_epoch(net, state, settings, records, validation)
             if table:
                 table.row(
-                    est.n_iter_ if not incremental else len(est.loss_curve_), est.loss_,
-                    est.validation_scores_[-1] if early_stopping else None, epoch_angles,
-                    time.perf_counter() - start_time,
+                    records.n_iter if not incremental else len(records.loss_curve),
+                    records.loss, records.validation_scores[-1] if early_stopping else None,
+                    epoch_angles, time.perf_counter() - start_time,
                 )
-            est._optimizer.iteration_ends(est.t_)
-            if _stops(est, early_stopping):
+            records.optimizer.iteration_ends(records.t)
+            if _stops(state, settings, records.optimizer):
                 break
             # After the schedule and stopping updates, which belong to this epoch.
-            last_epoch = _Snapshot(net, est._optimizer, state)
+            last_epoch = _Snapshot(net, records.optimizer, state)
             if incremental:
                 break
-            if est.n_iter_ == est.max_iter:
+            if records.n_iter == settings.max_iter:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                    "optimization hasn't converged yet." % est.max_iter,
+                    "optimization hasn't converged yet." % settings.max_iter,
                     ConvergenceWarning,
                 )
     except KeyboardInterrupt:
-        est._optimizer = last_epoch.restore(net, state)
+        records.optimizer = last_epoch.restore(net, state)
         warnings.warn(
             "Training interrupted by user: the model keeps the weights of the "
-            f"last completed epoch ({est.n_iter_})."
+            f"last completed epoch ({records.n_iter})."
         )
     except TrainingDiverged as exc:
-        est._optimizer = last_epoch.restore(net, state)
+        records.optimizer = last_epoch.restore(net, state)
         if not (early_stopping and state.best_params is not None):
             raise ValueError(
-                f"Training diverged in epoch {est.n_iter_ + 1}: the loss became "
+                f"Training diverged in epoch {records.n_iter + 1}: the loss became "
                 f"{exc.args[0]} (non-finite). Lower learning_rate_init (now "
-                f"{est.learning_rate_init}) or scale the input features; the "
-                f"model keeps the weights of the last finite epoch ({est.n_iter_})."
+                f"{settings.learning_rate_init}) or scale the input features; the "
+                f"model keeps the weights of the last finite epoch ({records.n_iter})."
             ) from None
         warnings.warn(
-            f"Training diverged in epoch {est.n_iter_ + 1} (non-finite loss); "
+            f"Training diverged in epoch {records.n_iter + 1} (non-finite loss); "
             "stopping early and keeping the best weights found. Lower "
             "learning_rate_init to train further.",
             ConvergenceWarning,

@@ -1,5 +1,6 @@
 """DFAClassifier and DFARegressor: real-data accuracy and estimator behaviour."""
 
+import copy
 import pickle
 import re
 import warnings
@@ -16,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier
+from skdfa._training import fit_stochastic
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -720,3 +722,30 @@ def test_glorot_zero_bias_init_keeps_glorot_weights_and_zeroes_the_biases(Estima
     for intercept in zero_bias.intercepts_:
         assert_allclose(intercept, 0, atol=1e-290)
     assert all(np.abs(b).max() > 1e-3 for b in glorot.intercepts_)
+
+
+def test_training_loop_runs_from_its_arguments_alone():
+    # fit_stochastic reads the parameters from a TrainingSettings and records
+    # into a TrainingRecords, never the estimator: driven directly on a copy
+    # of a fitted model, it continues as the estimator's own warm start does,
+    # and the estimator publishes what it recorded.
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16, y[:200]
+    est = DFAClassifier(
+        (8,), max_iter=2, warm_start=True, random_state=0, early_stopping=True,
+        n_iter_no_change=100, tol=0, dropout=0.1, track_alignment=3,
+    )
+    est.fit(X, y)
+    twin = copy.deepcopy(est)
+    est.fit(X, y)
+    records = twin._training_records()
+    Y = twin._label_binarizer.transform(y).astype(X.dtype)
+    fit_stochastic(twin._network, twin._state, twin._training_settings(), records,
+                   X, Y, None, False)
+    assert records.loss_curve == est.loss_curve_
+    assert records.validation_scores == est.validation_scores_
+    assert (records.n_iter, records.t, records.loss) == (est.n_iter_, est.t_, est.loss_)
+    assert records.best_validation_score == est.best_validation_score_
+    assert records.optimizer.t == est._optimizer.t
+    for a, b in zip(twin._network.params, est._network.params):
+        assert_array_equal(a, b)
