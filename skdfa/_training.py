@@ -143,7 +143,8 @@ class TrainingState:
     Parameters
     ----------
     rng : numpy.random.RandomState
-        Shuffles the rows and splits off the validation set.
+        Splits off the validation set, and shuffles the rows (numpy) or seeds
+        the device's generator at each epoch (torch: ``ArrayOps.shuffled_rows``).
     dropout_rng : numpy.random.Generator
         Draws the dropout masks (numpy), or seeds the device's generator at
         each epoch (torch: ``ArrayOps.dropout_masks``).
