@@ -116,10 +116,12 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the random feedback entries.
-    feedback_scale : float or "auto", default="auto"
+    feedback_scale : float, "auto" or "glorot", default="auto"
         Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)`` of
         the receiving layer (for a feedback kernel, its fan-in
-        ``in_channels * kh * kw``).
+        ``in_channels * kh * kw``); ``"glorot"`` is Glorot's variance of each
+        feedback matrix or kernel, fans counted as torch counts them
+        (biotorch's ``xavier_uniform_`` backward weights).
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback alone.
     weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \

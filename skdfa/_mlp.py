@@ -101,7 +101,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "feedback_distribution": [StrOptions(set(FEEDBACK_SAMPLERS))],
         "feedback_scale": [
-            StrOptions({"auto"}),
+            StrOptions({"auto", "glorot"}),
             Interval(Real, 0, None, closed="neither"),
         ],
         "feedback_random_state": ["random_state"],
@@ -981,10 +981,12 @@ class DFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback matrices' entries.
-    feedback_scale : float or "auto", default="auto"
+    feedback_scale : float, "auto" or "glorot", default="auto"
         Half-width (uniform) or standard deviation (gaussian) of the feedback
         entries; ``"auto"`` is ``1 / sqrt(width)`` of the layer receiving the
-        feedback.
+        feedback; ``"glorot"`` gives each feedback matrix Glorot's variance
+        ``2 / (n_rows + n_columns)`` (the half-width ``sqrt(6 / (n_rows +
+        n_columns))`` if uniform), as biotorch draws its backward weights.
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback matrices alone; ``None`` derives a seed from
         ``random_state``. Vary it to change the feedback and keep the initial
@@ -1259,8 +1261,9 @@ class DFARegressor(RegressorMixin, BaseDFA):
         ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback entries.
-    feedback_scale : float or "auto", default="auto"
-        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``.
+    feedback_scale : float, "auto" or "glorot", default="auto"
+        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``,
+        ``"glorot"`` Glorot's variance of each feedback matrix.
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback alone.
     weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \

@@ -100,8 +100,9 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ``solver="lbfgs"`` only: maximum number of loss evaluations.
     feedback_distribution : {"uniform", "gaussian"}, default="uniform"
         Distribution of the feedback matrices' entries.
-    feedback_scale : float or "auto", default="auto"
-        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``.
+    feedback_scale : float, "auto" or "glorot", default="auto"
+        Scale of the feedback entries; ``"auto"`` is ``1 / sqrt(width)``,
+        ``"glorot"`` Glorot's variance of each feedback matrix.
     feedback_random_state : int, RandomState instance or None, default=None
         Seeds the feedback matrices alone.
     weight_init : {"glorot", "glorot_zero_bias", "zeros", "normal"}, \

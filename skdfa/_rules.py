@@ -139,8 +139,9 @@ class FeedbackSampler:
         The feedback stream (kept: ``"brsf"`` draws from it during training).
     distribution : {"uniform", "gaussian"}
         A key of ``FEEDBACK_SAMPLERS``.
-    scale : float or "auto"
-        The entries' size; ``"auto"`` is ``1 / sqrt(receiving_width)``.
+    scale : float, "auto" or "glorot"
+        The entries' size; ``"auto"`` is ``1 / sqrt(receiving_width)``,
+        ``"glorot"`` Glorot's variance of the drawn array's shape.
     dtype : numpy dtype
         Of the drawn matrices.
 
@@ -171,7 +172,10 @@ class FeedbackSampler:
     def __call__(self, shape, receiving_width):
         """A numpy matrix of ``shape``, scaled for a layer of ``receiving_width`` units."""
         return FEEDBACK_SAMPLERS[self.distribution](
-            self.rng, shape, feedback_scale(self.scale, receiving_width), self.dtype
+            self.rng,
+            shape,
+            feedback_scale(self.scale, receiving_width, shape, self.distribution),
+            self.dtype,
         )
 
 

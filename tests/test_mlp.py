@@ -259,6 +259,30 @@ def test_feedback_scale_and_distribution():
     assert gauss.std() == pytest.approx(0.5, rel=0.1)
 
 
+
+def _glorot_half_width(shape):
+    # torch's xavier_uniform_ bound: fans are shape[1] and shape[0] times the kernel's size.
+    receptive = int(np.prod(shape[2:]))
+    return np.sqrt(6.0 / ((shape[0] + shape[1]) * receptive))
+
+
+@pytest.mark.parametrize("rule", ["dfa", "fa", "frsf"])
+def test_feedback_scale_glorot_draws_each_matrix_with_glorot_variance(rule):
+    X, y = _small_data()
+    # 400 / 300 hidden units: enough entries that the drawn extremes reach the bound.
+    dense = DFAClassifier((400, 300), rule=rule, max_iter=1, random_state=0,
+                          feedback_scale="glorot").fit(X, y)
+    conv = ConvDFAClassifier(conv_layers=((8, 3), (20, 3)), pool_size=1, hidden_layer_sizes=(),
+                             input_shape=(1, 8, 8), rule=rule, max_iter=1, random_state=0,
+                             feedback_scale="glorot").fit(load_digits().data[:60], load_digits().target[:60])
+    for B in dense.feedback_ + conv.feedback_:
+        bound = _glorot_half_width(B.shape)
+        assert np.abs(B).max() <= bound
+        assert np.abs(B).max() > 0.97 * bound
+    gauss = DFAClassifier((400,), rule=rule, max_iter=1, random_state=0, feedback_scale="glorot",
+                          feedback_distribution="gaussian").fit(X, y).feedback_[0]
+    assert gauss.std() == pytest.approx(np.sqrt(2.0 / sum(gauss.shape)), rel=0.05)
+
 # -- dtypes, input handling ---------------------------------------------------------
 
 
