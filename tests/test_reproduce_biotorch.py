@@ -41,6 +41,10 @@ def test_recipe():
     assert est.conv_layers == ((6, 5), (16, 5), (120, 5)) and est.activation == "relu"
     # torch's xavier_uniform_ weights and zero biases (biotorch's "xavier").
     assert est.weight_init == "glorot_zero_bias"
+    # biotorch's xavier_uniform_ backward weights for the random-magnitude sign rules.
+    assert est.feedback_scale == "auto"
+    assert _biotorch.make_estimator("frsf").feedback_scale == "glorot"
+    assert _biotorch.make_estimator("brsf").feedback_scale == "glorot"
 
 
 def test_shorter_runs_scale_the_learning_rate_steps():
