@@ -87,7 +87,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _common
-from ._cells import fit_cell, read_cells
+from ._cells import collect_cells, fit_cell, read_cells
 from ._progress import choose_style
 
 RULES = ("bp", "fa", "usf", "brsf", "frsf", "dfa")
@@ -337,22 +337,13 @@ def run(args, out):
         if args.out is not None and cells:
             out(f"results: {_write_results(kept + cells, args.out)}")
 
-    try:
-        for cell in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
-            cells.append(cell)
-            if not args.quiet:
-                out(f"[{len(cells)}/{len(args.rules)}] {_cell_line(cell)}")
-            if args.out is not None:
-                _write_results(kept + cells, args.out)  # finished cells survive any stop
-                checkpoint_path(args.out, cell.rule, cell.seed).unlink(missing_ok=True)
-    except KeyboardInterrupt:
-        out(f"interrupted: {len(cells)} of {len(args.rules)} cells finished"
-            + ("" if args.out is None else
-               f"; rerun with --out {args.out} to continue from the checkpoints"))
-        finish()
-        raise
-    finish()
-    return cells
+    return collect_cells(
+        Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs), cells,
+        total=len(args.rules), out=out, quiet=args.quiet, folder=args.out,
+        save=lambda: _write_results(kept + cells, args.out),
+        checkpoint_of=lambda cell: checkpoint_path(args.out, cell.rule, cell.seed),
+        line=_cell_line, finish=finish,
+    )
 
 
 def _write_results(cells, folder):

@@ -56,6 +56,34 @@ def read_cells(path, cell_class):
     return [cell_class(**{k: v for k, v in record.items() if k in names}) for record in records]
 
 
+def collect_cells(finished, cells, *, total, out, quiet, folder, save, checkpoint_of, line,
+                  finish):
+    """Append each cell of the iterable ``finished`` to ``cells`` as it comes.
+
+    Each one is announced with ``line(cell)`` (unless ``quiet``); with an
+    output ``folder``, ``save()`` writes the results at once (finished cells
+    survive any stop) and the cell's checkpoint ``checkpoint_of(cell)`` is
+    removed. ``finish()`` prints the table at the end, and on Ctrl-C too,
+    before the ``KeyboardInterrupt`` goes on.
+    """
+    try:
+        for cell in finished:
+            cells.append(cell)
+            if not quiet:
+                out(f"[{len(cells)}/{total}] {line(cell)}")
+            if folder is not None:
+                save()
+                checkpoint_of(cell).unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        out(f"interrupted: {len(cells)} of {total} cells finished"
+            + ("" if folder is None else
+               f"; rerun with --out {folder} to continue from the checkpoints"))
+        finish()
+        raise
+    finish()
+    return cells
+
+
 @dataclass
 class FittedCell:
     """What :func:`fit_cell` gives back."""

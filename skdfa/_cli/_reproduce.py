@@ -69,7 +69,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import _common
-from ._cells import fit_cell, read_cells, save_checkpoint  # noqa: F401 (save_checkpoint: tests' use)
+from ._cells import collect_cells, fit_cell, read_cells, save_checkpoint  # noqa: F401 (save_checkpoint: tests' use)
 from ._progress import choose_style
 
 ROWS = {
@@ -347,26 +347,17 @@ def run(args, out):
                 written.append(write_plot(cells, args.rows, args.rules, args.out))
             out(f"results: {', '.join(map(str, written))}")
 
-    try:
-        for cell in iter_cells((X_train, X_test, y_train, y_test), to_train,
-                               epochs=args.epochs, seed=args.seed, n_jobs=args.n_jobs,
-                               description=description, device=args.device,
-                               folder=args.out, checkpoint_every=args.checkpoint_every,
-                               quiet=args.quiet):
-            cells.append(cell)
-            if not args.quiet:
-                out(f"[{len(cells)}/{total}] " + _cell_line(cell))
-            if args.out is not None:
-                write_results(kept + cells, args.out)  # finished cells survive any stop
-                checkpoint_path(args.out, cell.row, cell.rule, cell.seed).unlink(missing_ok=True)
-    except KeyboardInterrupt:
-        out(f"interrupted: {len(cells)} of {total} cells finished"
-            + ("" if args.out is None else
-               f"; rerun with --out {args.out} to continue from the checkpoints"))
-        finish()
-        raise
-    finish()
-    return cells
+    finished = iter_cells((X_train, X_test, y_train, y_test), to_train,
+                          epochs=args.epochs, seed=args.seed, n_jobs=args.n_jobs,
+                          description=description, device=args.device,
+                          folder=args.out, checkpoint_every=args.checkpoint_every,
+                          quiet=args.quiet)
+    return collect_cells(
+        finished, cells, total=total, out=out, quiet=args.quiet, folder=args.out,
+        save=lambda: write_results(kept + cells, args.out),
+        checkpoint_of=lambda cell: checkpoint_path(args.out, cell.row, cell.rule, cell.seed),
+        line=_cell_line, finish=finish,
+    )
 
 
 def _cell_line(cell):
