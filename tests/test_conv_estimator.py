@@ -412,13 +412,18 @@ def test_kernel_form_draws_kernels_where_a_convolution_is_above():
     X = np.random.RandomState(0).uniform(-1, 1, (6, 36))
     kernel_form = DirectFeedbackAlignment(conv_feedback="kernel")
     kernel = ConvDFAClassifier(**KERNEL_FORM, rule=kernel_form, max_iter=1,
-                               track_alignment=1, random_state=0)
+                               track_alignment=1, feedback_distribution="uniform",
+                               feedback_scale="auto", random_state=0)
     nokland = ConvDFAClassifier(**KERNEL_FORM, rule="dfa", max_iter=1, random_state=0)
     shapes = [[B.shape for B in clf.fit(X, np.arange(6) % 3).feedback_]
               for clf in (kernel, nokland)]
     # The second convolution's (n_outputs, C_in, k, k) kernel, then matrices
     # onto the maps each signal lands on: after the pooling, or before it.
     assert shapes == [[(3, 2, 2, 2), (3, 3), (3, 4)], [(3, 32), (3, 27), (3, 4)]]
+    # "auto": the kernel is drawn for the kernel's fan-in, C_in k k = 8 (as
+    # the feedback-alignment rules' kernels), the matrices for their widths.
+    for B, width in zip(kernel.feedback_, [8, 3, 4], strict=True):
+        assert 0.8 / np.sqrt(width) < np.abs(B).max() <= 1 / np.sqrt(width)
     # Hidden layers conv, pool, conv, pool, dense: only the dense one's
     # feedback stands in for a matrix (the output layer's weights).
     alignment = kernel.weight_alignment_[-1]
