@@ -191,6 +191,7 @@ def test_glorot_bound_uses_the_kernel_fans():
 # where fewer kernel offsets cover an input position, and padding 0, 1, 2.
 CONSTANT_MAP_SHAPES = [
     (2, 5, 5, 3, 3, 0),
+    (2, 5, 4, 3, 3, 1),
     (3, 4, 6, 2, 2, 1),
     (1, 3, 3, 4, 3, 2),
     (2, 4, 4, 5, 1, 0),

@@ -339,13 +339,14 @@ def test_each_rules_conv_update_matches_its_equations(rule):
             np.testing.assert_allclose(B_old - B_new, step, rtol=1e-10, atol=1e-13)
 
 
-# biotorch's DFA (conv_feedback="kernel"): a 6x6 image -> conv 3x3 -> 4x4 ->
-# pool -> 2x2 -> conv 2x2, padding 1 -> 3x3 -> pool -> 1x1 -> dense 4 -> 3
-# outputs. The first convolution learns through the second's feedback kernel,
-# the second through a matrix onto its pooled map, the dense layer through one
-# onto its output.
-KERNEL_FORM = dict(conv_layers=((2, 3), (3, 2)), pool_size=(2, 2), padding=(0, 1),
-                   hidden_layer_sizes=(4,), activation="relu", input_shape=(1, 6, 6))
+# biotorch's DFA (conv_feedback="kernel"): a 10x10 image -> conv 3x3 -> 8x8 ->
+# pool -> 4x4 -> conv 3x3, padding 1 -> 4x4 -> pool -> 2x2 -> dense 4 -> 3
+# outputs. The first convolution learns through the second's feedback kernel
+# (whose offsets do not all reach the border: padding 1 < 3 - 1), the second
+# through a matrix onto its pooled map, the dense layer through one onto its
+# output.
+KERNEL_FORM = dict(conv_layers=((2, 3), (3, 3)), pool_size=(2, 2), padding=(0, 1),
+                   hidden_layer_sizes=(4,), activation="relu", input_shape=(1, 10, 10))
 
 
 def _biotorch_dfa_gradients(signal, X, Y, coefs, intercepts, feedback):
@@ -357,8 +358,8 @@ def _biotorch_dfa_gradients(signal, X, Y, coefs, intercepts, feedback):
     W1, W2, W3, W4 = (torch.tensor(W, requires_grad=True) for W in coefs)
     b1, b2, b3, b4 = (torch.tensor(b, requires_grad=True) for b in intercepts)
     K2, B3, B4 = (torch.tensor(B) for B in feedback)
-    assert K2.shape == (3, 2, 2, 2) and B3.shape == (3, 3) and B4.shape == (3, 4)
-    a1 = F.conv2d(torch.tensor(X).reshape(n, 1, 6, 6), W1, b1)
+    assert K2.shape == (3, 2, 3, 3) and B3.shape == (3, 12) and B4.shape == (3, 4)
+    a1 = F.conv2d(torch.tensor(X).reshape(n, 1, 10, 10), W1, b1)
     p1, where1 = F.max_pool2d(torch.relu(a1), 2, return_indices=True)
     # Each layer's input detached: its gradients come from its own delta only.
     a2 = F.conv2d(p1.detach(), W2, b2, padding=1)
@@ -387,7 +388,7 @@ def test_kernel_form_update_matches_biotorchs_dfa(signal):
 
     rule = type(RULES[signal])(conv_feedback="kernel")
     rng = np.random.RandomState(0)
-    X = rng.uniform(-1, 1, (6, 36))
+    X = rng.uniform(-1, 1, (6, 100))
     y = np.arange(6) % 3
     clf = ConvDFAClassifier(
         **KERNEL_FORM, rule=rule, solver="sgd", momentum=0.0, learning_rate_init=1.0,
@@ -409,7 +410,7 @@ def test_kernel_form_update_matches_biotorchs_dfa(signal):
 def test_kernel_form_draws_kernels_where_a_convolution_is_above():
     from skdfa.rules import DirectFeedbackAlignment
 
-    X = np.random.RandomState(0).uniform(-1, 1, (6, 36))
+    X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
     kernel_form = DirectFeedbackAlignment(conv_feedback="kernel")
     kernel = ConvDFAClassifier(**KERNEL_FORM, rule=kernel_form, max_iter=1,
                                track_alignment=1, feedback_distribution="uniform",
@@ -419,10 +420,10 @@ def test_kernel_form_draws_kernels_where_a_convolution_is_above():
               for clf in (kernel, nokland)]
     # The second convolution's (n_outputs, C_in, k, k) kernel, then matrices
     # onto the maps each signal lands on: after the pooling, or before it.
-    assert shapes == [[(3, 2, 2, 2), (3, 3), (3, 4)], [(3, 32), (3, 27), (3, 4)]]
-    # "auto": the kernel is drawn for the kernel's fan-in, C_in k k = 8 (as
+    assert shapes == [[(3, 2, 3, 3), (3, 12), (3, 4)], [(3, 128), (3, 48), (3, 4)]]
+    # "auto": the kernel is drawn for the kernel's fan-in, C_in k k = 18 (as
     # the feedback-alignment rules' kernels), the matrices for their widths.
-    for B, width in zip(kernel.feedback_, [8, 3, 4], strict=True):
+    for B, width in zip(kernel.feedback_, [18, 12, 4], strict=True):
         assert 0.8 / np.sqrt(width) < np.abs(B).max() <= 1 / np.sqrt(width)
     # Hidden layers conv, pool, conv, pool, dense: only the dense one's
     # feedback stands in for a matrix (the output layer's weights).
@@ -465,7 +466,7 @@ def test_kernel_form_clones_searches_and_pickles(digits):
 def test_kernel_form_refused_by_dkp_and_unknown_forms_named():
     from skdfa.rules import DirectFeedbackAlignment, DirectKolenPollack
 
-    X = np.random.RandomState(0).uniform(-1, 1, (6, 36))
+    X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
     y = np.arange(6) % 3
     with pytest.raises(ValueError, match="only conv_feedback='map'"):
         ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback="kernel"),
