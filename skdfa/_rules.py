@@ -17,6 +17,11 @@ gradient); a rule only decides the hidden deltas:
   ``B_{l+1}`` built from, or learnt after, ``W_{l+1}`` (see each class);
 - ``"dkp"``: the ``"dfa"`` path with learnt ``B_l``.
 
+Below a convolution, ``"dfa"``, ``"drtp"`` and ``"sdfa"`` take
+``conv_feedback="kernel"`` for biotorch's form, which sends the projection
+into the input of the next layer with parameters, through pooling (see
+:class:`DirectFeedbackAlignment`).
+
 For ``"drtp"``, ``y`` is the (one-hot) target weighted like ``e``; a single
 binary (logistic) column is coded -1/+1, so that both classes send a signal. ``"fa"``,
 ``"dfa"``, ``"drtp"`` and ``"sdfa"`` draw ``B`` once, at initialisation.
@@ -601,7 +606,14 @@ class LearningRule(ABC):
         ]
 
     def __repr__(self):
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._param_names())
+        # The parameters that differ from their defaults, as sklearn prints
+        # estimators: the built-in rules print as ``DirectFeedbackAlignment()``.
+        parameters = inspect.signature(type(self).__init__).parameters
+        args = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in self._param_names()
+            if parameters[n].default is inspect.Parameter.empty
+            or not _same(getattr(self, n), parameters[n].default)
+        )
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other):
@@ -745,6 +757,21 @@ class FeedbackAlignment(LearningRule):
             upstream = layers[l + 1].backward(upstream, feedback[l])
             deltas[l] = ctx.derivative(l, upstream)
         return deltas
+
+
+def _constant_map_projection(kernel, conv):
+    """The matrix ``D`` of shape ``(n_outputs, conv.n_in)`` such that ``e @ D``
+    is ``conv``'s input gradient through ``kernel`` (``(n_outputs, C_in, kh,
+    kw)``, numpy) of ``e`` repeated at every position of ``conv``'s output
+    map: row ``k`` is that gradient for the ``k``-th unit vector."""
+    n_outputs = kernel.shape[0]
+    _, height, width = conv.output_shape
+    unit_maps = np.broadcast_to(
+        np.eye(n_outputs, dtype=kernel.dtype)[:, :, None, None],
+        (n_outputs, n_outputs, height, width),
+    )
+    D = array_ops(kernel).conv2d_input_grad(unit_maps, kernel, conv.padding)
+    return D.reshape(n_outputs, conv.n_in)
 
 
 def _draw_like_weights(layer, sample):
@@ -963,13 +990,48 @@ class KolenPollack(FeedbackAlignment):
 
 class DirectFeedbackAlignment(LearningRule):
     """Direct feedback alignment (Nøkland, 2016): the output error reaches every
-    hidden layer directly through its own fixed random matrix ``B_l``.
+    hidden layer directly through fixed random feedback.
 
-    All ``B_l`` are column blocks of one (n_outputs, sum of hidden widths)
-    matrix, so every hidden layer's projection is one matrix product; a
-    layer's block is as wide as its flattened output, and ``layer.as_output``
-    gives the delta the layer's output shape. Hidden layers without
-    parameters (pooling) receive nothing: their delta is None.
+    Below a convolution the error can enter in two places, which
+    ``conv_feedback`` chooses; in a network without convolutions (or where a
+    dense layer comes next) both are ``delta_l = (e @ B_l) * f'(a_l)``, with
+    the same draws, and train identically.
+
+    - ``"map"`` (Nøkland's form): every hidden layer with parameters gets
+      ``(e @ B_l) * f'(a_l)`` at its own output, a convolution at its output
+      map before pooling, through a matrix ``B_l`` of shape ``(n_outputs,
+      C_l * H_l * W_l)``. Pooling layers receive nothing.
+    - ``"kernel"`` (biotorch's ``layers/dfa``, Sanfiz and Akrout, 2021):
+      every layer with parameters replaces the gradient with respect to its
+      input by a projection of ``e``. Hidden layer ``l`` thus receives the
+      signal of the next layer with parameters above it, at that layer's
+      input, and passes it back through the pooling in between (to each
+      window's maximum) before ``f'(a_l)``. Above a dense layer the signal is
+      ``e @ B`` with ``B`` of shape ``(n_outputs, n_in)``. Above a
+      convolution of kernel ``(C_out, C_in, kh, kw)`` it is that
+      convolution's input gradient, through a random kernel ``K`` of shape
+      ``(n_outputs, C_in, kh, kw)``, of ``e`` repeated at every position of
+      its output map. That map is spatially constant, so the signal is ``e @
+      D`` with a fixed ``(n_outputs, C_in * H_in * W_in)`` matrix ``D``, built
+      once from ``K``: ``D[k, c, i, j]`` is the sum of the ``K[k, c, u, v]``
+      whose output position ``(i - u + padding, j - v + padding)`` lies in
+      the output map. ``K`` is drawn with the kernel's fan-in ``C_in kh kw``
+      as receiving width, as the feedback-alignment rules' kernels;
+      ``feedback_scale="glorot"`` draws it as biotorch does.
+
+    All blocks (``B_l`` or ``D``) are column blocks of one matrix, so every
+    hidden layer's projection is one matrix product per batch; a block is as
+    wide as the flattened map it lands on, and ``layer.as_output`` gives the
+    delta the layer's output shape. Hidden layers without parameters
+    (pooling) get no delta of their own: their delta is None.
+
+    Parameters
+    ----------
+    conv_feedback : {"map", "kernel"}, default="map"
+        Where the error enters below a convolution: at each layer's own
+        output (``"map"``) or, as in biotorch, at the input of the next layer
+        with parameters, through a random kernel above a convolution
+        (``"kernel"``).
 
     Attributes
     ----------
@@ -984,6 +1046,19 @@ class DirectFeedbackAlignment(LearningRule):
     >>> rule = DirectFeedbackAlignment()
     >>> rule.name, rule.label, rule.random_feedback
     ('dfa', 'DFA', True)
+
+    biotorch's form on a small convolutional network: the first convolution
+    learns through the second's feedback kernel, the others through
+    matrices (``feedback_``).
+
+    >>> import numpy as np
+    >>> from skdfa import ConvDFAClassifier
+    >>> X, y = np.random.RandomState(0).rand(30, 64), np.arange(30) % 3
+    >>> clf = ConvDFAClassifier(conv_layers=((4, 3), (6, 3)), pool_size=(2, 1),
+    ...                         hidden_layer_sizes=(8,), max_iter=2, random_state=0,
+    ...                         rule=DirectFeedbackAlignment(conv_feedback="kernel"))
+    >>> [B.shape for B in clf.fit(X, y).feedback_]
+    [(3, 4, 3, 3), (3, 6), (3, 8)]
     """
 
     name = "dfa"
@@ -992,20 +1067,59 @@ class DirectFeedbackAlignment(LearningRule):
     random_feedback = True
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
 
+    def __init__(self, conv_feedback="map"):
+        self.conv_feedback = conv_feedback
+
     def checked_layers(self, layers):
         # The layers that receive a projection (pooling receives none).
         return [layer for layer in layers[:-1] if layer.n_params]
 
     def error_signal_macs(self, units):
+        # A dense network's (``skdfa bench``): the same for both forms.
         return units[-1] * sum(units[1:-1])
 
+    def _entries(self, layers):
+        """Where each hidden layer with parameters receives its projection.
+
+        ``(l, entry, through_kernel)`` per hidden layer ``l`` with parameters,
+        first layer first: the projection lands on layer ``entry``'s output
+        (``l`` itself for ``"map"``; for ``"kernel"``, the layer under the
+        next one with parameters), through that layer's feedback kernel when
+        ``through_kernel``.
+        """
+        kernel_form = self.conv_feedback == "kernel"
+        entries = []
+        for l, layer in enumerate(layers[:-1]):
+            if not layer.n_params:
+                continue
+            entry = l
+            while kernel_form and not layers[entry + 1].n_params:
+                entry += 1
+            entries.append((l, entry, kernel_form and layers[entry + 1].kind == "conv2d"))
+        return entries
+
     def init_state(self, layers, sample):
+        if self.conv_feedback not in ("map", "kernel"):
+            raise ValueError(
+                f"{type(self).__name__}: conv_feedback must be 'map' or 'kernel'; "
+                f"got {self.conv_feedback!r}."
+            )
         n_outputs = layers[-1].n_out
-        widths = [layer.n_out for layer in layers[:-1] if layer.n_params]
-        if not widths:
+        blocks, kernels = [], []
+        for _, entry, through_kernel in self._entries(layers):
+            if through_kernel:
+                conv = layers[entry + 1]
+                kernel = sample((n_outputs, *conv.kernel_shape[1:]), conv.feedback_width)
+                kernels.append(kernel)
+                blocks.append(_constant_map_projection(kernel, conv))
+            else:
+                width = layers[entry].n_out
+                blocks.append(sample((n_outputs, width), width))
+        if not blocks:
             return RuleState()
-        feedback = np.hstack([sample((n_outputs, width), width) for width in widths])
-        return RuleState(**{self._slot: [feedback]})
+        # The kernels only for feedback_: the projections read D.
+        extras = {"kernels": kernels} if kernels else {}
+        return RuleState(**{self._slot: [np.hstack(blocks)]}, extras=extras)
 
     # Where the state keeps the matrix: "learned" for direct Kolen-Pollack.
     _slot = "fixed"
@@ -1015,14 +1129,34 @@ class DirectFeedbackAlignment(LearningRule):
         return matrices[0] if matrices else None
 
     def feedback_matrices(self, state, layers):
+        """The feedback that the estimators publish in ``feedback_``.
+
+        Parameters
+        ----------
+        state : RuleState
+            The rule's state.
+        layers : list of layers
+            The network's layers.
+
+        Returns
+        -------
+        feedback : list of array
+            One per hidden layer with parameters (views, no copies): its
+            ``B_l``, of shape ``(n_outputs, width)``, the width of the map
+            the projection lands on; with ``conv_feedback="kernel"``, for a
+            layer under a convolution, that convolution's feedback kernel
+            ``K``, of shape ``(n_outputs, C_in, kh, kw)`` (biotorch's
+            ``weight_backward``), not the matrix ``D`` built from it.
+        """
         feedback = self._matrix(state)
         if feedback is None:
             return []
+        kernels = iter(state.extras.get("kernels", ()))
         blocks, start = [], 0
-        for layer in layers[:-1]:
-            if layer.n_params:
-                blocks.append(feedback[:, start : start + layer.n_out])
-                start += layer.n_out
+        for _, entry, through_kernel in self._entries(layers):
+            width = layers[entry].n_out
+            blocks.append(next(kernels) if through_kernel else feedback[:, start : start + width])
+            start += width
         return blocks
 
     def _signal(self, ctx):
@@ -1030,20 +1164,23 @@ class DirectFeedbackAlignment(LearningRule):
         return ctx.error
 
     def hidden_deltas(self, ctx, state):
+        deltas = [None] * (len(ctx.layers) - 1)
         feedback = self._matrix(state)
         if feedback is None:
-            return [None] * (len(ctx.layers) - 1)
+            return deltas
         projected = ctx.ops.matmul(
             self._signal(ctx), feedback, out=ctx.buffer("projection", feedback.shape[1])
         )
-        deltas = [None] * (len(ctx.layers) - 1)
         start = 0
-        for l, layer in enumerate(ctx.layers[:-1]):
-            if not layer.n_params:
-                continue
-            delta = layer.as_output(projected[:, start : start + layer.n_out])
-            start += layer.n_out
-            deltas[l] = ctx.derivative(l, delta)
+        for l, entry, _ in self._entries(ctx.layers):
+            width = ctx.layers[entry].n_out
+            signal = projected[:, start : start + width]
+            start += width
+            # "kernel": back through the pooling between layer l and the next
+            # layer with parameters, to each window's maximum.
+            for between in ctx.layers[entry:l:-1]:
+                signal = between.backward(signal)
+            deltas[l] = ctx.derivative(l, ctx.layers[l].as_output(signal))
         return deltas
 
     def forward_paths(self, layers):
@@ -1098,6 +1235,12 @@ class DirectRandomTargetProjection(DirectFeedbackAlignment):
     projects the targets instead of the error, so the hidden layers' updates
     need no output (they can be computed before the forward pass ends).
 
+    Parameters
+    ----------
+    conv_feedback : {"map", "kernel"}, default="map"
+        Where the targets enter below a convolution, as for
+        :class:`DirectFeedbackAlignment`.
+
     Attributes
     ----------
     name, label : str
@@ -1135,6 +1278,12 @@ class SignDirectFeedbackAlignment(DirectFeedbackAlignment):
     ``sign(P - Y) = 1 - 2 Y``: like DRTP's, the signal depends on the target
     alone, and it never shrinks as the network learns.
 
+    Parameters
+    ----------
+    conv_feedback : {"map", "kernel"}, default="map"
+        Where the error's sign enters below a convolution, as for
+        :class:`DirectFeedbackAlignment`.
+
     Attributes
     ----------
     name, label : str
@@ -1170,6 +1319,14 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     (plain SGD gives ``dB_l = -lr * e.T @ h_l``), and after each update it is
     multiplied by ``1 - feedback_decay``.
 
+    Parameters
+    ----------
+    conv_feedback : {"map"}, default="map"
+        Only ``"map"``: each ``B_l`` is a connection from hidden layer
+        ``l``'s own output, so biotorch's ``"kernel"`` form of
+        :class:`DirectFeedbackAlignment`, which has none there, raises a
+        ValueError at fit.
+
     Attributes
     ----------
     name, label : str
@@ -1189,6 +1346,17 @@ class DirectKolenPollack(DirectFeedbackAlignment):
     label = "DKP"
     color = "#393b79"  # navy
     _slot = "learned"
+
+    def init_state(self, layers, sample):
+        if self.conv_feedback == "kernel":
+            # Its gradient e.T @ h_l makes B_l a forward connection from
+            # layer l's own output: the "map" form only.
+            raise ValueError(
+                "DirectKolenPollack learns each B_l as a direct connection from "
+                "hidden layer l's output to the output, so it has only "
+                "conv_feedback='map'; got conv_feedback='kernel'."
+            )
+        return super().init_state(layers, sample)
 
     def error_signal_macs(self, units):
         # The projection, and the feedback's own gradient e.T @ h_l.

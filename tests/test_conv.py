@@ -185,3 +185,38 @@ def test_glorot_bound_uses_the_kernel_fans():
     assert np.abs(layer.coef).max() <= bound
     assert np.abs(layer.coef).max() > 0.9 * bound
     assert layer.n_params == 4 * 3 * 9 + 4
+
+
+# (C_in, H, W, C_out, kernel, padding) of the convolution above: the border,
+# where fewer kernel offsets cover an input position, and padding 0, 1, 2.
+CONSTANT_MAP_SHAPES = [
+    (2, 5, 5, 3, 3, 0),
+    (2, 5, 4, 3, 3, 1),
+    (3, 4, 6, 2, 2, 1),
+    (1, 3, 3, 4, 3, 2),
+    (2, 4, 4, 5, 1, 0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", CONSTANT_MAP_SHAPES)
+def test_constant_map_projection_is_conv2d_input_of_the_repeated_error(shape, dtype):
+    # biotorch's DFA conv layer: its input gradient is conv2d_input of the
+    # error repeated over its output map, through a (n_outputs, C_in, k, k)
+    # kernel; DFA's conv_feedback="kernel" replaces it by e @ D.
+    from skdfa._rules import _constant_map_projection
+
+    c, h, w, c_out, k, pad = shape
+    conv = Conv2DLayer((c, h, w), c_out, k, padding=pad)
+    n_outputs, n = 4, 5
+    rng = np.random.RandomState(0)
+    kernel = rng.standard_normal((n_outputs, c, k, k)).astype(dtype)
+    D = _constant_map_projection(kernel, conv)
+    assert D.shape == (n_outputs, c * h * w) and D.dtype == dtype
+    e = rng.standard_normal((n, n_outputs))
+    repeated = torch.tensor(e)[:, :, None, None].expand(n, n_outputs, *conv.output_shape[1:])
+    expected = torch.nn.grad.conv2d_input(
+        (n, c, h, w), torch.tensor(kernel, dtype=torch.float64), repeated, padding=pad
+    )
+    atol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(e @ D, expected.reshape(n, -1).numpy(), rtol=0, atol=atol)

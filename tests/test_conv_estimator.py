@@ -339,6 +339,143 @@ def test_each_rules_conv_update_matches_its_equations(rule):
             np.testing.assert_allclose(B_old - B_new, step, rtol=1e-10, atol=1e-13)
 
 
+# biotorch's DFA (conv_feedback="kernel"): a 10x10 image -> conv 3x3 -> 8x8 ->
+# pool -> 4x4 -> conv 3x3, padding 1 -> 4x4 -> pool -> 2x2 -> dense 4 -> 3
+# outputs. The first convolution learns through the second's feedback kernel
+# (whose offsets do not all reach the border: padding 1 < 3 - 1), the second
+# through a matrix onto its pooled map, the dense layer through one onto its
+# output.
+KERNEL_FORM = dict(conv_layers=((2, 3), (3, 3)), pool_size=(2, 2), padding=(0, 1),
+                   hidden_layer_sizes=(4,), activation="relu", input_shape=(1, 10, 10))
+
+
+def _biotorch_dfa_gradients(signal, X, Y, coefs, intercepts, feedback):
+    """Every parameter's gradient under biotorch's DFA (``layers/dfa``): each
+    layer with parameters replaces the gradient with respect to its input by
+    the projected ``signal``; a convolution's is ``conv2d_input`` of
+    ``signal`` repeated over its output map, through its feedback kernel."""
+    n = X.shape[0]
+    W1, W2, W3, W4 = (torch.tensor(W, requires_grad=True) for W in coefs)
+    b1, b2, b3, b4 = (torch.tensor(b, requires_grad=True) for b in intercepts)
+    K2, B3, B4 = (torch.tensor(B) for B in feedback)
+    assert K2.shape == (3, 2, 3, 3) and B3.shape == (3, 12) and B4.shape == (3, 4)
+    a1 = F.conv2d(torch.tensor(X).reshape(n, 1, 10, 10), W1, b1)
+    p1, where1 = F.max_pool2d(torch.relu(a1), 2, return_indices=True)
+    # Each layer's input detached: its gradients come from its own delta only.
+    a2 = F.conv2d(p1.detach(), W2, b2, padding=1)
+    p2, where2 = F.max_pool2d(torch.relu(a2), 2, return_indices=True)
+    a3 = p2.detach().flatten(1) @ W3 + b3
+    logits = torch.relu(a3).detach() @ W4 + b4
+    e = ((torch.softmax(logits, 1) - torch.tensor(Y)) / n).detach()
+    s = {"dfa": e, "drtp": torch.tensor(Y) / n, "sdfa": torch.sign(e) / n}[signal]
+
+    delta3 = (s @ B4) * (a3 > 0)
+    at_p2 = (s @ B3).reshape(p2.shape)
+    delta2 = F.max_unpool2d(at_p2, where2, 2, output_size=a2.shape[2:]) * (a2 > 0)
+    repeated = s[:, :, None, None].expand(n, 3, *a2.shape[2:])
+    at_p1 = torch.nn.grad.conv2d_input(p1.shape, K2, repeated, padding=1)
+    delta1 = F.max_unpool2d(at_p1, where1, 2, output_size=a1.shape[2:]) * (a1 > 0)
+    grads = torch.autograd.grad(
+        [a1, a2, a3, logits], [W1, b1, W2, b2, W3, b3, W4, b4],
+        grad_outputs=[delta1, delta2, delta3, e],
+    )
+    return [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("signal", ["dfa", "drtp", "sdfa"])
+def test_kernel_form_update_matches_biotorchs_dfa(signal):
+    from skdfa.rules import RULES
+
+    rule = type(RULES[signal])(conv_feedback="kernel")
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (6, 100))
+    y = np.arange(6) % 3
+    clf = ConvDFAClassifier(
+        **KERNEL_FORM, rule=rule, solver="sgd", momentum=0.0, learning_rate_init=1.0,
+        alpha=0.0, batch_size=6, shuffle=False, max_iter=1, warm_start=True, random_state=0,
+    )
+    clf.fit(X, y)
+    coefs = [c.copy() for c in clf.coefs_]
+    intercepts = [b.copy() for b in clf.intercepts_]
+    feedback = [B.copy() for B in clf.feedback_]
+    clf.fit(X, y)
+    expected = _biotorch_dfa_gradients(signal, X, np.eye(3)[y], coefs, intercepts, feedback)
+    before = [a for pair in zip(coefs, intercepts) for a in pair]
+    after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    for old, new, grad in zip(before, after, expected, strict=True):
+        np.testing.assert_allclose(old - new, grad, rtol=1e-10, atol=1e-13)
+    assert np.abs(expected[0]).max() > 1e-3  # the first convolution did learn
+
+
+def test_kernel_form_draws_kernels_where_a_convolution_is_above():
+    from skdfa.rules import DirectFeedbackAlignment
+
+    X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
+    kernel_form = DirectFeedbackAlignment(conv_feedback="kernel")
+    kernel = ConvDFAClassifier(**KERNEL_FORM, rule=kernel_form, max_iter=1,
+                               track_alignment=1, feedback_distribution="uniform",
+                               feedback_scale="auto", random_state=0)
+    nokland = ConvDFAClassifier(**KERNEL_FORM, rule="dfa", max_iter=1, random_state=0)
+    shapes = [[B.shape for B in clf.fit(X, np.arange(6) % 3).feedback_]
+              for clf in (kernel, nokland)]
+    # The second convolution's (n_outputs, C_in, k, k) kernel, then matrices
+    # onto the maps each signal lands on: after the pooling, or before it.
+    assert shapes == [[(3, 2, 3, 3), (3, 12), (3, 4)], [(3, 128), (3, 48), (3, 4)]]
+    # "auto": the kernel is drawn for the kernel's fan-in, C_in k k = 18 (as
+    # the feedback-alignment rules' kernels), the matrices for their widths.
+    for B, width in zip(kernel.feedback_, [18, 12, 4], strict=True):
+        assert 0.8 / np.sqrt(width) < np.abs(B).max() <= 1 / np.sqrt(width)
+    # Hidden layers conv, pool, conv, pool, dense: only the dense one's
+    # feedback stands in for a matrix (the output layer's weights).
+    alignment = kernel.weight_alignment_[-1]
+    assert np.isnan(alignment[:4]).all() and 0 < alignment[4] < 180
+
+
+def test_kernel_form_clones_searches_and_pickles(digits):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from skdfa.rules import DirectFeedbackAlignment
+
+    X_train, X_test, y_train, _ = digits
+    kernel_form = DirectFeedbackAlignment(conv_feedback="kernel")
+    assert repr(kernel_form) == "DirectFeedbackAlignment(conv_feedback='kernel')"
+    assert repr(DirectFeedbackAlignment(conv_feedback="map")) == "DirectFeedbackAlignment()"
+    assert kernel_form != DirectFeedbackAlignment()
+    clf = ConvDFAClassifier(**SMALL, rule=kernel_form, max_iter=2, random_state=0)
+    copy = clone(clf)
+    assert copy.rule == kernel_form and copy.rule is not kernel_form
+    search = GridSearchCV(
+        clf, {"rule": [DirectFeedbackAlignment(), kernel_form]}, cv=2
+    ).fit(X_train[:200], y_train[:200])
+    assert [p["rule"].conv_feedback for p in search.cv_results_["params"]] == ["map", "kernel"]
+    # The two forms learn differently on this network.
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] != scores[1]
+    clf.fit(X_train[:200], y_train[:200])
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    for a, b in zip(loaded.feedback_, clf.feedback_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    loaded.set_params(warm_start=True, max_iter=1).fit(X_train[:200], y_train[:200])
+    clf.set_params(warm_start=True, max_iter=1).fit(X_train[:200], y_train[:200])
+    for a, b in zip(loaded.coefs_, clf.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_kernel_form_refused_by_dkp_and_unknown_forms_named():
+    from skdfa.rules import DirectFeedbackAlignment, DirectKolenPollack
+
+    X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
+    y = np.arange(6) % 3
+    with pytest.raises(ValueError, match="only conv_feedback='map'"):
+        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback="kernel"),
+                          max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="conv_feedback must be 'map' or 'kernel'; got 'maps'"):
+        ConvDFAClassifier(**KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="maps"),
+                          max_iter=1).fit(X, y)
+
+
 @pytest.mark.parametrize("rule", ["usf", "frsf", "brsf"])
 def test_sign_kernels_carry_the_forward_kernels_signs(rule):
     rng = np.random.RandomState(0)
@@ -358,7 +495,13 @@ def test_sign_kernels_carry_the_forward_kernels_signs(rule):
 # -- numpy and torch, sklearn's checks, real data ---------------------------------------
 
 
-@pytest.mark.parametrize("rule", ALL_RULES)
+def _kernel_form_dfa():
+    from skdfa.rules import DirectFeedbackAlignment
+
+    return DirectFeedbackAlignment(conv_feedback="kernel")
+
+
+@pytest.mark.parametrize("rule", [*ALL_RULES, _kernel_form_dfa()], ids=str)
 def test_torch_fit_equals_numpy_fit(rule, monkeypatch):
     from sklearn import config_context
 
@@ -388,7 +531,8 @@ def test_torch_fit_equals_numpy_fit(rule, monkeypatch):
     # conv 1, pooling, conv 2, dense: the direct rules send the pooling
     # nothing (NaN), the others a delta through it.
     assert ref.alignment_.shape[1] == 4
-    assert np.isnan(ref.alignment_[:, 1]).all() == (rule in ("dfa", "drtp", "sdfa", "dkp"))
+    direct = getattr(rule, "name", rule) in ("dfa", "drtp", "sdfa", "dkp")
+    assert np.isnan(ref.alignment_[:, 1]).all() == direct
 
 
 @pytest.mark.slow

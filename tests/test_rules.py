@@ -436,3 +436,19 @@ def test_direct_rules_project_only_to_layers_with_parameters(rule):
     for got, want in zip(ws.grads, expected, strict=True):
         assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     assert np.isfinite(angles[0]) and np.isnan(angles[1])
+
+
+@pytest.mark.parametrize("name", ["dfa", "drtp", "sdfa"])
+def test_kernel_form_equals_map_form_without_convolutions(name):
+    # conv_feedback="kernel" differs only under a convolution: on a dense
+    # network it draws the same matrices and takes the same steps.
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    fits = []
+    for rule in (name, type(RULES[name])(conv_feedback="kernel")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(DFAClassifier((16, 8), rule=rule, max_iter=3, random_state=0).fit(X, y))
+    for a, b in zip(fits[0].coefs_ + fits[0].feedback_, fits[1].coefs_ + fits[1].feedback_,
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
