@@ -128,3 +128,18 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
     assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
     out = capsys.readouterr().out
     assert "(an earlier run)" in out and "epoch 1/4" not in out
+
+
+def test_table_columns_line_up_for_a_long_rule_name():
+    def cell(rule, error):
+        return _biotorch.Cell(rule=rule, data="MNIST", epochs=2, best_epoch=2,
+                              validation_error=error, test_error=error, biotorch_error=None,
+                              n_train=10, seed=0, device="numpy", fit_seconds=1.0,
+                              resumed_at_epoch=0)
+
+    lines = _biotorch.format_table([cell("bp", 1.5), cell("my_rules:KernelDirectFA", 12.25)])
+    header, _, _, bp, mine = lines.splitlines()[:5]
+    # Each number ends where its column's title ends.
+    end = header.index("validation") + len("validation")
+    assert bp[:end].endswith("1.50") and mine[:end].endswith("12.25")
+    assert mine.startswith("my_rules:KernelDirectFA ")

@@ -360,13 +360,15 @@ def _cell_line(cell):
 
 def format_table(cells):
     """The table as text: one line per rule."""
-    lines = [f"{'rule':<8}{'validation':>12}{'test':>8}{'biotorch':>10}{'best epoch':>12}",
-             f"{'':<8}{'error (%)':>12}{'(%)':>8}{'(%)':>10}"]
+    # A rule of the user's ("package.module:Class") may be longer than a built-in name.
+    width = max([8] + [len(cell.rule) + 2 for cell in cells])
+    lines = [f"{'rule':<{width}}{'validation':>12}{'test':>8}{'biotorch':>10}{'best epoch':>12}",
+             f"{'':<{width}}{'error (%)':>12}{'(%)':>8}{'(%)':>10}"]
     lines.append("-" * len(lines[0]))
     for cell in cells:
         paper = "-" if cell.biotorch_error is None else f"{cell.biotorch_error:.2f}"
-        lines.append(f"{cell.rule:<8}{cell.validation_error:>12.2f}{cell.test_error:>8.2f}"
-                     f"{paper:>10}{cell.best_epoch:>12d}")
+        lines.append(f"{cell.rule:<{width}}{cell.validation_error:>12.2f}"
+                     f"{cell.test_error:>8.2f}{paper:>10}{cell.best_epoch:>12d}")
     lines.append("biotorch: Benchmarks.md (best epoch on its validation set, which for "
                  "MNIST and Fashion-MNIST is the test set).")
     return "\n".join(lines)
