@@ -129,6 +129,15 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
     out = capsys.readouterr().out
     assert "(an earlier run)" in out and "epoch 1/4" not in out
 
+    # Another learning rate is another column: trained again, the first one kept.
+    monkeypatch.setitem(_biotorch.LEARNING_RATES, "dfa", 5e-4)
+    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert "(an earlier run)" not in out and "epoch 1/4" in out
+    rates = [c["settings"]["learning_rate_init"]
+             for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
+    assert sorted(rates) == [5e-4, 1e-3]
+
 
 def test_table_columns_line_up_for_a_long_rule_name():
     def cell(rule, error):

@@ -211,12 +211,20 @@ class Cell:
     def identity(self):
         """What makes two runs of a column the same run."""
         return cell_identity(self.rule, epochs=self.epochs, seed=self.seed, n_train=self.n_train,
-                             data=self.data, device=self.device)
+                             data=self.data, device=self.device, settings=self.settings)
 
 
-def cell_identity(rule, *, epochs, seed, n_train, data, device):
-    """The settings a finished cell or a checkpoint must match to be reused."""
-    return dict(rule=rule, epochs=epochs, seed=seed, n_train=n_train, data=data, device=device)
+def cell_identity(rule, *, epochs, seed, n_train, data, device, settings):
+    """The settings a finished cell or a checkpoint must match to be reused:
+    a column trained with another learning rate or feedback is trained again."""
+    return dict(rule=rule, epochs=epochs, seed=seed, n_train=n_train, data=data, device=device,
+                settings=settings)
+
+
+def recipe_settings(est):
+    """The recipe of the estimator ``est`` as JSON values, recorded with its cell."""
+    return dict(RECIPE, learning_rate_init=float(est.learning_rate_init),
+                feedback_scale=est.feedback_scale, step_epochs=list(est.step_epochs))
 
 
 def checkpoint_path(folder, rule, seed):
@@ -240,8 +248,9 @@ def _validation_recorder(X_val, y_val):
 def _train_cell(rule, data, name, description, *, epochs, seed, device, folder=None,
                 checkpoint_every=10, progress=None):
     X_train, X_val, X_test, y_train, y_val, y_test = _common.to_device(data, device)
+    settings = recipe_settings(make_estimator(rule, epochs=epochs, seed=seed))
     identity = cell_identity(rule, epochs=epochs, seed=seed, n_train=len(X_train),
-                             data=description, device=device)
+                             data=description, device=device, settings=settings)
     with _common.on_device(device):
         fitted = fit_cell(
             lambda: make_estimator(rule, epochs=epochs, seed=seed), X_train, y_train, epochs,
@@ -260,8 +269,7 @@ def _train_cell(rule, data, name, description, *, epochs, seed, device, folder=N
         validation_error=float(min(record["errors"])), test_error=float(test_error),
         biotorch_error=BIOTORCH_ERRORS[name].get(rule), n_train=len(X_train), seed=seed,
         device=device, fit_seconds=fitted.seconds, resumed_at_epoch=fitted.resumed_at,
-        settings=dict(RECIPE, learning_rate_init=float(est.learning_rate_init),
-                      feedback_scale=est.feedback_scale, step_epochs=list(est.step_epochs)),
+        settings=settings,
         validation_curve=[float(e) for e in record["errors"]],
     )
 
@@ -312,9 +320,11 @@ def run(args, out):
         f"weight decay 1e-3, batch {BATCH_SIZE}, lr / 10 after epochs {steps[0]} and "
         f"{steps[1]}; seed {args.seed}"
         + ("" if args.device == "numpy" else f"; on torch {args.device}"))
-    identities = {rule: cell_identity(rule, epochs=args.epochs, seed=args.seed,
-                                      n_train=len(X_fit), data=loaded.description,
-                                      device=args.device) for rule in args.rules}
+    identities = {rule: cell_identity(
+        rule, epochs=args.epochs, seed=args.seed, n_train=len(X_fit), data=loaded.description,
+        device=args.device,
+        settings=recipe_settings(make_estimator(rule, epochs=args.epochs, seed=args.seed)),
+    ) for rule in args.rules}
     earlier = [] if args.out is None else read_results(args.out)
     # Cells of other settings stay in the file: one folder can gather runs.
     kept = [c for c in earlier if c.identity not in identities.values()]
