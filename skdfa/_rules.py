@@ -1066,6 +1066,8 @@ class DirectFeedbackAlignment(LearningRule):
     color = "#ff7f0e"  # orange
     random_feedback = True
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
+    # The default for subclasses of users whose ``__init__`` does not call this one.
+    conv_feedback = "map"
 
     def __init__(self, conv_feedback="map"):
         self.conv_feedback = conv_feedback

@@ -83,6 +83,22 @@ def test_custom_rule_equals_dfa_at_full_density(digits):
     assert_allclose(ours.loss_curve_, dfa.loss_curve_, rtol=1e-12)
 
 
+class _DFAWithOwnInit(DirectFeedbackAlignment):
+    """A user's DFA subclass whose ``__init__`` does not call DFA's."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+
+def test_dfa_subclass_with_its_own_init_trains_as_dfa(digits):
+    # Rules of users written before DFA had parameters keep working, in the default form.
+    X_train, _, y_train, _ = digits
+    params = dict(hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+    ours = DFAClassifier(rule=_DFAWithOwnInit(), **params).fit(X_train, y_train)
+    dfa = DFAClassifier(rule="dfa", **params).fit(X_train, y_train)
+    assert_array_equal(ours.coefs_[0], dfa.coefs_[0])
+    assert repr(_DFAWithOwnInit(gain=2.0)) == "_DFAWithOwnInit(gain=2.0)"
+
 def test_rule_objects_are_parameters():
     rule = SparseDFA(density=0.1)
     assert repr(rule) == "SparseDFA(density=0.1)"
