@@ -129,14 +129,26 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
     out = capsys.readouterr().out
     assert "(an earlier run)" in out and "epoch 1/4" not in out
 
-    # Another learning rate is another column: trained again, the first one kept.
-    monkeypatch.setitem(_biotorch.LEARNING_RATES, "dfa", 5e-4)
-    assert main([*argv, "--out", str(tmp_path / "resumed")]) == 0
-    out = capsys.readouterr().out
-    assert "(an earlier run)" not in out and "epoch 1/4" in out
-    rates = [c["settings"]["learning_rate_init"]
-             for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
-    assert sorted(rates) == [5e-4, 1e-3]
+    # Another learning rate or feedback scale is another column: trained
+    # again, the first one kept.
+    for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "glorot"]):
+        assert main([*argv, *option, "--out", str(tmp_path / "resumed")]) == 0
+        out = capsys.readouterr().out
+        assert "(an earlier run)" not in out and "epoch 1/4" in out
+    settings = [(c["settings"]["learning_rate_init"], c["settings"]["feedback_scale"])
+                for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
+    assert sorted(settings) == [(5e-4, "auto"), (1e-3, "auto"), (1e-3, "glorot")]
+
+
+def test_learning_rate_and_feedback_scale_options(capsys):
+    est = _biotorch.make_estimator("fa", overrides=dict(learning_rate_init=1e-3,
+                                                         feedback_scale="glorot"))
+    assert (est.learning_rate_init, est.feedback_scale) == (1e-3, "glorot")
+    assert main(["reproduce", "nokland2016", "--learning-rate", "1e-3"]) == 2
+    assert "biotorch-lenet's" in capsys.readouterr().err
+    for bad in (["--feedback-scale", "big"], ["--learning-rate", "-1"]):
+        assert main(["reproduce", "biotorch-lenet", *bad]) == 2
+        assert "expected" in capsys.readouterr().err
 
 
 def test_table_columns_line_up_for_a_long_rule_name():

@@ -139,6 +139,14 @@ def _add_reproduce_arguments(reproduce):
                            default=_reproduce.CHECKPOINT_EVERY, metavar="N",
                            help="with --out, save a running cell every N epochs: Ctrl-C "
                                 "loses at most N epochs (default: %(default)s)")
+    reproduce.add_argument("--learning-rate", type=_common.parse_positive_float, default=None,
+                           metavar="LR",
+                           help="biotorch-lenet: initial learning rate of every column "
+                                "(default: the command's rate for each rule)")
+    reproduce.add_argument("--feedback-scale", type=_common.parse_feedback_scale, default=None,
+                           metavar="SCALE",
+                           help="biotorch-lenet: feedback_scale of every column, auto, glorot "
+                                "or a positive number (default: the command's for each rule)")
     reproduce.add_argument("--no-plots", action="store_true", help="do not write the plot")
     reproduce.add_argument("--quiet", action="store_true",
                            help="no progress (epochs, loss, time left), only the table")
@@ -208,6 +216,9 @@ def main(argv=None):
             if args.out is not None:
                 _common.check_output_folder(args.out)
             paper = _biotorch if args.paper == "biotorch-lenet" else _reproduce
+            if paper is _reproduce and (args.learning_rate or args.feedback_scale):
+                parser.error("--learning-rate and --feedback-scale are biotorch-lenet's: "
+                             "nokland2016 keeps the paper's recipe")
             args.rules = args.rules or paper.RULES
             args.epochs = args.epochs or paper.PAPER_EPOCHS
             with _common.data_errors():

@@ -168,8 +168,10 @@ def step_epochs(epochs):
     return tuple(max(1, round(epochs * f)) for f in (0.5, 0.75))
 
 
-def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0):
-    """The estimator of column ``rule`` with biotorch's recipe.
+def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0, overrides=None):
+    """The estimator of column ``rule`` with biotorch's recipe; ``overrides``
+    (a dict, ``--learning-rate`` and ``--feedback-scale``) replaces the
+    column's ``learning_rate_init`` or ``feedback_scale``.
 
     Examples
     --------
@@ -185,7 +187,7 @@ def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0):
         feedback_scale=FEEDBACK_SCALES.get(rule, "auto"),
         max_iter=epochs, tol=0.0, n_iter_no_change=epochs, random_state=seed,
         step_epochs=step_epochs(epochs), **RECIPE,
-    )
+    ).set_params(**(overrides or {}))
 
 
 @dataclass
@@ -221,6 +223,13 @@ def cell_identity(rule, *, epochs, seed, n_train, data, device, settings):
                 settings=settings)
 
 
+def recipe_overrides(args):
+    """The recipe's values that ``--learning-rate`` and ``--feedback-scale`` replace."""
+    given = dict(learning_rate_init=getattr(args, "learning_rate", None),
+                 feedback_scale=getattr(args, "feedback_scale", None))
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def recipe_settings(est):
     """The recipe of the estimator ``est`` as JSON values, recorded with its cell."""
     return dict(RECIPE, learning_rate_init=float(est.learning_rate_init),
@@ -246,14 +255,15 @@ def _validation_recorder(X_val, y_val):
 
 
 def _train_cell(rule, data, name, description, *, epochs, seed, device, folder=None,
-                checkpoint_every=10, progress=None):
+                checkpoint_every=10, progress=None, overrides=None):
     X_train, X_val, X_test, y_train, y_val, y_test = _common.to_device(data, device)
-    settings = recipe_settings(make_estimator(rule, epochs=epochs, seed=seed))
+    settings = recipe_settings(make_estimator(rule, epochs=epochs, seed=seed, overrides=overrides))
     identity = cell_identity(rule, epochs=epochs, seed=seed, n_train=len(X_train),
                              data=description, device=device, settings=settings)
     with _common.on_device(device):
         fitted = fit_cell(
-            lambda: make_estimator(rule, epochs=epochs, seed=seed), X_train, y_train, epochs,
+            lambda: make_estimator(rule, epochs=epochs, seed=seed, overrides=overrides),
+            X_train, y_train, epochs,
             identity=identity, title=f"LeNet, {_common.get_rule(rule).label}",
             path=None if folder is None else checkpoint_path(folder, rule, seed),
             checkpoint_every=checkpoint_every, progress=progress, device=device,
@@ -320,10 +330,12 @@ def run(args, out):
         f"weight decay 1e-3, batch {BATCH_SIZE}, lr / 10 after epochs {steps[0]} and "
         f"{steps[1]}; seed {args.seed}"
         + ("" if args.device == "numpy" else f"; on torch {args.device}"))
+    overrides = recipe_overrides(args)
     identities = {rule: cell_identity(
         rule, epochs=args.epochs, seed=args.seed, n_train=len(X_fit), data=loaded.description,
         device=args.device,
-        settings=recipe_settings(make_estimator(rule, epochs=args.epochs, seed=args.seed)),
+        settings=recipe_settings(make_estimator(rule, epochs=args.epochs, seed=args.seed,
+                                                overrides=overrides)),
     ) for rule in args.rules}
     earlier = [] if args.out is None else read_results(args.out)
     # Cells of other settings stay in the file: one folder can gather runs.
@@ -338,7 +350,7 @@ def run(args, out):
     jobs = (delayed(_train_cell)(
         rule, (X_fit, X_val, X_test, y_fit, y_val, y_test), loaded.name, loaded.description,
         epochs=args.epochs, seed=args.seed, device=args.device, folder=args.out,
-        checkpoint_every=args.checkpoint_every, progress=progress,
+        checkpoint_every=args.checkpoint_every, progress=progress, overrides=overrides,
     ) for rule in to_train)
 
     def finish():

@@ -80,6 +80,28 @@ def parse_positive_int(text):
     return value
 
 
+def parse_positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse_feedback_scale(text):
+    """``auto``, ``glorot`` or a positive number, as ``feedback_scale=`` takes."""
+    if text in ("auto", "glorot"):
+        return text
+    try:
+        return parse_positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, glorot or a positive number, got {text!r}"
+        ) from None
+
+
 def parse_dropout(text):
     try:
         rates = tuple(float(r) for r in text.split(","))
