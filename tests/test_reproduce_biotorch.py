@@ -129,26 +129,52 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
     out = capsys.readouterr().out
     assert "(an earlier run)" in out and "epoch 1/4" not in out
 
-    # Another learning rate or feedback scale is another column: trained
-    # again, the first one kept.
-    for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "glorot"]):
+    # Another learning rate, feedback scale or validation set is another
+    # column: trained again, the first one kept.
+    for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "glorot"],
+                   ["--validation", "test"]):
         assert main([*argv, *option, "--out", str(tmp_path / "resumed")]) == 0
         out = capsys.readouterr().out
         assert "(an earlier run)" not in out and "epoch 1/4" in out
-    settings = [(c["settings"]["learning_rate_init"], c["settings"]["feedback_scale"])
+    settings = [(c["settings"]["learning_rate_init"], c["settings"]["feedback_scale"],
+                 c["validation"])
                 for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
-    assert sorted(settings) == [(5e-4, "auto"), (1e-3, "auto"), (1e-3, "glorot")]
+    assert sorted(settings) == [(5e-4, "auto", "holdout"), (1e-3, "auto", "holdout"),
+                                (1e-3, "auto", "test"), (1e-3, "glorot", "holdout")]
 
 
 def test_learning_rate_and_feedback_scale_options(capsys):
     est = _biotorch.make_estimator("fa", overrides=dict(learning_rate_init=1e-3,
                                                          feedback_scale="glorot"))
     assert (est.learning_rate_init, est.feedback_scale) == (1e-3, "glorot")
-    assert main(["reproduce", "nokland2016", "--learning-rate", "1e-3"]) == 2
-    assert "biotorch-lenet's" in capsys.readouterr().err
+    for option in (["--learning-rate", "1e-3"], ["--validation", "test"]):
+        assert main(["reproduce", "nokland2016", *option]) == 2
+        assert "biotorch-lenet's" in capsys.readouterr().err
     for bad in (["--feedback-scale", "big"], ["--learning-rate", "-1"]):
         assert main(["reproduce", "biotorch-lenet", *bad]) == 2
         assert "expected" in capsys.readouterr().err
+    assert main(["reproduce", "biotorch-lenet", "--validation", "train"]) == 2
+    assert "invalid choice: 'train'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validation_on_the_test_set_trains_on_every_training_image(tmp_path, capsys,
+                                                                  monkeypatch):
+    # biotorch's code: no images held out, the best epoch chosen on the test set.
+    monkeypatch.setattr(_common, "identify_idx_folder", lambda folder: "Fashion-MNIST")
+    data = Path(__file__).parent / "data" / "fashion-mnist-subset"
+    assert main(["reproduce", "biotorch-lenet", "--data", str(data), "--rules", "bp",
+                 "--epochs", "3", "--validation", "test", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    n_train, n_test = 3000, 2000
+    assert f"{n_train} train / {n_test} test images, the best epoch chosen on the test" in out
+    assert "(--validation test)" in out
+    (cell,) = json.loads((tmp_path / "biotorch_lenet.json").read_text())
+    assert cell["validation"] == "test" and cell["n_train"] == n_train
+    # The curve is the test error of each epoch: the model kept is its minimum's.
+    assert cell["test_error"] == pytest.approx(min(cell["validation_curve"]))
+    assert cell["best_epoch"] == 1 + int(np.argmin(cell["validation_curve"]))
 
 
 def test_table_columns_line_up_for_a_long_rule_name():
@@ -159,6 +185,7 @@ def test_table_columns_line_up_for_a_long_rule_name():
                               resumed_at_epoch=0)
 
     lines = _biotorch.format_table([cell("bp", 1.5), cell("my_rules:KernelDirectFA", 12.25)])
+    assert "--validation test" not in lines
     header, _, _, bp, mine = lines.splitlines()[:5]
     # Each number ends where its column's title ends.
     end = header.index("validation") + len("validation")

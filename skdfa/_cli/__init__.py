@@ -147,6 +147,11 @@ def _add_reproduce_arguments(reproduce):
                            metavar="SCALE",
                            help="biotorch-lenet: feedback_scale of every column, auto, glorot "
                                 "or a positive number (default: the command's for each rule)")
+    reproduce.add_argument("--validation", choices=_biotorch.VALIDATION_SETS, default=None,
+                           help="biotorch-lenet: choose the best epoch on 10000 training "
+                                "images held out (holdout, the default) or on the test set "
+                                "after training on all the training images (test, as "
+                                "biotorch's code does)")
     reproduce.add_argument("--no-plots", action="store_true", help="do not write the plot")
     reproduce.add_argument("--quiet", action="store_true",
                            help="no progress (epochs, loss, time left), only the table")
@@ -216,9 +221,10 @@ def main(argv=None):
             if args.out is not None:
                 _common.check_output_folder(args.out)
             paper = _biotorch if args.paper == "biotorch-lenet" else _reproduce
-            if paper is _reproduce and (args.learning_rate or args.feedback_scale):
-                parser.error("--learning-rate and --feedback-scale are biotorch-lenet's: "
-                             "nokland2016 keeps the paper's recipe")
+            if paper is _reproduce and (args.learning_rate or args.feedback_scale
+                                        or args.validation):
+                parser.error("--learning-rate, --feedback-scale and --validation are "
+                             "biotorch-lenet's: nokland2016 keeps the paper's recipe")
             args.rules = args.rules or paper.RULES
             args.epochs = args.epochs or paper.PAPER_EPOCHS
             with _common.data_errors():
