@@ -28,7 +28,7 @@ def _run(monkeypatch, capsys, script, *argv):
 
 def test_every_benchmark_is_covered():
     tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_rd.py",
-              "bench_stacking.py", "fingerprint_models.py"}
+              "bench_stacking.py", "compare_biotorch.py", "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -66,6 +66,27 @@ def test_bench_conv(monkeypatch, capsys):
                            re.MULTILINE))
     assert {"skdfa-torch", "skdfa-numpy", "torch-loop"} <= set(rows)
     assert "skdfa numpy / skdfa torch: " in out
+
+
+def test_compare_biotorch(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("biotorch.layers.fa", reason="pip install --no-deps biotorch==0.0.16")
+    out = _run(monkeypatch, capsys, "compare_biotorch.py", "--n-samples", "16")
+    rows = re.findall(r"^(fa|usf|frsf)\s+(conv1|conv2|conv3|fc1|out)\s+([\d.e+-]+)$", out,
+                      re.MULTILINE)
+    assert len(rows) == 15
+    assert max(float(difference) for *_, difference in rows) < 1e-10
+    assert "(agree, tolerance 1e-10)" in out
+
+
+def test_compare_biotorch_without_biotorch(monkeypatch, capsys):
+    for name in ("biotorch", "biotorch.layers", "biotorch.layers.fa"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.setattr(sys, "argv", ["compare_biotorch.py"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(BENCHMARKS / "compare_biotorch.py"), run_name="__main__")
+    assert exc.value.code == 2
+    assert "pip install --no-deps biotorch==0.0.16" in capsys.readouterr().out
 
 
 def test_bench_mlp(monkeypatch, capsys):
