@@ -132,22 +132,27 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
     # Another learning rate, feedback scale or validation set is another
     # column: trained again, the first one kept.
     for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "glorot"],
-                   ["--validation", "test"]):
+                   ["--validation", "test"], ["--conv-feedback", "kernel"]):
         assert main([*argv, *option, "--out", str(tmp_path / "resumed")]) == 0
         out = capsys.readouterr().out
         assert "(an earlier run)" not in out and "epoch 1/4" in out
+    assert "dfa (kernel): validation error" in out
     settings = [(c["settings"]["learning_rate_init"], c["settings"]["feedback_scale"],
-                 c["validation"])
+                 c["settings"].get("conv_feedback", "map"), c["validation"])
                 for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
-    assert sorted(settings) == [(5e-4, "auto", "holdout"), (1e-3, "auto", "holdout"),
-                                (1e-3, "auto", "test"), (1e-3, "glorot", "holdout")]
+    assert sorted(settings) == [
+        (5e-4, "auto", "map", "holdout"), (1e-3, "auto", "kernel", "holdout"),
+        (1e-3, "auto", "map", "holdout"), (1e-3, "auto", "map", "test"),
+        (1e-3, "glorot", "map", "holdout"),
+    ]
 
 
 def test_learning_rate_and_feedback_scale_options(capsys):
     est = _biotorch.make_estimator("fa", overrides=dict(learning_rate_init=1e-3,
                                                          feedback_scale="glorot"))
     assert (est.learning_rate_init, est.feedback_scale) == (1e-3, "glorot")
-    for option in (["--learning-rate", "1e-3"], ["--validation", "test"]):
+    for option in (["--learning-rate", "1e-3"], ["--validation", "test"],
+                   ["--conv-feedback", "kernel"]):
         assert main(["reproduce", "nokland2016", *option]) == 2
         assert "biotorch-lenet's" in capsys.readouterr().err
     for bad in (["--feedback-scale", "big"], ["--learning-rate", "-1"]):
@@ -155,6 +160,30 @@ def test_learning_rate_and_feedback_scale_options(capsys):
         assert "expected" in capsys.readouterr().err
     assert main(["reproduce", "biotorch-lenet", "--validation", "train"]) == 2
     assert "invalid choice: 'train'" in capsys.readouterr().err
+
+
+def test_conv_feedback_option_sets_the_direct_rules_form(capsys):
+    from skdfa.rules import DirectFeedbackAlignment, SignDirectFeedbackAlignment
+
+    kernel = dict(conv_feedback="kernel")
+    assert _biotorch.make_estimator("dfa", overrides=kernel).rule == \
+        DirectFeedbackAlignment(conv_feedback="kernel")
+    assert _biotorch.make_estimator("skdfa.rules:SignDirectFeedbackAlignment",
+                                    overrides=kernel).rule == \
+        SignDirectFeedbackAlignment(conv_feedback="kernel")
+    # Recorded only when not the default: earlier cells keep their identity.
+    assert _biotorch.recipe_settings(
+        _biotorch.make_estimator("dfa", overrides=kernel))["conv_feedback"] == "kernel"
+    assert "conv_feedback" not in _biotorch.recipe_settings(_biotorch.make_estimator("dfa"))
+    assert "conv_feedback" not in _biotorch.recipe_settings(
+        _biotorch.make_estimator("dfa", overrides=dict(conv_feedback="map")))
+    # A rule without the two forms is refused before any data is read.
+    status = main(["reproduce", "biotorch-lenet", "--data", "/nonexistent", "--rules",
+                   "dfa,fa,usf", "--conv-feedback", "kernel"])
+    assert status == 1
+    assert "fa, usf have none" in capsys.readouterr().err
+    assert main(["reproduce", "biotorch-lenet", "--conv-feedback", "maps"]) == 2
+    assert "invalid choice: 'maps'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -186,6 +215,11 @@ def test_table_columns_line_up_for_a_long_rule_name():
 
     lines = _biotorch.format_table([cell("bp", 1.5), cell("my_rules:KernelDirectFA", 12.25)])
     assert "--validation test" not in lines
+    kernel = _biotorch.Cell(**{**vars(cell("dfa", 20.5)), "settings": {"conv_feedback": "kernel"},
+                               "validation": "test"})
+    table = _biotorch.format_table([cell("bp", 1.5), kernel]).splitlines()
+    assert table[4].startswith("dfa (kernel)") and table[4].split()[2] == "-"
+    assert table[-2].endswith("(--validation test).")
     header, _, _, bp, mine = lines.splitlines()[:5]
     # Each number ends where its column's title ends.
     end = header.index("validation") + len("validation")

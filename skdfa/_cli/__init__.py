@@ -147,6 +147,10 @@ def _add_reproduce_arguments(reproduce):
                            metavar="SCALE",
                            help="biotorch-lenet: feedback_scale of every column, auto, glorot "
                                 "or a positive number (default: the command's for each rule)")
+    reproduce.add_argument("--conv-feedback", choices=("map", "kernel"), default=None,
+                           help="biotorch-lenet: the form of the direct rules (dfa, drtp, "
+                                "sdfa) below a convolution: map (skdfa's default) or kernel "
+                                "(biotorch's)")
     reproduce.add_argument("--validation", choices=_biotorch.VALIDATION_SETS, default=None,
                            help="biotorch-lenet: choose the best epoch on 10000 training "
                                 "images held out (holdout, the default) or on the test set "
@@ -222,9 +226,10 @@ def main(argv=None):
                 _common.check_output_folder(args.out)
             paper = _biotorch if args.paper == "biotorch-lenet" else _reproduce
             if paper is _reproduce and (args.learning_rate or args.feedback_scale
-                                        or args.validation):
-                parser.error("--learning-rate, --feedback-scale and --validation are "
-                             "biotorch-lenet's: nokland2016 keeps the paper's recipe")
+                                        or args.validation or args.conv_feedback):
+                parser.error("--learning-rate, --feedback-scale, --conv-feedback and "
+                             "--validation are biotorch-lenet's: nokland2016 keeps the "
+                             "paper's recipe")
             args.rules = args.rules or paper.RULES
             args.epochs = args.epochs or paper.PAPER_EPOCHS
             with _common.data_errors():

@@ -81,9 +81,11 @@ and DFA's feedback with Glorot's variance (here: uniform in
 +-1/sqrt(fan-in), as measured above), drops
 each epoch's last incomplete batch, and sends DFA's error through
 kernel-shaped matrices into the layer below each convolution (skdfa
-projects it onto each convolution's output maps).
+projects it onto each convolution's output maps; ``--conv-feedback kernel``
+trains biotorch's form).
 """
 
+import inspect
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -178,8 +180,9 @@ def step_epochs(epochs):
 
 def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0, overrides=None):
     """The estimator of column ``rule`` with biotorch's recipe; ``overrides``
-    (a dict, ``--learning-rate`` and ``--feedback-scale``) replaces the
-    column's ``learning_rate_init`` or ``feedback_scale``.
+    (a dict from :func:`recipe_overrides`) replaces the column's
+    ``learning_rate_init`` or ``feedback_scale``, or its rule's
+    ``conv_feedback``.
 
     Examples
     --------
@@ -187,15 +190,22 @@ def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0, overrides=None):
     >>> est = make_estimator("usf", epochs=3)
     >>> est.conv_layers, est.learning_rate, est.step_epochs, est.learning_rate_init
     (((6, 5), (16, 5), (120, 5)), 'step', (2, 2), 0.01)
+    >>> make_estimator("dfa", overrides=dict(conv_feedback="kernel")).rule
+    DirectFeedbackAlignment(conv_feedback='kernel')
     """
     from .._conv_estimator import ConvDFAClassifier
 
+    overrides = dict(overrides or {})
+    learning_rule = _common.resolve_rule(rule)
+    conv_feedback = overrides.pop("conv_feedback", None)
+    if conv_feedback is not None:
+        learning_rule = type(_common.get_rule(rule))(conv_feedback=conv_feedback)
     return ConvDFAClassifier(
-        rule=_common.resolve_rule(rule), learning_rate_init=LEARNING_RATES.get(rule, 1e-3),
+        rule=learning_rule, learning_rate_init=LEARNING_RATES.get(rule, 1e-3),
         feedback_scale=FEEDBACK_SCALES.get(rule, "auto"),
         max_iter=epochs, tol=0.0, n_iter_no_change=epochs, random_state=seed,
         step_epochs=step_epochs(epochs), **RECIPE,
-    ).set_params(**(overrides or {}))
+    ).set_params(**overrides)
 
 
 @dataclass
@@ -220,6 +230,12 @@ class Cell:
     """Where the best epoch was chosen: :data:`VALIDATION_SETS`."""
 
     @property
+    def label(self):
+        """The rule, and its form below a convolution where it is not the default."""
+        form = self.settings.get("conv_feedback")
+        return self.rule if form is None else f"{self.rule} ({form})"
+
+    @property
     def identity(self):
         """What makes two runs of a column the same run."""
         return cell_identity(self.rule, epochs=self.epochs, seed=self.seed, n_train=self.n_train,
@@ -236,16 +252,37 @@ def cell_identity(rule, *, epochs, seed, n_train, data, device, settings, valida
 
 
 def recipe_overrides(args):
-    """The recipe's values that ``--learning-rate`` and ``--feedback-scale`` replace."""
+    """The recipe's values that ``--learning-rate``, ``--feedback-scale`` and
+    ``--conv-feedback`` replace."""
     given = dict(learning_rate_init=getattr(args, "learning_rate", None),
-                 feedback_scale=getattr(args, "feedback_scale", None))
+                 feedback_scale=getattr(args, "feedback_scale", None),
+                 conv_feedback=getattr(args, "conv_feedback", None))
     return {name: value for name, value in given.items() if value is not None}
 
 
+def check_conv_feedback(rules, conv_feedback):
+    """Refuse ``--conv-feedback`` for a column whose rule has no such form."""
+    if conv_feedback is None:
+        return
+    without = [rule for rule in rules if "conv_feedback" not in
+               inspect.signature(type(_common.get_rule(rule))).parameters]
+    if without:
+        raise _common.CommandError(
+            f"--conv-feedback is a parameter of the direct rules (dfa, drtp, sdfa); "
+            f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none: "
+            f"run those columns without it"
+        )
+
+
 def recipe_settings(est):
-    """The recipe of the estimator ``est`` as JSON values, recorded with its cell."""
-    return dict(RECIPE, learning_rate_init=float(est.learning_rate_init),
-                feedback_scale=est.feedback_scale, step_epochs=list(est.step_epochs))
+    """The recipe of the estimator ``est`` as JSON values, recorded with its cell
+    (``conv_feedback`` only when it is not the default form, so that the
+    settings of earlier cells stay the same)."""
+    settings = dict(RECIPE, learning_rate_init=float(est.learning_rate_init),
+                    feedback_scale=est.feedback_scale, step_epochs=list(est.step_epochs))
+    if getattr(est.rule, "conv_feedback", "map") != "map":
+        settings["conv_feedback"] = est.rule.conv_feedback
+    return settings
 
 
 def checkpoint_path(folder, rule, seed, validation="holdout"):
@@ -328,6 +365,7 @@ def run(args, out):
     from sklearn.utils.parallel import Parallel, delayed
 
     _common.check_device(args.device)
+    check_conv_feedback(args.rules, getattr(args, "conv_feedback", None))
     loaded = _common.load_data(args.data, seed=args.seed)
     if loaded.name not in NORMALIZATION:
         raise _common.CommandError(
@@ -403,23 +441,23 @@ def _write_results(cells, folder):
 
 def _cell_line(cell):
     if cell.validation == "test":
-        return (f"{cell.rule}: test error {cell.test_error:.2f}% (epoch {cell.best_epoch}, "
+        return (f"{cell.label}: test error {cell.test_error:.2f}% (epoch {cell.best_epoch}, "
                 f"chosen on the test set), {cell.fit_seconds:.0f} s")
-    return (f"{cell.rule}: validation error {cell.validation_error:.2f}% (epoch "
+    return (f"{cell.label}: validation error {cell.validation_error:.2f}% (epoch "
             f"{cell.best_epoch}), test error {cell.test_error:.2f}%, {cell.fit_seconds:.0f} s")
 
 
 def format_table(cells):
     """The table as text: one line per rule."""
     # A rule of the user's ("package.module:Class") may be longer than a built-in name.
-    width = max([8] + [len(cell.rule) + 2 for cell in cells])
+    width = max([8] + [len(cell.label) + 2 for cell in cells])
     lines = [f"{'rule':<{width}}{'validation':>12}{'test':>8}{'biotorch':>10}{'best epoch':>12}",
              f"{'':<{width}}{'error (%)':>12}{'(%)':>8}{'(%)':>10}"]
     lines.append("-" * len(lines[0]))
     for cell in cells:
         paper = "-" if cell.biotorch_error is None else f"{cell.biotorch_error:.2f}"
         validation = "-" if cell.validation == "test" else f"{cell.validation_error:.2f}"
-        lines.append(f"{cell.rule:<{width}}{validation:>12}"
+        lines.append(f"{cell.label:<{width}}{validation:>12}"
                      f"{cell.test_error:>8.2f}{paper:>10}{cell.best_epoch:>12d}")
     if any(cell.validation == "test" for cell in cells):
         lines.append("validation -: trained on all the training images, the best epoch "
