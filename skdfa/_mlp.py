@@ -517,7 +517,15 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             track_alignment=self.track_alignment, dropout=self._dropout_rates(),
             learning_rate_init=self.learning_rate_init, stratify=self._stratify,
             validation_score=self._validation_score,
+            constant_loss=self._constant_prediction_loss(),
         )
+
+    def _constant_prediction_loss(self):
+        """The loss per sample of outputs that make every class equally likely
+        (log-loss outputs; None for the others)."""
+        n_outputs = self.n_outputs_
+        return {"softmax": float(np.log(n_outputs)),
+                "logistic": n_outputs * float(np.log(2))}.get(self.out_activation_)
 
     def _training_records(self):
         """The optimizer and fitted records that the training loop carries on."""

@@ -79,6 +79,11 @@ class TrainingSettings:
     validation_score : callable
         ``validation_score(net, X, Y, sample_weight)``: the score that early
         stopping follows (higher is better).
+    constant_loss : float or None, default=None
+        A classifier's loss per sample when it predicts every class as
+        equally likely, against which a finite loss that has exploded is
+        recognised as divergence (:func:`_exploded`); None for a regressor,
+        whose loss has no such scale.
     """
 
     max_iter: int
@@ -96,6 +101,7 @@ class TrainingSettings:
     learning_rate_init: float
     stratify: Callable
     validation_score: Callable
+    constant_loss: float | None = None
 
 
 @dataclass
@@ -221,7 +227,23 @@ class _Snapshot:
 
 
 class TrainingDiverged(ValueError):
-    """Raised when the loss or the weights become non-finite."""
+    """Raised when the loss or the weights become non-finite, or the loss
+    explodes (:func:`_exploded`)."""
+
+
+# A classifier's epoch whose mean log-loss is this many times that of
+# predicting every class as equally likely has diverged even while the loss is
+# finite: it can grow for many epochs before it overflows (LeNet under FA at a
+# learning rate too high went 1.29, 1.08, 3.3, 85, 4330 in its first five
+# epochs), and a fit with too large a feedback scale may start, and stay,
+# above 1e10 without ever overflowing.
+EXPLODED_OVER_CONSTANT = 1000
+
+
+def _exploded(loss, constant_loss):
+    """Whether an epoch's mean ``loss`` is over ``EXPLODED_OVER_CONSTANT``
+    times ``constant_loss`` (:class:`TrainingSettings`)."""
+    return constant_loss is not None and loss > EXPLODED_OVER_CONSTANT * constant_loss
 
 
 def _alignment_interval(track_alignment):
@@ -480,6 +502,8 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
             # at the end of an epoch never predicts non-finite outputs.
             if not (ops.all_finite(net.params) and ops.all_finite([net.decision(X_last)])):
                 raise TrainingDiverged(np.inf)
+            if _exploded(loss / n_samples, settings.constant_loss):
+                raise TrainingDiverged(loss / n_samples)
             records.n_iter += 1
             records.loss = loss / n_samples
             records.t += n_samples
@@ -512,17 +536,22 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
         )
     except TrainingDiverged as exc:
         records.optimizer = last_epoch.restore(net, state)
+        loss = exc.args[0]
+        how = ("non-finite" if not np.isfinite(loss) else
+               f"over {EXPLODED_OVER_CONSTANT} times the {settings.constant_loss:.3g} of "
+               f"predicting every class as equally likely")
         if not (early_stopping and state.best_params is not None):
+            kept = "last finite epoch" if not np.isfinite(loss) else "epoch before"
             raise ValueError(
                 f"Training diverged in epoch {records.n_iter + 1}: the loss became "
-                f"{exc.args[0]} (non-finite). Lower learning_rate_init (now "
+                f"{loss:.6g} ({how}). Lower learning_rate_init (now "
                 f"{settings.learning_rate_init}) or scale the input features; the "
-                f"model keeps the weights of the last finite epoch ({records.n_iter})."
+                f"model keeps the weights of the {kept} ({records.n_iter})."
             ) from None
         warnings.warn(
-            f"Training diverged in epoch {records.n_iter + 1} (non-finite loss); "
-            "stopping early and keeping the best weights found. Lower "
-            "learning_rate_init to train further.",
+            f"Training diverged in epoch {records.n_iter + 1} (the loss became "
+            f"{loss:.6g}, {how}); stopping early and keeping the best weights found. "
+            "Lower learning_rate_init to train further.",
             ConvergenceWarning,
         )
 

@@ -113,6 +113,28 @@ def test_divergence_with_early_stopping_keeps_best_weights():
     assert reg.score(X, y) > 0.5
 
 
+def test_exploding_finite_loss_is_divergence():
+    # DFA at this rate on ReLU units: the mean log-loss grows epoch after
+    # epoch (370, 850, 1290, ... on this machine) long before it overflows.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    params = dict(hidden_layer_sizes=(64, 64), activation="relu", solver="sgd", momentum=0.9,
+                  rule="dfa", learning_rate_init=0.25, batch_size=16, max_iter=30, tol=0,
+                  n_iter_no_change=100, random_state=0)
+    clf = DFAClassifier(**params)
+    with pytest.raises(ValueError, match=r"diverged in epoch (\d+): the loss became [\d.e+]+ "
+                       r"\(over 1000 times the 2.3 of predicting every class as equally "
+                       r"likely\).*weights of the epoch before") as exc:
+        clf.fit(X, y)
+    epoch = int(str(exc.value).split("epoch ")[1].split(":")[0])
+    # Finite all along, under the bound until the epoch that crossed it.
+    assert epoch > 1 and clf.n_iter_ == epoch - 1
+    assert max(clf.loss_curve_) < 1000 * np.log(10)
+    assert_bit_identical(clf, DFAClassifier(**{**params, "max_iter": epoch - 1}).fit(X, y))
+
+
 @pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("solver", sorted(OPTIMIZERS))
 def test_huge_learning_rate_never_leaves_non_finite_weights(Estimator, solver):
