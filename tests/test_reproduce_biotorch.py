@@ -206,6 +206,23 @@ def test_validation_on_the_test_set_trains_on_every_training_image(tmp_path, cap
     assert cell["best_epoch"] == 1 + int(np.argmin(cell["validation_curve"]))
 
 
+def test_a_diverging_column_is_named_in_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_biotorch, "N_VALIDATION", 1000)
+    monkeypatch.setattr(_common, "identify_idx_folder", lambda folder: "Fashion-MNIST")
+    data = Path(__file__).parent / "data" / "fashion-mnist-subset"
+    status = main(["reproduce", "biotorch-lenet", "--data", str(data), "--rules", "usf,fa",
+                   "--epochs", "2", "--n-train", "200", "--learning-rate", "1",
+                   "--feedback-scale", "glorot", "--out", str(tmp_path), "--quiet"])
+    assert status == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skdfa: error: LeNet, FA: Training diverged in epoch 1: the loss "
+                          "became ") and "\n" not in err
+    assert "Lower learning_rate_init (now 1.0)" in err
+    # The column finished before it is kept.
+    cells = json.loads((tmp_path / "biotorch_lenet.json").read_text())
+    assert [c["rule"] for c in cells] == ["usf"]
+
+
 def test_table_columns_line_up_for_a_long_rule_name():
     def cell(rule, error):
         return _biotorch.Cell(rule=rule, data="MNIST", epochs=2, best_epoch=2,
