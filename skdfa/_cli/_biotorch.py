@@ -53,9 +53,9 @@ The recipe, and where each choice comes from (paths in biotorch):
   sweep, below ``"auto"``'s 0.69; over the full 100 epochs (seed 0,
   validation error) it gave 15.58% with ``"auto"`` at 1e-2 and 15.01% with
   ``"glorot"`` at 1e-3, one run each. DFA keeps ``"auto"`` too (0.66 at
-  1e-3; 0.63 with ``"glorot"``). Both stopped improving late at these rates
-  (best epochs 98), but 3e-3 diverged on the full data: FA with
-  ``"glorot"`` reached a loss of 4330 in epoch 5, DFA 2812 in epoch 4.
+  1e-3; 0.63 with ``"glorot"``). At 1e-3 both were still improving at
+  epoch 98 (FA with ``"glorot"``), but 3e-3 diverged on the full data: FA
+  with ``"glorot"`` reached a loss of 4330 in epoch 5, DFA 2812 in epoch 4.
 - the model kept: the epoch of best accuracy on the validation set. For
   MNIST and Fashion-MNIST biotorch's validation set is the test set
   (``mnist.py``: ``val_dataset`` and ``test_dataset`` are both
