@@ -162,6 +162,17 @@ def test_learning_rate_and_feedback_scale_options(capsys):
     assert "invalid choice: 'train'" in capsys.readouterr().err
 
 
+def test_checkpoints_from_before_the_validation_option_still_match():
+    # The identity a checkpoint of the default protocol was saved with
+    # before --validation existed, and one of biotorch's protocol.
+    settings = _biotorch.recipe_settings(_biotorch.make_estimator("fa"))
+    before = dict(rule="fa", epochs=100, seed=0, n_train=50000, data="MNIST", device="numpy",
+                  settings=settings)
+    common = {k: v for k, v in before.items() if k != "rule"}
+    assert _biotorch.cell_identity("fa", **common, validation="holdout") == before
+    assert _biotorch.cell_identity("fa", **common, validation="test") != before
+
+
 def test_conv_feedback_option_sets_the_direct_rules_form(capsys):
     from skdfa.rules import DirectFeedbackAlignment, SignDirectFeedbackAlignment
 

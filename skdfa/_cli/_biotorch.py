@@ -248,9 +248,13 @@ class Cell:
 def cell_identity(rule, *, epochs, seed, n_train, data, device, settings, validation):
     """The settings a finished cell or a checkpoint must match to be reused:
     a column trained with another learning rate, feedback or validation set
-    is trained again."""
-    return dict(rule=rule, epochs=epochs, seed=seed, n_train=n_train, data=data, device=device,
-                settings=settings, validation=validation)
+    is trained again. The default validation set is left out, so that
+    checkpoints written before ``--validation`` existed are continued."""
+    identity = dict(rule=rule, epochs=epochs, seed=seed, n_train=n_train, data=data,
+                    device=device, settings=settings)
+    if validation != "holdout":
+        identity["validation"] = validation
+    return identity
 
 
 def recipe_overrides(args):
