@@ -502,10 +502,11 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
             # at the end of an epoch never predicts non-finite outputs.
             if not (ops.all_finite(net.params) and ops.all_finite([net.decision(X_last)])):
                 raise TrainingDiverged(np.inf)
-            if _exploded(loss / n_samples, settings.constant_loss):
-                raise TrainingDiverged(loss / n_samples)
+            epoch_loss = loss / n_samples
+            if _exploded(epoch_loss, settings.constant_loss):
+                raise TrainingDiverged(epoch_loss)
             records.n_iter += 1
-            records.loss = loss / n_samples
+            records.loss = epoch_loss
             records.t += n_samples
             records.loss_curve.append(records.loss)
             _end_epoch(net, state, settings, records, validation)

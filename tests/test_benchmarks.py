@@ -68,18 +68,10 @@ def test_bench_conv(monkeypatch, capsys):
     assert "skdfa numpy / skdfa torch: " in out
 
 
-def test_compare_biotorch(monkeypatch, capsys):
-    pytest.importorskip("torch")
-    pytest.importorskip("biotorch.layers.fa", reason="pip install --no-deps biotorch==0.0.16")
-    out = _run(monkeypatch, capsys, "compare_biotorch.py", "--n-samples", "16")
-    rows = re.findall(r"^(fa|usf|frsf)\s+(conv1|conv2|conv3|fc1|out)\s+([\d.e+-]+)$", out,
-                      re.MULTILINE)
-    assert len(rows) == 15
-    assert max(float(difference) for *_, difference in rows) < 1e-10
-    assert "(agree, tolerance 1e-10)" in out
-
-
 def test_compare_biotorch_without_biotorch(monkeypatch, capsys):
+    # The comparison itself needs biotorch, whose dependencies the test extra
+    # cannot carry (torchvision, jupyter, tensorboard): its measured result is
+    # in the conv docs. Here: the script says what it needs, and exits 2.
     for name in ("biotorch", "biotorch.layers", "biotorch.layers.fa"):
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     monkeypatch.setattr(sys, "argv", ["compare_biotorch.py"])

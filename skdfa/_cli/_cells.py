@@ -170,7 +170,7 @@ def fit_cell(make_estimator, X, y, epochs, *, identity, title, path=None,
     try:
         _common.fit_epochs(est, X, y, epochs, after_epoch=each_epoch, on_interrupt=on_interrupt)
         _common.synchronize(device)
-    except ValueError as exc:  # divergence: say which cell, in one line
+    except ValueError as exc:  # divergence, or a setting the fit refuses: name the cell
         raise _common.CommandError(f"{title}: {exc}") from None
     finally:
         if reporter is not None:
