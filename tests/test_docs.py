@@ -50,11 +50,7 @@ def test_docs_build(tmp_path):
         **os.environ,
         "SKDFA_DOCS_OFFLINE": "1",  # intersphinx fetches nothing
         "MPLBACKEND": "Agg",
-        # The examples' networks are small: one BLAS thread is fastest.
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
+    }  # one BLAS thread, from conftest.py, unless the environment sets another
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-n", "-W", "--keep-going", "-q", "-b", "html",
          str(tmp_path / "docs"), str(html)],
