@@ -4,7 +4,9 @@ engine changes no fitted model bit for bit.
 Fits, on fixed seeds and a slice of ``load_digits``, every learning rule with
 ``DFAClassifier`` (dense) and ``RDClassifier`` under sgd, adam and rmsprop,
 plus dropout, early-stopping, alpha=0, sample-weight, warm-start and
-alignment-tracking variants, ``DFARegressor`` and ``StackingDFA``, and saves
+alignment-tracking variants, ``DFARegressor``, ``StackingDFA``, and
+``ConvDFAClassifier`` (every rule, with and without pooling, every
+``conv_feedback`` form of the direct rules, on 8x8 digits), and saves
 every fitted array (``coefs_``/``diagonals_``, ``intercepts_``,
 ``loss_curve_``, ``feedback_``, validation scores, alignment records) to an
 ``.npz`` file.
@@ -29,7 +31,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
-from skdfa import DFAClassifier, DFARegressor, RDClassifier, StackingDFA
+from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, StackingDFA
+from skdfa.rules import RULES as _RULE_OBJECTS
 
 RULES = ["bp", "fa", "dfa", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"]
 RD_RULES = ["bp", "fa", "dfa", "drtp", "sdfa", "dkp"]
@@ -88,6 +91,26 @@ def _models():
     for rule in ["dfa", "bp", "kp", "brsf"]:
         yield f"regressor/{rule}", DFARegressor(rule=rule, **common), {}
     yield "float32/dfa", DFAClassifier(**common), {"float32": True}
+    conv = dict(hidden_layer_sizes=(12,), max_iter=3, batch_size=64, random_state=0,
+                learning_rate_init=0.01)
+    pooled = dict(conv_layers=((4, 3), (6, 3)), pool_size=(2, 1), **conv)
+    flat = dict(conv_layers=((4, 3),), pool_size=1, **conv)
+    for rule in RULES:
+        forms = ["map", "kernel"] if "conv_feedback" in _param_names(rule) else [None]
+        if rule == "dkp":
+            forms = ["map"]
+        for form in forms:
+            value = rule if form is None else type(_RULE_OBJECTS[rule])(conv_feedback=form)
+            suffix = "" if form is None else f"/{form}"
+            yield (f"conv/{rule}{suffix}/pooled", ConvDFAClassifier(rule=value, **pooled), {})
+            yield (f"conv/{rule}{suffix}/flat", ConvDFAClassifier(rule=value, **flat), {})
+        yield (f"conv/{rule}/track", ConvDFAClassifier(rule=rule, track_alignment=2, **pooled), {})
+
+
+def _param_names(rule):
+    import inspect
+    init = type(_RULE_OBJECTS[rule]).__init__
+    return [] if init is object.__init__ else list(inspect.signature(init).parameters)
 
 
 def fingerprints(only=""):
