@@ -519,11 +519,7 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     epoch_angles, time.perf_counter() - start_time,
                 )
             records.optimizer.iteration_ends(records.t)
-            if _stops(state, settings, records.optimizer):
-                break
-            # After the schedule and stopping updates, which belong to this epoch.
-            last_epoch = _Snapshot(net, records.optimizer, state)
-            if incremental:
+            if _stops(state, settings, records.optimizer) or incremental:
                 break
             if records.n_iter == settings.max_iter:
                 warnings.warn(
@@ -531,6 +527,11 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     "optimization hasn't converged yet." % settings.max_iter,
                     ConvergenceWarning,
                 )
+                break
+            # The state that a later epoch's interruption or divergence returns
+            # to (none follows the last epoch: a copy of every array saved).
+            # After the schedule and stopping updates, which belong to this epoch.
+            last_epoch = _Snapshot(net, records.optimizer, state)
     except KeyboardInterrupt:
         records.optimizer = last_epoch.restore(net, state)
         warnings.warn(

@@ -429,6 +429,25 @@ def test_every_learners_epochs_run_inside_the_same_thread_limits():
     assert {info["internal_api"]: info["num_threads"] for info in threadpool_info()} == before
 
 
+def test_bench_partial_fit_reports_the_fixed_cost_per_call_and_its_target(capsys):
+    assert main(["bench", "--partial-fit", "--quick", "--data", "synthetic", "--rules", "dfa",
+                 "--device", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("partial_fit overhead on SYNTHETIC data") and "calls of 1 and 3" in out
+    row = next(line for line in out.splitlines() if line.startswith("skdfa dfa "))
+    small, large, batch, fixed = map(float, row.split()[2:])
+    # Rounded to hundredths of a millisecond.
+    assert batch == pytest.approx((large - small) / 2, abs=0.01)
+    assert fixed == pytest.approx(small - batch, abs=0.02)
+    target = re.search(r"^  (MET |MISS)  partial_fit costs <= 2 ms per call beyond its batches' "
+                       r"work on a 64-64 net \(skdfa dfa on 784-64-64-10\): ([\d.]+) ms$",
+                       out, re.MULTILINE)
+    assert target and float(target.group(2)) == pytest.approx(fixed, abs=0.01)
+    assert target.group(1) == ("MET " if float(target.group(2)) <= 2 else "MISS")
+    assert main(["bench", "--partial-fit", "--reverse"]) == 2
+    assert "--partial-fit times partial_fit calls alone" in capsys.readouterr().err
+
+
 def test_dropout_target_on_torch_cpu_at_batch_64():
     BenchResult = _bench_measure.BenchResult
     base = BenchResult("dfa", [784, 800, 800, 10], [1.0, 2.0], device="cpu")

@@ -29,10 +29,12 @@ from . import _common
 from ._bench_measure import (
     BATCH_SIZE,
     CLOCKS,
+    BenchResult,
     LearnerThreads,
     arch,
     bench_learner,
     matmul_rate,
+    partial_fit_overhead,
     run_interleaved,
     training_flops_per_sample,  # noqa: F401 (the command's FLOP count, for users)
 )
@@ -304,6 +306,69 @@ threads, reverse
     return pairs
 
 
+PARTIAL_FIT_HIDDEN = (64, 64)
+
+
+def run_partial_fit_overhead(
+    *, data="fashion-mnist", rules=("dfa",), architectures=None, quick=False, seed=0,
+    out=print, devices=("numpy",), threads=None, calls=15,
+):
+    """Time what a ``partial_fit`` call costs beyond its batches' work
+    (:func:`~skdfa._cli._bench_measure.partial_fit_overhead`) for each skdfa
+    learner, and print it with its target.
+
+    Parameters
+    ----------
+    data, rules, quick, seed, out, devices, threads
+        As :func:`run_benchmark`.
+    architectures : list of tuple of int, default=None
+        Hidden widths; None: 64-64, the target's net.
+    calls : int, default=15
+        Calls of each kind per learner.
+
+    Returns
+    -------
+    overheads : dict
+        ``(architecture, learner name)`` -> the seconds of
+        :func:`~skdfa._cli._bench_measure.partial_fit_overhead`.
+    """
+    if architectures is None:
+        architectures = [PARTIAL_FIT_HIDDEN]
+    arrays, label = load_bench_data(data, quick)
+    batches = (1, min(8, len(arrays[0]) // BATCH_SIZE))
+    learner_threads = LearnerThreads(threads)
+    out(f"partial_fit overhead on {label}: float32, tanh, adam, batch {BATCH_SIZE}; calls of "
+        f"{batches[0]} and {batches[1]} batches, alternately, {calls} of each"
+        + ("  [QUICK: timings mean nothing]" if quick else ""))
+    header = (f"{'learner':<26} {f'{batches[0]} batch':>9} {f'{batches[1]} batches':>10} "
+              f"{'per batch':>10} {'fixed/call':>11}")
+    overheads, rows = {}, []
+    for hidden in architectures:
+        name = arch([arrays[0].shape[1], *hidden, len(np.unique(arrays[2]))])
+        out("")
+        out(f"{name} tanh (milliseconds)")
+        out(header)
+        out("-" * len(header))
+        for device in devices:
+            for rule in rules:
+                seconds = partial_fit_overhead(rule, hidden, arrays, device, batches=batches,
+                                               calls=calls, seed=seed, threads=learner_threads)
+                learner = BenchResult(rule, [], device=device).name
+                overheads[name, learner] = seconds
+                out(f"{learner:<26} {1e3 * seconds['small']:>9.2f} "
+                    f"{1e3 * seconds['large']:>10.2f} {1e3 * seconds['batch']:>10.2f} "
+                    f"{1e3 * seconds['fixed']:>11.2f}")
+                rows.append((f"{learner} on {name}", seconds["fixed"],
+                             tuple(hidden) == PARTIAL_FIT_HIDDEN))
+    out("")
+    out(f"per batch: the time of the {batches[1]}-batch calls less that of the 1-batch calls, "
+        f"over {batches[1] - 1}; fixed/call: a 1-batch call less one batch (medians over the "
+        "calls).")
+    out(f"Threads: {learner_threads.describe()}.")
+    report.print_targets(report.partial_fit_targets(rows), out)
+    return overheads
+
+
 def parse_rules(text):
     return _common.parse_rules(text, _common.rule_names())
 
@@ -348,6 +413,10 @@ def add_arguments(parser):
                         help="the learners take their epochs in the reverse order (the "
                              "report's rows stay in place): ratios that change with it "
                              "measure the order, not the learners")
+    parser.add_argument("--partial-fit", action="store_true",
+                        help="instead of the speed table, time what a partial_fit call "
+                             "costs beyond its batches' work, for each skdfa learner "
+                             "(--rules, --device; --hidden, default 64,64)")
     effect = parser.add_argument_group(
         "the effect of one setting",
         "With --effect-of, each skdfa learner (--rules, --device, --hidden) runs twice, "
@@ -379,6 +448,8 @@ def usage_problem(args):
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
                 f"learner at adam, batch {BATCH_SIZE}, without dropout")
+    if args.partial_fit and (args.effect_of is not None or given or args.reverse):
+        return "--partial-fit times partial_fit calls alone: no --effect-of, its options or --reverse"
     if args.effect_of not in (None, "dropout") and args.dropout is not None:
         return "--dropout only with --effect-of dropout"
     if args.effect_of == "per-batch-sync" and args.devices == ("numpy",):
@@ -400,7 +471,12 @@ def run(args):
         quick=args.quick, seed=args.seed, progress=not args.quiet, devices=devices,
         n_train=args.train_samples, threads=args.threads, reverse=args.reverse,
     )
-    if args.effect_of is not None:
+    if args.partial_fit:
+        run_partial_fit_overhead(
+            data=args.data, rules=args.rules, architectures=args.hidden, quick=args.quick,
+            seed=args.seed, devices=devices, threads=args.threads,
+        )
+    elif args.effect_of is not None:
         run_effect(
             args.effect_of, **common, batch_size=args.batch_size or BATCH_SIZE,
             solver=args.solver or "adam", clock=args.clock or "wall",

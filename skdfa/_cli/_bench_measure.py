@@ -368,3 +368,58 @@ def run_interleaved(runs, epochs, progress=None, *, threads=None, reverse=False)
         with threads:
             next(run, None)  # the test accuracy
     return results
+
+
+def partial_fit_overhead(rule, hidden, data, device="numpy", *, batches=(1, 8), calls=15,
+                         seed=0, threads=None):
+    """What a ``partial_fit`` call costs beyond the work of its batches.
+
+    One learner is trained by calls of ``batches[0]`` and ``batches[1]``
+    batches of 200 rows, alternately, ``calls`` times each; what the larger
+    calls add per extra batch is a batch's work, and a call's fixed cost is
+    the smaller call's time less its batches' work (medians over the calls).
+
+    Parameters
+    ----------
+    rule : str
+        An skdfa rule.
+    hidden : tuple of int
+        Hidden widths.
+    data : tuple
+        ``X_train, X_test, y_train, y_test``, X float32, with at least
+        ``batches[1]`` batches of training rows.
+    device : {"numpy", "cpu", "cuda", "mps"}, default="numpy"
+    batches : (int, int), default=(1, 8)
+        Batches per call of the two kinds of call.
+    calls : int, default=15
+        Calls of each kind.
+    seed : int, default=0
+    threads : LearnerThreads, default=None
+        None: every core.
+
+    Returns
+    -------
+    seconds : dict
+        ``"small"``, ``"large"`` (median seconds per call of each kind),
+        ``"batch"`` (seconds per batch) and ``"fixed"`` (seconds per call
+        beyond its batches).
+    """
+    threads = LearnerThreads() if threads is None else threads
+    X_train, _, y_train, y_test = data
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    est = _common.make_learner(rule, hidden=hidden, epochs=1, seed=seed, batch_size=BATCH_SIZE)
+    sizes = [BATCH_SIZE * n for n in batches]
+    X, y = _common.to_device((X_train[: sizes[1]], y_train[: sizes[1]]), device)
+    times = {size: [] for size in sizes}
+    with threads, _common.on_device(device), _common.quietly():
+        est.partial_fit(X, y, classes=classes)  # allocations, first-call checks
+        for _ in range(calls):
+            for size in sizes:
+                start = time.perf_counter()
+                est.partial_fit(X[:size], y[:size])
+                _common.synchronize(device)
+                times[size].append(time.perf_counter() - start)
+    small, large = (float(np.median(times[size])) for size in sizes)
+    batch = (large - small) / (batches[1] - batches[0])
+    return {"small": small, "large": large, "batch": batch,
+            "fixed": small - batches[0] * batch}

@@ -190,12 +190,13 @@ def effect_targets(effect, pairs, batch_size):
 
 
 def partial_fit_targets(overheads):
-    """The target of the ``partial_fit`` overhead: ``overheads`` maps a
-    learner's name to its seconds per call beyond its batches' work."""
+    """The target of the ``partial_fit`` overhead, from ``(learner,
+    seconds per call beyond its batches' work, on the target's net)`` rows."""
     return [
         (f"partial_fit costs <= {1e3 * PARTIAL_FIT_TARGET:.0f} ms per call beyond its "
-         f"batches' work, {name}", f"{1e3 * seconds:.1f} ms", seconds <= PARTIAL_FIT_TARGET)
-        for name, seconds in overheads.items()
+         f"batches' work on a 64-64 net ({learner})", f"{1e3 * seconds:.2f} ms",
+         seconds <= PARTIAL_FIT_TARGET if on_target_net else None)
+        for learner, seconds, on_target_net in overheads
     ]
 
 
