@@ -448,6 +448,42 @@ def test_bench_partial_fit_reports_the_fixed_cost_per_call_and_its_target(capsys
     assert "--partial-fit times partial_fit calls alone" in capsys.readouterr().err
 
 
+def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy():
+    lines = []
+    table = _bench.run_to_accuracy(
+        0.3, data="synthetic", epochs=3, rules=("dfa",), architectures=[(16,)], quick=True,
+        out=lines.append, progress=False, learning_rates=(0.001, 0.01),
+    )
+    rows = table["784-16-10"]
+    assert [(rate, row.name) for rate, row in rows] == [
+        (0.001, "sklearn MLPClassifier"), (0.01, "sklearn MLPClassifier"),
+        (0.001, "skdfa dfa"), (0.01, "skdfa dfa")]
+    printed = [line.split() for line in lines if line.startswith(("sklearn", "skdfa"))]
+    for (rate, row), cells in zip(rows, printed):
+        # Every epoch timed, the first included, and scored after it.
+        assert len(row.all_seconds) == len(row.accuracies) == 3
+        reached = next((epoch for epoch, acc in enumerate(row.accuracies, 1) if acc >= 0.3), None)
+        # Two words of name, the rate, then the epochs and seconds.
+        assert float(cells[2]) == rate
+        epochs, seconds = cells[3], cells[4]
+        if reached is None:
+            assert (epochs, seconds) == ("-", "-")
+        else:
+            assert int(epochs) == reached
+            assert float(seconds) == pytest.approx(sum(row.all_seconds[:reached]), abs=0.006)
+        assert float(cells[5]) == pytest.approx(row.accuracies[-1], abs=5e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "0.1"], "--lr only with --to-accuracy"),
+    (["--to-accuracy", "0.8", "--partial-fit"], "--to-accuracy trains at the speed table's"),
+    (["--to-accuracy", "1.5"], "expected an accuracy in (0, 1]"),
+])
+def test_bench_to_accuracy_usage_errors(capsys, argv, message):
+    assert main(["bench", "--quick", *argv]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
 def test_dropout_target_on_torch_cpu_at_batch_64():
     BenchResult = _bench_measure.BenchResult
     base = BenchResult("dfa", [784, 800, 800, 10], [1.0, 2.0], device="cpu")

@@ -20,6 +20,7 @@ learners in ``_bench_reference.py``, the tables and targets in
 benchmarks/bench_mlp.py``.
 """
 
+import argparse
 import os
 
 import numpy as np
@@ -306,6 +307,67 @@ threads, reverse
     return pairs
 
 
+def run_to_accuracy(
+    accuracy, *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
+    quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
+    threads=None, reverse=False, learning_rates=(1e-3,),
+):
+    """Time each learner to a held-out accuracy: the wall time and epochs it
+    takes to first reach ``accuracy`` on the test split, and its final
+    accuracy.
+
+    MLPClassifier (numpy) and each skdfa rule on each device train
+    ``epochs`` epochs at each of ``learning_rates``, interleaved; the
+    accuracy is measured after every epoch, untimed, and an epoch's time
+    counts from the first epoch on (no memory tracing).
+
+    Parameters
+    ----------
+    accuracy : float
+        The held-out accuracy to reach, in (0, 1].
+    data, epochs, rules, architectures, quick, seed, out, progress, devices, n_train, \
+threads, reverse
+        As :func:`run_benchmark` (the PyTorch loop does not run).
+    learning_rates : sequence of float, default=(0.001,)
+        The sweep: each learner trains at each rate.
+
+    Returns
+    -------
+    rows : dict
+        Architecture -> list of ``(learning rate, BenchResult)``.
+    """
+    if architectures is None:
+        architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
+    arrays, label = load_bench_data(data, quick, n_train)
+    learner_threads = LearnerThreads(threads)
+    out(f"Time to {accuracy:.2%} held-out accuracy on {label}: {len(arrays[0])} train / "
+        f"{len(arrays[1])} held-out (test) samples, float32, tanh, adam, batch {BATCH_SIZE}, "
+        f"up to {epochs} epochs, learning rates {', '.join(f'{r:g}' for r in learning_rates)}"
+        + ("  [QUICK: timings mean nothing]" if quick else ""))
+    learners = [(rule, "numpy") for rule in ("mlp", *rules) if "numpy" in devices or rule == "mlp"]
+    learners += [(rule, device) for device in devices if device != "numpy" for rule in rules]
+    table = {}
+    for hidden in architectures:
+        rates, runs = [], []
+        for rule, device in learners:
+            for rate in learning_rates:
+                rates.append(rate)
+                runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device,
+                                          trace_memory=False, score_each_epoch=True,
+                                          learning_rate_init=rate))
+        results = run_interleaved(runs, epochs, out if progress else None,
+                                  threads=learner_threads, reverse=reverse)
+        name = arch(results[0].units)
+        table[name] = list(zip(rates, results))
+        report.print_to_accuracy_table(name, table[name], accuracy, out)
+    out("")
+    out("epochs, seconds: to the first epoch at or above the accuracy (every epoch's time, "
+        "the first included; '-': not reached); * the learner's fastest rate.")
+    report.print_threads(learner_threads, [row for rows in table.values() for _, row in rows],
+                         out)
+    return table
+
+
 PARTIAL_FIT_HIDDEN = (64, 64)
 
 
@@ -369,6 +431,17 @@ def run_partial_fit_overhead(
     return overheads
 
 
+def _parse_accuracy(text):
+    value = _common.parse_positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1], got {text!r}")
+    return value
+
+
+def _parse_rates(text):
+    return tuple(_common.parse_positive_float(rate) for rate in text.split(","))
+
+
 def parse_rules(text):
     return _common.parse_rules(text, _common.rule_names())
 
@@ -413,6 +486,13 @@ def add_arguments(parser):
                         help="the learners take their epochs in the reverse order (the "
                              "report's rows stay in place): ratios that change with it "
                              "measure the order, not the learners")
+    parser.add_argument("--to-accuracy", type=_parse_accuracy, default=None, metavar="A",
+                        help="instead of the speed table, the wall time and epochs each "
+                             "learner takes to first reach held-out (test) accuracy A, "
+                             "e.g. 0.85, and its final accuracy, over --epochs epochs")
+    parser.add_argument("--lr", type=_parse_rates, default=None, metavar="RATES",
+                        help="(--to-accuracy only) learning rates to sweep, comma-separated "
+                             "(default: 0.001)")
     parser.add_argument("--partial-fit", action="store_true",
                         help="instead of the speed table, time what a partial_fit call "
                              "costs beyond its batches' work, for each skdfa learner "
@@ -448,6 +528,12 @@ def usage_problem(args):
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
                 f"learner at adam, batch {BATCH_SIZE}, without dropout")
+    if args.lr is not None and args.to_accuracy is None:
+        return "--lr only with --to-accuracy"
+    if args.to_accuracy is not None and (args.effect_of is not None or given
+                                         or args.partial_fit):
+        return "--to-accuracy trains at the speed table's settings: no --effect-of, its " \
+               "options or --partial-fit"
     if args.partial_fit and (args.effect_of is not None or given or args.reverse):
         return "--partial-fit times partial_fit calls alone: no --effect-of, its options or --reverse"
     if args.effect_of not in (None, "dropout") and args.dropout is not None:
@@ -471,7 +557,9 @@ def run(args):
         quick=args.quick, seed=args.seed, progress=not args.quiet, devices=devices,
         n_train=args.train_samples, threads=args.threads, reverse=args.reverse,
     )
-    if args.partial_fit:
+    if args.to_accuracy is not None:
+        run_to_accuracy(args.to_accuracy, **common, learning_rates=args.lr or (1e-3,))
+    elif args.partial_fit:
         run_partial_fit_overhead(
             data=args.data, rules=args.rules, architectures=args.hidden, quick=args.quick,
             seed=args.seed, devices=devices, threads=args.threads,

@@ -123,8 +123,11 @@ class BenchResult:
 
     ``learner`` is ``"mlp"`` (scikit-learn's MLPClassifier), ``"torch-loop"``
     (the plain PyTorch DFA loop) or an skdfa rule; ``device`` is ``"numpy"``
-    or the torch device it trained on. ``idle_waits`` are the seconds waited,
-    untimed, after each of its epochs for this process's threads to go idle.
+    or the torch device it trained on. ``epoch_seconds`` are the timed
+    epochs (not the first, unless it is the only one), ``all_seconds`` every
+    epoch, ``accuracies`` the held-out accuracy after each epoch where it is
+    measured (``score_each_epoch``), and ``idle_waits`` the seconds waited,
+    untimed, after each epoch for this process's threads to go idle.
     """
 
     learner: str
@@ -135,6 +138,8 @@ class BenchResult:
     device: str = "numpy"
     variant: str = ""
     idle_waits: list = field(default_factory=list)
+    all_seconds: list = field(default_factory=list)
+    accuracies: list = field(default_factory=list)
 
     @property
     def name(self):
@@ -174,7 +179,8 @@ def arch(units):
 
 
 def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
-                  sync_every_batch=False, variant="", clock="wall", **settings):
+                  sync_every_batch=False, variant="", clock="wall", trace_memory=True,
+                  score_each_epoch=False, **settings):
     """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
     per step of the generator.
 
@@ -206,9 +212,14 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
     clock : {"wall", "cpu"}, default="wall"
         What an epoch's time is (``CLOCKS``); ``"cpu"`` on numpy and torch
         CPU only (a GPU's time is not the process's CPU time).
+    trace_memory : bool, default=True
+        Trace the first epoch's peak memory (numpy), which slows that epoch.
+    score_each_epoch : bool, default=False
+        Measure the held-out accuracy after every epoch, untimed.
     **settings
         More parameters of the learner (``batch_size``, ``solver``,
-        ``dropout``: :func:`~skdfa._cli._common.make_learner`).
+        ``dropout``, ``learning_rate_init``:
+        :func:`~skdfa._cli._common.make_learner`).
 
     Yields
     ------
@@ -232,7 +243,7 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
     )
 
     for epoch in range(epochs):
-        traced = epoch == 0 and device == "numpy"
+        traced = trace_memory and epoch == 0 and device == "numpy"
         # Entered per epoch: the learners' epochs alternate, and the
         # dispatch setting and warning filters must not leak into another's.
         with _common.on_device(device), _common.quietly():
@@ -246,6 +257,8 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
             if traced:
                 result.peak_bytes = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
+            if score_each_epoch:
+                result.accuracies.append(float(est.score(X_test, y_test)))
         yield record_epoch(result, epoch, epochs, seconds)
     with _common.on_device(device), _common.quietly():
         result.accuracy = float(est.score(X_test, y_test))
@@ -254,6 +267,7 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
 def record_epoch(result, epoch, epochs, seconds):
     """Keep an epoch's time (not the first one's, unless it is the only one)
     and return its progress line."""
+    result.all_seconds.append(seconds)
     if epoch > 0 or epochs == 1:
         result.epoch_seconds.append(seconds)
     note = "  (not timed)" if epoch == 0 and epochs > 1 else ""

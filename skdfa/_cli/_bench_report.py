@@ -243,3 +243,51 @@ def print_threads(threads, rows, out):
     out(f"spin about 0.1 s after their last product): at most "
         f"{1e3 * max(waits, default=0):.0f} ms.")
 
+
+
+def first_reaching(result, accuracy):
+    """``(epochs, seconds)`` to the first epoch whose held-out accuracy is at
+    least ``accuracy`` (every epoch's time counted, the first included), or
+    None if none reaches it.
+
+    Examples
+    --------
+    >>> from skdfa._cli._bench_measure import BenchResult
+    >>> from skdfa._cli._bench_report import first_reaching
+    >>> row = BenchResult("dfa", [4, 2, 2], all_seconds=[3.0, 1.0, 1.0],
+    ...                   accuracies=[0.5, 0.8, 0.9])
+    >>> first_reaching(row, 0.8)
+    (2, 4.0)
+    >>> first_reaching(row, 0.95) is None
+    True
+    """
+    for epoch, reached in enumerate(result.accuracies, start=1):
+        if reached >= accuracy:
+            return epoch, float(sum(result.all_seconds[:epoch]))
+    return None
+
+
+def print_to_accuracy_table(arch_name, rows, accuracy, out):
+    """The ``--to-accuracy`` table of one architecture.
+
+    ``rows`` are ``(learning rate, BenchResult)`` pairs. Per pair: the
+    epochs and seconds to ``accuracy``, the final and the best held-out
+    accuracy; each learner's fastest rate to ``accuracy`` is marked ``*``.
+    """
+    out("")
+    out(f"{arch_name} tanh, to held-out accuracy {accuracy:.2%}")
+    header = (f"{'learner':<26} {'lr':>7} {'epochs':>6} {'seconds':>8} {'final acc':>9} "
+              f"{'best acc':>8}")
+    out(header)
+    out("-" * len(header))
+    fastest = {}
+    for _, row in rows:
+        reached = first_reaching(row, accuracy)
+        if reached and reached[1] < fastest.get(row.name, (None, np.inf))[1]:
+            fastest[row.name] = (row, reached[1])
+    for rate, row in rows:
+        reached = first_reaching(row, accuracy)
+        epochs, seconds = ("-", "-") if reached is None else (reached[0], f"{reached[1]:.2f}")
+        mark = " *" if fastest.get(row.name, (None,))[0] is row else ""
+        out(f"{row.name:<26} {rate:>7g} {epochs:>6} {seconds:>8} "
+            f"{row.accuracies[-1]:>9.4f} {max(row.accuracies):>8.4f}{mark}")
