@@ -520,7 +520,8 @@ class NumpyOps(ArrayOps):
 
     def add_scaled(self, out, x, scale, scratch=None):
         if scratch is None or np.result_type(x, scale) != out.dtype:
-            # A strong float64 scale computes the product in float64: kept.
+            # A numpy float64 scale of float32 arrays makes the product float64
+            # before it meets ``out``: computed so, as without scratch.
             out += scale * x
             return
         np.add(out, np.multiply(x, scale, out=scratch), out=out)

@@ -528,9 +528,9 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     ConvergenceWarning,
                 )
                 break
-            # The state that a later epoch's interruption or divergence returns
-            # to (none follows the last epoch: a copy of every array saved).
-            # After the schedule and stopping updates, which belong to this epoch.
+            # What an interruption or divergence of the next epoch returns to,
+            # after the schedule and stopping updates, which belong to this one
+            # (the last epoch has no next one: it saves the copy of every array).
             last_epoch = _Snapshot(net, records.optimizer, state)
     except KeyboardInterrupt:
         records.optimizer = last_epoch.restore(net, state)

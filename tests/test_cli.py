@@ -404,7 +404,8 @@ def test_only_the_targets_of_the_learners_that_ran_are_printed():
         "numpy DFA >= 45% of the matmul rate",
     ]
     # On another net they are shown, but not judged.
-    small = [_bench_measure.BenchResult(learner, [784, 16, 10], [1.0]) for learner in ("mlp", "dfa")]
+    small = [_bench_measure.BenchResult(learner, [784, 16, 10], [1.0])
+             for learner in ("mlp", "dfa")]
     targets = _bench_report.targets({"784-16-10": small}, {"784-16-10": 1.0}, 1000, False,
                                     accuracy=False)
     assert [passed for _, _, passed in targets] == [None, None]
@@ -503,14 +504,15 @@ def test_dropout_target_on_torch_cpu_at_batch_64():
 def test_training_flops_count_bp_and_fa_propagate_through_every_upper_layer():
     units = [10, 7, 5, 3]
     forward = 10 * 7 + 7 * 5 + 5 * 3
-    assert _bench_measure.training_flops_per_sample(units, "bp") == 2 * (2 * forward + 7 * 5 + 5 * 3)
-    assert _bench_measure.training_flops_per_sample(units, "fa") == 2 * (2 * forward + 7 * 5 + 5 * 3)
-    assert _bench_measure.training_flops_per_sample(units, "drtp") == 2 * (2 * forward + 3 * (7 + 5))
+    flops = _bench_measure.training_flops_per_sample
+    assert flops(units, "bp") == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert flops(units, "fa") == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert flops(units, "drtp") == 2 * (2 * forward + 3 * (7 + 5))
     for rule in ["usf", "frsf", "brsf", "kp"]:
-        assert _bench_measure.training_flops_per_sample(units, rule) == 2 * (2 * forward + 7 * 5 + 5 * 3)
-    assert _bench_measure.training_flops_per_sample(units, "sdfa") == 2 * (2 * forward + 3 * (7 + 5))
+        assert flops(units, rule) == 2 * (2 * forward + 7 * 5 + 5 * 3)
+    assert flops(units, "sdfa") == 2 * (2 * forward + 3 * (7 + 5))
     # DKP also computes its feedback's gradient e.T @ h_l.
-    assert _bench_measure.training_flops_per_sample(units, "dkp") == 2 * (2 * forward + 2 * 3 * (7 + 5))
+    assert flops(units, "dkp") == 2 * (2 * forward + 2 * 3 * (7 + 5))
 
 
 def test_python_dash_m_entry_point(tmp_path):

@@ -37,7 +37,7 @@ from ._bench_measure import (
     matmul_rate,
     partial_fit_overhead,
     run_interleaved,
-    training_flops_per_sample,  # noqa: F401 (the command's FLOP count, for users)
+    training_flops_per_sample,  # noqa: F401 (its first home: imported from here)
 )
 from ._bench_reference import torch_dfa_loop
 from ._common import CommandError
@@ -535,7 +535,8 @@ def usage_problem(args):
         return "--to-accuracy trains at the speed table's settings: no --effect-of, its " \
                "options or --partial-fit"
     if args.partial_fit and (args.effect_of is not None or given or args.reverse):
-        return "--partial-fit times partial_fit calls alone: no --effect-of, its options or --reverse"
+        return ("--partial-fit times partial_fit calls alone: no --effect-of, its options "
+                "or --reverse")
     if args.effect_of not in (None, "dropout") and args.dropout is not None:
         return "--dropout only with --effect-of dropout"
     if args.effect_of == "per-batch-sync" and args.devices == ("numpy",):
