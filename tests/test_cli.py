@@ -485,6 +485,33 @@ def test_bench_to_accuracy_usage_errors(capsys, argv, message):
     assert message in _one_error_line(capsys.readouterr().err)
 
 
+class _SpinningProcess:
+    """A clock whose process spins at full speed for ``busy`` seconds after
+    ``start``, then idles: ``perf_counter``, ``process_time`` and ``sleep``."""
+
+    def __init__(self, busy):
+        self.now = self.cpu = 0.0
+        self.busy = busy
+
+    def perf_counter(self):
+        return self.now
+
+    def process_time(self):
+        return self.cpu
+
+    def sleep(self, seconds):
+        self.cpu += max(0.0, min(self.now + seconds, self.busy) - self.now)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("busy, waited", [(0.0, 0.01), (0.105, 0.12), (5.0, 1.0)])
+def test_the_bench_waits_for_its_threads_to_go_idle(monkeypatch, busy, waited):
+    # Windows of 10 ms until one passes with under 1 ms of CPU time; 1 s at most.
+    process = _SpinningProcess(busy)
+    monkeypatch.setattr(_bench_measure, "time", process)
+    assert _bench_measure.wait_until_idle() == pytest.approx(waited)
+
+
 def test_dropout_target_on_torch_cpu_at_batch_64():
     BenchResult = _bench_measure.BenchResult
     base = BenchResult("dfa", [784, 800, 800, 10], [1.0, 2.0], device="cpu")
