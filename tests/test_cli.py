@@ -449,12 +449,14 @@ def test_bench_partial_fit_reports_the_fixed_cost_per_call_and_its_target(capsys
     assert "--partial-fit times partial_fit calls alone" in capsys.readouterr().err
 
 
-def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy():
+def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy(tmp_path):
     lines = []
     table = _bench.run_to_accuracy(
         0.3, data="synthetic", epochs=3, rules=("dfa",), architectures=[(16,)], quick=True,
         out=lines.append, progress=False, learning_rates=(0.001, 0.01),
+        plot=tmp_path / "to_accuracy.png",
     )
+    assert (tmp_path / "to_accuracy.png").stat().st_size > 0
     rows = table["784-16-10"]
     assert [(rate, row.name) for rate, row in rows] == [
         (0.001, "sklearn MLPClassifier"), (0.01, "sklearn MLPClassifier"),
@@ -476,7 +478,8 @@ def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--lr", "0.1"], "--lr only with --to-accuracy"),
+    (["--lr", "0.1"], "--lr and --plot only with --to-accuracy"),
+    (["--plot", "a.png"], "--lr and --plot only with --to-accuracy"),
     (["--to-accuracy", "0.8", "--partial-fit"], "--to-accuracy trains at the speed table's"),
     (["--to-accuracy", "1.5"], "expected an accuracy in (0, 1]"),
 ])

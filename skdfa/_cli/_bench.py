@@ -310,7 +310,7 @@ threads, reverse
 def run_to_accuracy(
     accuracy, *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
     quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
-    threads=None, reverse=False, learning_rates=(1e-3,),
+    threads=None, reverse=False, learning_rates=(1e-3,), plot=None,
 ):
     """Time each learner to a held-out accuracy: the wall time and epochs it
     takes to first reach ``accuracy`` on the test split, and its final
@@ -330,6 +330,8 @@ threads, reverse
         As :func:`run_benchmark` (the PyTorch loop does not run).
     learning_rates : sequence of float, default=(0.001,)
         The sweep: each learner trains at each rate.
+    plot : str or Path, default=None
+        Where to save a figure of held-out accuracy against training seconds.
 
     Returns
     -------
@@ -365,6 +367,9 @@ threads, reverse
         "the first included; '-': not reached); * the learner's fastest rate.")
     report.print_threads(learner_threads, [row for rows in table.values() for _, row in rows],
                          out)
+    if plot is not None:
+        report.plot_to_accuracy(table, accuracy, plot)
+        out(f"plot: {plot}")
     return table
 
 
@@ -493,6 +498,9 @@ def add_arguments(parser):
     parser.add_argument("--lr", type=_parse_rates, default=None, metavar="RATES",
                         help="(--to-accuracy only) learning rates to sweep, comma-separated "
                              "(default: 0.001)")
+    parser.add_argument("--plot", default=None, metavar="PATH",
+                        help="(--to-accuracy only) save a figure of held-out accuracy "
+                             "against training seconds (needs matplotlib)")
     parser.add_argument("--partial-fit", action="store_true",
                         help="instead of the speed table, time what a partial_fit call "
                              "costs beyond its batches' work, for each skdfa learner "
@@ -528,8 +536,8 @@ def usage_problem(args):
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
                 f"learner at adam, batch {BATCH_SIZE}, without dropout")
-    if args.lr is not None and args.to_accuracy is None:
-        return "--lr only with --to-accuracy"
+    if (args.lr is not None or args.plot is not None) and args.to_accuracy is None:
+        return "--lr and --plot only with --to-accuracy"
     if args.to_accuracy is not None and (args.effect_of is not None or given
                                          or args.partial_fit):
         return "--to-accuracy trains at the speed table's settings: no --effect-of, its " \
@@ -559,7 +567,8 @@ def run(args):
         n_train=args.train_samples, threads=args.threads, reverse=args.reverse,
     )
     if args.to_accuracy is not None:
-        run_to_accuracy(args.to_accuracy, **common, learning_rates=args.lr or (1e-3,))
+        run_to_accuracy(args.to_accuracy, **common, learning_rates=args.lr or (1e-3,),
+                        plot=args.plot)
     elif args.partial_fit:
         run_partial_fit_overhead(
             data=args.data, rules=args.rules, architectures=args.hidden, quick=args.quick,

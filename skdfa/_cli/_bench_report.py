@@ -291,3 +291,38 @@ def print_to_accuracy_table(arch_name, rows, accuracy, out):
         mark = " *" if fastest.get(row.name, (None,))[0] is row else ""
         out(f"{row.name:<26} {rate:>7g} {epochs:>6} {seconds:>8} "
             f"{row.accuracies[-1]:>9.4f} {max(row.accuracies):>8.4f}{mark}")
+
+
+def plot_to_accuracy(table, accuracy, path):
+    """Held-out accuracy against training seconds, one panel per architecture
+    and one line per learner and rate (``--to-accuracy A --plot PATH``).
+
+    Parameters
+    ----------
+    table : dict
+        Architecture -> list of ``(learning rate, BenchResult)``, as
+        ``run_to_accuracy`` returns it.
+    accuracy : float
+        The target, drawn as a horizontal line.
+    path : str or Path
+        The image file written.
+    """
+    from ..plotting import rule_color
+    from . import _common
+
+    figure = _common.new_figure(figsize=(8, 4.5 * len(table)))
+    for ax, (name, rows) in zip(np.atleast_1d(figure.subplots(len(table), 1)), table.items()):
+        rates = sorted({rate for rate, _ in rows})
+        for rate, row in rows:
+            # The rule's colour (MLPClassifier back-propagates: BP's), a line
+            # style per library and device, a marker per rate.
+            style = "--" if row.learner == "mlp" else ("-" if row.device == "numpy" else ":")
+            ax.plot(np.cumsum(row.all_seconds), row.accuracies, linestyle=style,
+                    marker="osD^v<>"[rates.index(rate) % 7], markersize=4,
+                    color=rule_color(row.rule), label=f"{row.name}, lr {rate:g}")
+        ax.axhline(accuracy, color="grey", linewidth=0.8)
+        ax.set(title=f"{name} tanh", xlabel="training seconds (every epoch)",
+               ylabel="held-out accuracy")
+        ax.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
