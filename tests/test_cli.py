@@ -488,6 +488,20 @@ def test_bench_to_accuracy_usage_errors(capsys, argv, message):
     assert message in _one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("load, threads, note", [
+    (1.5, 2, None), (5.0, 2, "or run with --threads 1."), (5.0, 1, "from a quiet machine."),
+])
+def test_the_bench_says_when_other_jobs_ran(monkeypatch, load, threads, note):
+    monkeypatch.setattr(_bench_report, "_load_average", lambda: load)
+    monkeypatch.setattr(_bench_report, "available_cores", lambda: 2)
+    lines = []
+    _bench_report.print_threads(_bench_measure.LearnerThreads(threads), [], lines.append)
+    text = " ".join(lines)
+    assert text.startswith(f"Threads: every learner's epochs ran with {threads} BLAS/OpenMP")
+    assert ("busy: load average 5.0 on 2 cores" in text) == (note is not None)
+    assert note is None or text.endswith(note)
+
+
 class _SpinningProcess:
     """A clock whose process spins at full speed for ``busy`` seconds after
     ``start``, then idles: ``perf_counter``, ``process_time`` and ``sleep``."""

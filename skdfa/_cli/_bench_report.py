@@ -3,9 +3,12 @@ printed as MET or MISS from the ratios of one interleaved run (reported,
 never asserted), for the learners that ran.
 """
 
+import os
+import textwrap
+
 import numpy as np
 
-from ._bench_measure import training_flops_per_sample
+from ._bench_measure import available_cores, training_flops_per_sample
 
 # The project's targets (issue 30).
 DEEP_HIDDEN = (1024, 1024, 1024, 1024)  # the net of the DFA/BP and numpy targets
@@ -234,14 +237,34 @@ def print_effect_table(arch_name, pairs, base_name, effect_name, out):
         )
 
 
+def _load_average():
+    """The system's load average over the last minute, or None (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def print_threads(threads, rows, out):
-    """What the bench did about threads, and how long it waited after the
-    epochs of ``rows`` (BenchResult) for idle ones."""
+    """What the bench did about threads, how long it waited after the epochs
+    of ``rows`` (BenchResult) for idle ones, and whether other jobs ran."""
     waits = [w for row in rows for w in row.idle_waits]
-    out(f"Threads: {threads.describe()}. After each epoch the bench")
-    out("waited, untimed, for this process's threads to go idle (numpy's OpenBLAS workers")
-    out(f"spin about 0.1 s after their last product): at most "
-        f"{1e3 * max(waits, default=0):.0f} ms.")
+    text = (f"Threads: {threads.describe()}. After each epoch the bench waited, untimed, for "
+            "this process's threads to go idle (numpy's OpenBLAS workers spin about 0.1 s "
+            f"after their last product): at most {1e3 * max(waits, default=0):.0f} ms.")
+    load, cores = _load_average(), available_cores()
+    if load is not None and load > cores:
+        text += (f" The machine was busy: load average {load:.1f} on {cores} cores, other jobs "
+                 "taking turns on them.")
+        if threads.n > 1:
+            text += (" A multi-threaded kernel then waits for its descheduled threads (measured "
+                     "here: torch's small element-wise kernels 1000x slower with 2 threads "
+                     "than with 1): compare ratios from a quiet machine, or run with "
+                     "--threads 1.")
+        else:
+            text += " Compare ratios from a quiet machine."
+    for line in textwrap.wrap(text, width=88):
+        out(line)
 
 
 
