@@ -690,6 +690,20 @@ def _describe(ops):
     return ops.name if ops.device is None else f"{ops.name} ({ops.device})"
 
 
+def _binarize(binarizer, y):
+    """``binarizer.transform(y)``, for labels ``y`` all among its classes.
+
+    Multiclass labels are one-hot coded directly: ``transform`` would check
+    ``y`` again, three times, which costs a ``partial_fit`` call on a small
+    net more than its batches (0.5 ms for 200 labels).
+    """
+    if binarizer.y_type_ != "multiclass" or binarizer.sparse_output or y.ndim != 1:
+        return binarizer.transform(y)
+    Y = np.zeros((y.shape[0], binarizer.classes_.shape[0]), dtype=int)
+    Y[np.arange(y.shape[0]), np.searchsorted(binarizer.classes_, y)] = 1
+    return Y
+
+
 class _ClassifierMixin:
     """Target encoding and prediction of the classifiers (DFA and RD)."""
 
@@ -715,7 +729,7 @@ class _ClassifierMixin:
                 )
         # A single class is one column of zeros (LabelBinarizer's coding), as
         # in MLPClassifier: the network trains, and predicts that class.
-        return self._label_binarizer.transform(y)
+        return _binarize(self._label_binarizer, y)
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass" and self.output_activation == "auto":

@@ -773,3 +773,23 @@ def test_training_loop_runs_from_its_arguments_alone():
     assert records.optimizer.t == est._optimizer.t
     for a, b in zip(twin._network.params, est._network.params):
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3, 1, 2, 3, 0]), np.array(["b", "a", "c", "a"], dtype=object),
+    np.array([2.0, 1.0, 4.0, 1.0]),
+])
+def test_multiclass_targets_are_coded_as_label_binarizer_codes_them(y):
+    # The classifiers one-hot code multiclass labels themselves (_binarize):
+    # LabelBinarizer's coding, dtype included, also for a call that sees a
+    # subset of the classes (partial_fit).
+    from sklearn.preprocessing import LabelBinarizer
+
+    from skdfa._mlp import _binarize
+
+    binarizer = LabelBinarizer().fit(y)
+    for labels in (y, y[:2], y[-1:]):
+        expected = binarizer.transform(labels)
+        coded = _binarize(binarizer, labels)
+        assert coded.dtype == expected.dtype
+        assert_array_equal(coded, expected)
