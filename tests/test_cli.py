@@ -185,7 +185,7 @@ def test_bench_quick_reports_ratios_and_targets(capsys):
     # the targets' nets; no accuracy target on 600 samples.
     assert verdicts == ["n/a "] * 6 and "accuracy >=" not in out
     assert "(multiply-adds allow 0.98)" in out  # 784-32-32-32-10
-    assert "accuracy targets not evaluated: --quick trains on 600 samples" in out
+    assert "accuracy targets not evaluated: trained on 600 samples, --quick" in out
     assert "epoch 1/2" not in out  # --quiet
 
 
