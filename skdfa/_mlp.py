@@ -42,7 +42,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._array_ops import array_ops, convert_arrays
+from ._array_ops import array_ops
 from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
@@ -467,8 +467,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         new = copy.deepcopy(self)
         if not hasattr(new, "_network"):
             return new
-        new._network.convert(converter)
-        convert_arrays(new._optimizer, converter)
+        new._network.move(converter)
+        if new._optimizer is not None:
+            new._optimizer.move(converter)
         new._state.move(converter)
         new.alignment_ = converter(new.alignment_)
         new.weight_alignment_ = converter(new.weight_alignment_)
@@ -492,7 +493,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         dtype = ops.numpy_dtype(X.dtype)
         rng = check_random_state(self.random_state)
         net.initialize_weights(rng, self.weight_init, dtype)
-        net.convert(ops.asarray)
+        net.move(ops.asarray)
         self._derived_feedback_seed = rng.randint(_INT32_MAX)
         self._draw_feedback(net, X.dtype)
         self._state = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
@@ -571,7 +572,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             feedback_rng, self.feedback_distribution, self.feedback_scale,
             ops.numpy_dtype(dtype),
         )
-        convert_arrays(net.rule_state, ops.asarray)
+        net.rule_state.move(ops.asarray)
         self.feedback_ = net.feedback_matrices()
 
     def _reset_stopping_state(self):

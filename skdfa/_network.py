@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._array_ops import array_ops, convert_arrays
+from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
 from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
 
@@ -111,11 +111,15 @@ class Network:
         for layer in self.layers:
             layer.ops = ops
 
-    def convert(self, converter):
-        """Replace every array of the network (parameters, rule state) by
-        ``converter(array)``, in place, and compute with the operations of the
-        new arrays' namespace and device (looked up here, once)."""
-        convert_arrays(self, converter)
+    def move(self, converter):
+        """Replace every array of the network (the layers', the rule state's)
+        by ``converter(array)``, in place, and compute with the operations of
+        the new arrays' namespace and device (looked up here, once). The rule
+        object is the user's: it is never touched."""
+        for layer in self.layers:
+            layer.move(converter)
+        if self.rule_state is not None:
+            self.rule_state.move(converter)
         self.use_ops(array_ops(self.params[0]))
 
     def __getstate__(self):

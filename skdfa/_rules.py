@@ -134,6 +134,18 @@ class RuleState:
         parts = [self.fixed, self.learned, *self.extras.values()]
         return [a for part in parts for a in part if a is not None]
 
+    def move(self, converter):
+        """Replace every array of the state by ``converter(array)``, in place
+        (the lists keep their identity and their None entries).
+
+        Parameters
+        ----------
+        converter : callable
+            Maps an array to its copy in another namespace or device.
+        """
+        for part in [self.fixed, self.learned, *self.extras.values()]:
+            part[:] = [None if a is None else converter(a) for a in part]
+
 
 class FeedbackSampler:
     """Draws the fixed random feedback matrices, from their own stream.
