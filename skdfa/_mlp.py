@@ -47,7 +47,8 @@ from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
-from ._rules import RULES, LearningRule, get_rule
+from ._rule_api import LearningRule
+from ._rules import RULES, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._lbfgs import check_lbfgs, fit_lbfgs
 from ._training import TrainingRecords, TrainingSettings, TrainingState, fit_stochastic

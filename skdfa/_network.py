@@ -11,7 +11,11 @@ import numpy as np
 
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
+from ._rule_api import DeltaContext, FeedbackSampler, RuleState, angle
+from ._rules import RULES, get_rule
+
+# Back-propagation's (empty) state, for the deltas it is compared with.
+_NO_STATE = RuleState()
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -393,7 +397,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(ctx, None)
+        exact = RULES["bp"].hidden_deltas(ctx, _NO_STATE)
         # Layers without parameters (pooling) may get no delta.
         angles = np.array(
             [np.nan if a is None else angle(a, b, ops) for a, b in zip(deltas, exact)]

@@ -204,7 +204,7 @@ def test_constant_map_projection_is_conv2d_input_of_the_repeated_error(shape, dt
     # biotorch's DFA conv layer: its input gradient is conv2d_input of the
     # error repeated over its output map, through a (n_outputs, C_in, k, k)
     # kernel; DFA's conv_feedback="kernel" replaces it by e @ D.
-    from skdfa._rules import _constant_map_projection
+    from skdfa._direct_rules import _constant_map_projection
 
     c, h, w, c_out, k, pad = shape
     conv = Conv2DLayer((c, h, w), c_out, k, padding=pad)

@@ -463,15 +463,17 @@ def test_kernel_form_clones_searches_and_pickles(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_kernel_form_refused_by_dkp_and_unknown_forms_named():
+@pytest.mark.parametrize("form", ["kernel", "pooled"])
+def test_kernel_and_pooled_forms_refused_by_dkp_and_unknown_forms_named(form):
     from skdfa.rules import DirectFeedbackAlignment, DirectKolenPollack
 
     X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
     y = np.arange(6) % 3
-    with pytest.raises(ValueError, match="only conv_feedback='map'"):
-        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback="kernel"),
+    with pytest.raises(ValueError, match=f"only conv_feedback='map'; got conv_feedback='{form}'"):
+        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback=form),
                           max_iter=1).fit(X, y)
-    with pytest.raises(ValueError, match="conv_feedback must be 'map' or 'kernel'; got 'maps'"):
+    with pytest.raises(ValueError, match="conv_feedback must be one of 'map', 'pooled', "
+                       "'kernel'; got 'maps'"):
         ConvDFAClassifier(**KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="maps"),
                           max_iter=1).fit(X, y)
 
