@@ -123,7 +123,7 @@ class DirectRule(LearningRule):
     ...                       learning_rate_init=0.05, max_iter=30, random_state=0)
     >>> bool(dense.fit(X / 16, y).score(X / 16, y) > 0.95)
     True
-    >>> conv = ConvDFAClassifier(conv_layers=((4, 3),), pool_size=2, hidden_layer_sizes=(16,),
+    >>> conv = ConvDFAClassifier(conv_layers=((4, 3),), pool_size=(2,), hidden_layer_sizes=(16,),
     ...                          rule=ScaledDFA(3.0, "pooled"), max_iter=2,
     ...                          random_state=0).fit(X / 16, y)
     >>> [B.shape for B in conv.feedback_]

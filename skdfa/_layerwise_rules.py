@@ -80,10 +80,10 @@ class LayerByLayerRule(LearningRule):
     ...                       learning_rate_init=0.05, max_iter=30, random_state=0)
     >>> bool(dense.fit(X / 16, y).score(X / 16, y) > 0.95)
     True
-    >>> conv = ConvDFAClassifier(conv_layers=((4, 3),), pool_size=2, hidden_layer_sizes=(16,),
+    >>> conv = ConvDFAClassifier(conv_layers=((4, 3),), pool_size=(2,), hidden_layer_sizes=(16,),
     ...                          rule=ScaledFA(3.0), max_iter=2, random_state=0).fit(X / 16, y)
     >>> [B.shape for B in conv.feedback_]
-    [(16, 144), (10, 16)]
+    [(16, 36), (10, 16)]
     """
 
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
