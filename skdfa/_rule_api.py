@@ -397,13 +397,23 @@ class LearningRule(ABC):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.label is None and cls.name is not None:
+        own = vars(cls)
+        # A variant of a rule is a rule of its own in tables and figures: it
+        # is called by its class name, in the colour cycle's next colour,
+        # unless it says otherwise.
+        if "name" not in own:
+            cls.name = cls.__name__
+            if "color" not in own:
+                cls.color = None
+        if "label" not in own:
             cls.label = cls.name
         # An override without a docstring keeps the contract it implements.
-        for attr, value in vars(cls).items():
-            base = getattr(LearningRule, attr, None)
-            if callable(value) and not attr.startswith("_") and not value.__doc__ and base:
-                value.__doc__ = base.__doc__
+        for attr, value in own.items():
+            if not callable(value) or attr.startswith("_") or value.__doc__:
+                continue
+            documented = [vars(base)[attr] for base in cls.__mro__[1:] if attr in vars(base)]
+            if documented and documented[0].__doc__:
+                value.__doc__ = documented[0].__doc__
 
     # -- what the library needs to know --------------------------------------
 

@@ -718,7 +718,7 @@ def test_bench_and_reproduce_take_a_users_rule(digits_idx_folder, capsys):
 @pytest.mark.parametrize("spec, message", [
     ("tests.test_cli:Nothing", "cannot import the learning rule 'tests.test_cli:Nothing'"),
     ("no_such_module:Rule", "cannot import the learning rule 'no_such_module:Rule'"),
-    ("tests.test_cli:TINY", "tests.test_cli:TINY is not a subclass of skdfa.rules.LearningRule"),
+    ("tests.test_cli:TINY", "tests.test_cli:TINY is neither a skdfa.rules.LearningRule subclass nor an instance of one: it is a list"),
 ])
 def test_a_bad_users_rule_is_a_usage_error(capsys, spec, message):
     assert main(["compare", "--rules", f"dfa,{spec}"]) == 2
