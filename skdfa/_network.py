@@ -139,28 +139,53 @@ class Network:
         if has_ops:
             self.use_ops(array_ops(self.params[0]))
 
-    def initialize_weights(self, rng, weight_init, dtype):
-        """Draw every layer's parameters from ``rng``.
+    def initialize(self, rng, weight_init, dtype, feedback, to=None):
+        """Create every array of the network, in one call.
+
+        The weights are drawn from ``rng``, then the rule's state from the
+        :class:`FeedbackSampler` that ``feedback(rng)`` returns (it may draw
+        its stream's seed from ``rng``, after the weights), both with numpy,
+        so that the same seeds give the same model in every namespace; then
+        ``to`` moves every array to the data's namespace and device.
 
         Every layer's Glorot bound uses the hidden activation's factor, the
         output layer's included, as ``MLPClassifier._init_coef`` does.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState
+            The weights' stream.
+        weight_init : str
+            A layer's ``initialize`` scheme.
+        dtype : numpy dtype
+            Of every array.
+        feedback : callable
+            ``feedback(rng)`` returns the :class:`FeedbackSampler` of the rule.
+        to : callable, default=None
+            Maps a numpy array to the data's namespace and device (None: stay
+            numpy).
         """
         for layer in self.layers:
             layer.initialize(rng, weight_init, self.activation, dtype)
         self.use_ops(array_ops(self.params[0]))
+        self.initialize_feedback(feedback(rng))
+        if to is not None:
+            self.move(to)
 
-    def initialize_feedback(self, rng, distribution, scale, dtype):
-        """Create the rule's state (draw its feedback); call after
-        ``initialize_weights``.
+    def initialize_feedback(self, sampler, to=None):
+        """Create the rule's state (draw its feedback) for the current weights.
 
-        ``rng`` is kept in ``sampler``: rules that redraw their feedback during
-        training (``"brsf"``) draw from it. The stream is separate from the
-        weights' so that the feedback can change while the initial weights
-        stay the same.
+        ``sampler`` is kept: rules that redraw their feedback during training
+        (``"brsf"``) draw from its stream, which is separate from the weights'
+        so that the feedback can change while the initial weights stay the
+        same. The state is drawn with numpy, then moved by ``to`` (None: it
+        stays numpy).
         """
         self.rule.check_layers(self.layers)
-        self.sampler = FeedbackSampler(rng, distribution, scale, dtype)
-        self.rule_state = self.rule.init_state(self.layers, self.sampler)
+        self.sampler = sampler
+        self.rule_state = self.rule.init_state(self.layers, sampler)
+        if to is not None:
+            self.rule_state.move(to)
 
     def update_feedback(self, decay):
         """Let the rule update its state after an update of the weights."""
