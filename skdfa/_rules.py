@@ -631,9 +631,9 @@ def _same(a, b):
     return a is b or a == b
 
 
-# Layer kinds: the dense and RD layers, and convolution and max pooling
+# Layer kinds: the dense and RD layers, and convolution and pooling
 # (``_conv.py``), which every built-in rule trains.
-_CONV_KINDS = frozenset({"conv2d", "maxpool2d"})
+_CONV_KINDS = frozenset({"conv2d", "maxpool2d", "avgpool2d", "globalavgpool2d"})
 
 
 def _with_feedback(layers):
@@ -757,21 +757,6 @@ class FeedbackAlignment(LearningRule):
             upstream = layers[l + 1].backward(upstream, feedback[l])
             deltas[l] = ctx.derivative(l, upstream)
         return deltas
-
-
-def _constant_map_projection(kernel, conv):
-    """The matrix ``D`` of shape ``(n_outputs, conv.n_in)`` such that ``e @ D``
-    is ``conv``'s input gradient through ``kernel`` (``(n_outputs, C_in, kh,
-    kw)``, numpy) of ``e`` repeated at every position of ``conv``'s output
-    map: row ``k`` is that gradient for the ``k``-th unit vector."""
-    n_outputs = kernel.shape[0]
-    _, height, width = conv.output_shape
-    unit_maps = np.broadcast_to(
-        np.eye(n_outputs, dtype=kernel.dtype)[:, :, None, None],
-        (n_outputs, n_outputs, height, width),
-    )
-    D = array_ops(kernel).conv2d_input_grad(unit_maps, kernel, conv.padding)
-    return D.reshape(n_outputs, conv.n_in)
 
 
 def _draw_like_weights(layer, sample):
@@ -1113,7 +1098,7 @@ class DirectFeedbackAlignment(LearningRule):
                 conv = layers[entry + 1]
                 kernel = sample((n_outputs, *conv.kernel_shape[1:]), conv.feedback_width)
                 kernels.append(kernel)
-                blocks.append(_constant_map_projection(kernel, conv))
+                blocks.append(conv.constant_map_projection(kernel))
             else:
                 width = layers[entry].n_out
                 blocks.append(sample((n_outputs, width), width))
