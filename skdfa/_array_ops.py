@@ -243,10 +243,14 @@ class ArrayOps:
         """The inverse (and transpose) of :meth:`dct`, row by row."""
         raise TypeError(_NO_DCT.format(self.name))
 
-    # -- convolution and pooling (stride 1 convolutions, non-overlapping pools) ---------
+    # -- convolution and pooling -------------------------------------------------------
     #
-    # The generic forms loop over the kernel's offsets (kh kw products of
-    # tensordot), with no strided views, which the array API has not.
+    # torch's semantics: a convolution of stride s and zero padding p, and a
+    # pooling of stride s (no padding, floor mode), give (H + 2p - k) // s + 1
+    # rows; the rows and columns that no window reaches are left out. The
+    # generic forms loop over the kernel's offsets (kh kw products of
+    # tensordot), each reading the strided slice of X that the offset meets:
+    # the array API has no strided views.
 
     def _padded(self, X, padding):
         if not padding:
@@ -259,10 +263,11 @@ class ArrayOps:
         padded[:, :, padding : padding + height, padding : padding + width] = X
         return padded
 
-    def conv2d(self, X, kernel, bias, padding, out):
-        """Cross-correlation of ``X`` (n, C, H, W) with ``kernel`` (O, C, kh, kw),
-        zero-padded by ``padding`` on every side, plus ``bias`` (O,) or None,
-        into ``out`` (n, O, H + 2 padding - kh + 1, W + 2 padding - kw + 1)."""
+    def conv2d(self, X, kernel, bias, padding, out, stride=1):
+        """Cross-correlation of ``X`` (n, C, H, W) with ``kernel`` (O, C, kh, kw)
+        at ``stride``, zero-padded by ``padding`` on every side, plus ``bias``
+        (O,) or None, into ``out`` (n, O, (H + 2 padding - kh) // stride + 1,
+        (W + 2 padding - kw) // stride + 1)."""
         xp = self.xp
         X = self._padded(X, padding)
         _, _, kh, kw = kernel.shape
@@ -270,7 +275,7 @@ class ArrayOps:
         total = None
         for p in range(kh):
             for q in range(kw):
-                window = X[:, :, p : p + h_out, q : q + w_out]
+                window = X[:, :, _span(p, h_out, stride), _span(q, w_out, stride)]
                 term = xp.tensordot(window, kernel[:, :, p, q], axes=([1], [1]))
                 total = term if total is None else total + term
         out[...] = xp.permute_dims(total, (0, 3, 1, 2))
@@ -278,23 +283,28 @@ class ArrayOps:
             out += xp.reshape(bias, (-1, 1, 1))
         return out
 
-    def conv2d_input_grad(self, delta, kernel, padding):
+    def conv2d_input_grad(self, delta, kernel, padding, stride=1, input_size=None):
         """dLoss/dX, a new (n, C, H, W) array, from ``delta`` = dLoss/d(out) of
-        :meth:`conv2d` passed back through ``kernel``."""
+        :meth:`conv2d` passed back through ``kernel``. ``input_size``: X's
+        ``(H, W)``, which a stride leaves ambiguous; None is the smallest
+        input that gives ``delta``'s map."""
         xp = self.xp
         n, _, h_out, w_out = delta.shape
         _, n_in, kh, kw = kernel.shape
+        height, width = _input_size(delta, kernel, padding, stride, input_size)
         padded = xp.zeros(
-            (n, n_in, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype, device=self.device
+            (n, n_in, height + 2 * padding, width + 2 * padding), dtype=delta.dtype,
+            device=self.device,
         )
         for p in range(kh):
             for q in range(kw):
                 term = xp.tensordot(delta, kernel[:, :, p, q], axes=([1], [0]))
-                padded[:, :, p : p + h_out, q : q + w_out] += xp.permute_dims(term, (0, 3, 1, 2))
-        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+                padded[:, :, _span(p, h_out, stride), _span(q, w_out, stride)] += (
+                    xp.permute_dims(term, (0, 3, 1, 2))
+                )
         return padded[:, :, padding : padding + height, padding : padding + width]
 
-    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad, stride=1):
         """dLoss/dkernel and dLoss/dbias of :meth:`conv2d`, into the buffers."""
         xp = self.xp
         X = self._padded(X, padding)
@@ -302,44 +312,72 @@ class ArrayOps:
         h_out, w_out = delta.shape[2:]
         for p in range(kh):
             for q in range(kw):
-                window = X[:, :, p : p + h_out, q : q + w_out]
+                window = X[:, :, _span(p, h_out, stride), _span(q, w_out, stride)]
                 kernel_grad[:, :, p, q] = xp.tensordot(
                     delta, window, axes=([0, 2, 3], [0, 2, 3])
                 )
         bias_grad[...] = xp.sum(delta, axis=(0, 2, 3))
         return kernel_grad, bias_grad
 
-    def _pool_windows(self, X, size):
-        """(n, C, H // size, W // size, size * size) windows of X (a copy)."""
-        xp = self.xp
-        n, channels, height, width = X.shape
-        rows, cols = height // size, width // size
-        X = X[:, :, : rows * size, : cols * size]
-        X = xp.reshape(X, (n, channels, rows, size, cols, size))
-        X = xp.permute_dims(X, (0, 1, 2, 4, 3, 5))
-        return xp.reshape(X, (n, channels, rows, cols, size * size))
+    def _pool_windows(self, X, size, stride, out_size):
+        """(n, C, rows, cols, size * size): each window's entries, row-major."""
+        rows, cols = out_size
+        return self.xp.stack(
+            [X[:, :, _span(p, rows, stride), _span(q, cols, stride)]
+             for p in range(size) for q in range(size)],
+            axis=4,
+        )
 
-    def max_pool2d(self, X, size, out):
+    def max_pool2d(self, X, size, out, stride):
         """Maxima of the ``size`` x ``size`` windows of ``X`` (n, C, H, W) at
-        stride ``size`` into ``out`` (n, C, H // size, W // size)."""
-        out[...] = self.xp.max(self._pool_windows(X, size), axis=4)
+        ``stride`` into ``out`` (n, C, (H - size) // stride + 1, ...)."""
+        out[...] = self.xp.max(self._pool_windows(X, size, stride, out.shape[2:]), axis=4)
         return out
 
-    def max_unpool2d(self, delta, X, size):
+    def max_unpool2d(self, delta, X, size, stride):
         """dLoss/dX of :meth:`max_pool2d` of ``X``, a new (n, C, H, W) array:
-        zero except ``delta`` at each window's maximum (the first on ties)."""
+        ``delta`` at each window's maximum (the first on ties), summed where
+        overlapping windows share it."""
         xp = self.xp
-        windows = self._pool_windows(X, size)
-        first = xp.argmax(windows, axis=4, keepdims=True)
-        offsets = xp.arange(size * size, device=self.device)
-        routed = xp.astype(first == offsets, delta.dtype) * delta[..., None]
-        n, channels, rows, cols, _ = routed.shape
-        routed = xp.reshape(routed, (n, channels, rows, cols, size, size))
-        routed = xp.permute_dims(routed, (0, 1, 2, 4, 3, 5))
+        rows, cols = delta.shape[2:]
+        first = xp.argmax(self._pool_windows(X, size, stride, (rows, cols)), axis=4)
         dX = xp.zeros(X.shape, dtype=delta.dtype, device=self.device)
-        dX[:, :, : rows * size, : cols * size] = xp.reshape(
-            routed, (n, channels, rows * size, cols * size)
-        )
+        for k in range(size * size):
+            p, q = divmod(k, size)
+            dX[:, :, _span(p, rows, stride), _span(q, cols, stride)] += (
+                xp.astype(first == k, delta.dtype) * delta
+            )
+        return dX
+
+    def avg_pool2d(self, X, size, out, stride):
+        """Means of the ``size`` x ``size`` windows of ``X`` at ``stride`` into
+        ``out`` (torch's ``avg_pool2d`` without padding)."""
+        out[...] = self.xp.sum(self._pool_windows(X, size, stride, out.shape[2:]), axis=4)
+        out /= size * size
+        return out
+
+    def avg_pool2d_input_grad(self, delta, size, stride, input_size):
+        """dLoss/dX of :meth:`avg_pool2d`, a new (n, C, *input_size) array."""
+        xp = self.xp
+        n, channels, rows, cols = delta.shape
+        share = delta / (size * size)
+        dX = xp.zeros((n, channels, *input_size), dtype=delta.dtype, device=self.device)
+        for p in range(size):
+            for q in range(size):
+                dX[:, :, _span(p, rows, stride), _span(q, cols, stride)] += share
+        return dX
+
+    def global_avg_pool2d(self, X, out):
+        """The mean of each map of ``X`` (n, C, H, W) into ``out`` (n, C, 1, 1)."""
+        out[...] = self.xp.mean(X, axis=(2, 3), keepdims=True)
+        return out
+
+    def global_avg_pool2d_input_grad(self, delta, input_size):
+        """dLoss/dX of :meth:`global_avg_pool2d`: ``delta`` (n, C, 1, 1)
+        spread evenly over maps of ``input_size``, a new (n, C, H, W) array."""
+        n, channels = delta.shape[:2]
+        dX = self.xp.zeros((n, channels, *input_size), dtype=delta.dtype, device=self.device)
+        dX += delta / (input_size[0] * input_size[1])
         return dX
 
     # -- reductions and new arrays ---------------------------------------------------
@@ -537,10 +575,10 @@ class NumpyOps(ArrayOps):
     def row_dots(self, a, b):
         return np.einsum("ij,ij->i", a, b)
 
-    def conv2d(self, X, kernel, bias, padding, out):
+    def conv2d(self, X, kernel, bias, padding, out, stride=1):
         # One matrix product: (O, C kh kw) @ im2col columns (C kh kw, n Ho Wo).
         n_out, _, kh, kw = kernel.shape
-        columns = _im2col(X, kh, kw, padding)
+        columns = _im2col(X, kh, kw, padding, stride)
         result = kernel.reshape(n_out, -1) @ columns
         n, _, h_out, w_out = out.shape
         np.copyto(out, result.reshape(n_out, n, h_out, w_out).transpose(1, 0, 2, 3))
@@ -548,43 +586,45 @@ class NumpyOps(ArrayOps):
             out += bias.reshape(-1, 1, 1)
         return out
 
-    def conv2d_input_grad(self, delta, kernel, padding):
+    def conv2d_input_grad(self, delta, kernel, padding, stride=1, input_size=None):
         # col2im: one matrix product gives every kernel offset's contribution,
-        # (kh kw C, n Ho Wo); each offset's block is then added at its shift.
+        # (kh kw C, n Ho Wo); each offset's block is then added at its
+        # (strided) shift.
         n, n_out, h_out, w_out = delta.shape
         _, n_in, kh, kw = kernel.shape
+        height, width = _input_size(delta, kernel, padding, stride, input_size)
         delta_rows = delta.transpose(1, 0, 2, 3).reshape(n_out, -1)
         columns = kernel.transpose(2, 3, 1, 0).reshape(-1, n_out) @ delta_rows
         columns = columns.reshape(kh, kw, n_in, n, h_out, w_out)
         # Accumulated as (C, n, H, W) padded, the blocks' own layout.
-        padded = np.zeros((n_in, n, h_out + kh - 1, w_out + kw - 1), dtype=delta.dtype)
+        padded = np.zeros((n_in, n, height + 2 * padding, width + 2 * padding), dtype=delta.dtype)
         for p in range(kh):
             for q in range(kw):
-                padded[:, :, p : p + h_out, q : q + w_out] += columns[p, q]
-        height, width = padded.shape[2] - 2 * padding, padded.shape[3] - 2 * padding
+                padded[:, :, _span(p, h_out, stride), _span(q, w_out, stride)] += columns[p, q]
         inner = padded[:, :, padding : padding + height, padding : padding + width]
         return np.ascontiguousarray(inner.transpose(1, 0, 2, 3))
 
-    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad, stride=1):
         n_out, _, kh, kw = kernel_grad.shape
-        columns = _im2col(X, kh, kw, padding)
+        columns = _im2col(X, kh, kw, padding, stride)
         # delta as (O, n Ho Wo), the columns' order.
         delta_rows = delta.transpose(1, 0, 2, 3).reshape(n_out, -1)
         np.matmul(delta_rows, columns.T, out=kernel_grad.reshape(n_out, -1))
         np.sum(delta, axis=(0, 2, 3), out=bias_grad)
         return kernel_grad, bias_grad
 
-    def max_pool2d(self, X, size, out):
-        # One pass per window offset over strided views: numpy reduces small
-        # strided axes slowly.
-        offsets = _pool_offsets(X, size)
+    # Pooling: one pass per window offset over strided views (numpy reduces
+    # small strided axes slowly).
+
+    def max_pool2d(self, X, size, out, stride):
+        offsets = _pool_offsets(X, size, stride, out.shape[2:])
         np.copyto(out, next(offsets))
         for view in offsets:
             np.maximum(out, view, out=out)
         return out
 
-    def max_unpool2d(self, delta, X, size):
-        offsets = _pool_offsets(X, size)
+    def max_unpool2d(self, delta, X, size, stride):
+        offsets = _pool_offsets(X, size, stride, delta.shape[2:])
         best = next(offsets).copy()
         # The first maximum of each window, in row-major order (torch's).
         first = np.zeros(best.shape, dtype=np.intp)
@@ -593,8 +633,26 @@ class NumpyOps(ArrayOps):
             first[larger] = k
             np.maximum(best, view, out=best)
         dX = np.zeros(X.shape, dtype=delta.dtype)
-        for k, view in enumerate(_pool_offsets(dX, size)):
-            np.multiply(delta, first == k, out=view)
+        for k, view in enumerate(_pool_offsets(dX, size, stride, delta.shape[2:])):
+            if stride < size:  # overlapping windows: an input may be several maxima
+                view += delta * (first == k)
+            else:
+                np.multiply(delta, first == k, out=view)
+        return dX
+
+    def avg_pool2d(self, X, size, out, stride):
+        offsets = _pool_offsets(X, size, stride, out.shape[2:])
+        np.copyto(out, next(offsets))
+        for view in offsets:
+            out += view
+        out /= size * size
+        return out
+
+    def avg_pool2d_input_grad(self, delta, size, stride, input_size):
+        share = delta / (size * size)
+        dX = np.zeros((*delta.shape[:2], *input_size), dtype=delta.dtype)
+        for view in _pool_offsets(dX, size, stride, delta.shape[2:]):
+            view += share
         return dX
 
     def dct(self, x, n):
@@ -762,29 +820,50 @@ class TorchOps(ArrayOps):
     def row_dots(self, a, b):
         return self.torch.linalg.vecdot(a, b, dim=1)
 
-    def conv2d(self, X, kernel, bias, padding, out):
-        return out.copy_(self.torch.nn.functional.conv2d(X, kernel, bias, padding=padding))
-
-    def conv2d_input_grad(self, delta, kernel, padding):
-        n, _, h_out, w_out = delta.shape
-        _, n_in, kh, kw = kernel.shape
-        shape = (n, n_in, h_out + kh - 1 - 2 * padding, w_out + kw - 1 - 2 * padding)
-        return self.torch.nn.grad.conv2d_input(shape, kernel, delta, padding=padding)
-
-    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad):
-        kernel_grad.copy_(
-            self.torch.nn.grad.conv2d_weight(X, kernel_grad.shape, delta, padding=padding)
+    def conv2d(self, X, kernel, bias, padding, out, stride=1):
+        return out.copy_(
+            self.torch.nn.functional.conv2d(X, kernel, bias, stride=stride, padding=padding)
         )
+
+    def conv2d_input_grad(self, delta, kernel, padding, stride=1, input_size=None):
+        shape = (delta.shape[0], kernel.shape[1],
+                 *_input_size(delta, kernel, padding, stride, input_size))
+        return self.torch.nn.grad.conv2d_input(
+            shape, kernel, delta, stride=stride, padding=padding
+        )
+
+    def conv2d_weight_grad(self, X, delta, padding, kernel_grad, bias_grad, stride=1):
+        kernel_grad.copy_(self.torch.nn.grad.conv2d_weight(
+            X, kernel_grad.shape, delta, stride=stride, padding=padding
+        ))
         self.torch.sum(delta, (0, 2, 3), out=bias_grad)
         return kernel_grad, bias_grad
 
-    def max_pool2d(self, X, size, out):
-        return out.copy_(self.torch.nn.functional.max_pool2d(X, size))
+    def max_pool2d(self, X, size, out, stride):
+        return out.copy_(self.torch.nn.functional.max_pool2d(X, size, stride))
 
-    def max_unpool2d(self, delta, X, size):
-        functional = self.torch.nn.functional
-        _, argmax = functional.max_pool2d(X, size, return_indices=True)
-        return functional.max_unpool2d(delta, argmax, size, output_size=X.shape[2:])
+    def max_unpool2d(self, delta, X, size, stride):
+        # Added at each window's maximum: overlapping windows may share one
+        # (``max_unpool2d`` would keep only one of their deltas).
+        _, argmax = self.torch.nn.functional.max_pool2d(X, size, stride, return_indices=True)
+        dX = self.torch.zeros(X.shape, dtype=delta.dtype, device=delta.device)
+        dX.flatten(2).scatter_add_(2, argmax.flatten(2), delta.flatten(2))
+        return dX
+
+    def avg_pool2d(self, X, size, out, stride):
+        return out.copy_(self.torch.nn.functional.avg_pool2d(X, size, stride))
+
+    def avg_pool2d_input_grad(self, delta, size, stride, input_size):
+        # The average is a convolution of each channel alone by a constant kernel.
+        channels = delta.shape[1]
+        kernel = self.torch.full(
+            (channels, 1, size, size), 1.0 / (size * size), dtype=delta.dtype,
+            device=delta.device,
+        )
+        return self.torch.nn.grad.conv2d_input(
+            (delta.shape[0], channels, *input_size), kernel, delta, stride=stride,
+            groups=channels,
+        )
 
     def _dct_factors(self, n, dtype):
         """``cos``, ``sin`` of ``pi k / (2 n)`` and the orthonormal scale, per k."""
@@ -988,27 +1067,42 @@ _NO_DCT = (
     "use rd_matrix='gaussian', which runs in every array API namespace."
 )
 
-def _im2col(X, kh, kw, padding):
+def _span(start, n, stride):
+    """The slice of the ``n`` positions ``start, start + stride, ...``."""
+    return slice(start, start + (n - 1) * stride + 1, stride)
+
+
+def _input_size(delta, kernel, padding, stride, input_size):
+    """``input_size``, or the smallest (H, W) whose convolution gives ``delta``."""
+    if input_size is not None:
+        return tuple(input_size)
+    (h_out, w_out), (kh, kw) = delta.shape[2:], kernel.shape[2:]
+    return (h_out - 1) * stride + kh - 2 * padding, (w_out - 1) * stride + kw - 2 * padding
+
+
+def _im2col(X, kh, kw, padding, stride=1):
     """The (C kh kw, n Ho Wo) columns of X (n, C, H, W) zero-padded by
-    ``padding``: row (c, p, q), column (i, n, y, x) holds X[i, c, y + p, x + q].
+    ``padding``: row (c, p, q), column (i, n, y, x) holds
+    X[i, c, stride y + p, stride x + q].
 
     The windows are a strided view; the one copy is the reshape.
     """
     if padding:
         X = np.pad(X, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
     windows = np.lib.stride_tricks.sliding_window_view(X, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]
     n, channels, h_out, w_out = windows.shape[:4]
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(channels * kh * kw, n * h_out * w_out)
 
 
-def _pool_offsets(X, size):
+def _pool_offsets(X, size, stride, out_size):
     """For each offset (p, q) of a ``size`` x ``size`` window, row-major, the
-    (n, C, H // size, W // size) view of X's entries at that offset (rows and
-    columns beyond the last whole window are left out)."""
-    rows, cols = X.shape[2] // size, X.shape[3] // size
+    (n, C, *out_size) view of X's entries at that offset in every window
+    (rows and columns that no window reaches are left out)."""
+    rows, cols = out_size
     for p in range(size):
         for q in range(size):
-            yield X[:, :, p : rows * size : size, q : cols * size : size]
+            yield X[:, :, _span(p, rows, stride), _span(q, cols, stride)]
 
 
 _NUMPY_OPS = NumpyOps()

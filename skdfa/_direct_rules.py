@@ -18,26 +18,10 @@ convolution (``conv_feedback``); a variant says only what it projects
 
 import numpy as np
 
-from ._array_ops import array_ops
 from ._rule_api import _CONV_KINDS, LearningRule, RuleState, angle
 
 # Where the projection enters below a convolution (see DirectRule).
 CONV_FEEDBACK_FORMS = ("map", "pooled", "kernel")
-
-
-def _constant_map_projection(kernel, conv):
-    """The matrix ``D`` of shape ``(n_outputs, conv.n_in)`` such that ``e @ D``
-    is ``conv``'s input gradient through ``kernel`` (``(n_outputs, C_in, kh,
-    kw)``, numpy) of ``e`` repeated at every position of ``conv``'s output
-    map: row ``k`` is that gradient for the ``k``-th unit vector."""
-    n_outputs = kernel.shape[0]
-    _, height, width = conv.output_shape
-    unit_maps = np.broadcast_to(
-        np.eye(n_outputs, dtype=kernel.dtype)[:, :, None, None],
-        (n_outputs, n_outputs, height, width),
-    )
-    D = array_ops(kernel).conv2d_input_grad(unit_maps, kernel, conv.padding)
-    return D.reshape(n_outputs, conv.n_in)
 
 
 class DirectRule(LearningRule):
@@ -188,7 +172,9 @@ class DirectRule(LearningRule):
             entry = l
             while past_pooling and not layers[entry + 1].n_params:
                 entry += 1
-            entries.append((l, entry, kernel_form and layers[entry + 1].kind == "conv2d"))
+            # Above a layer that projects a feedback kernel (a convolution).
+            through_kernel = kernel_form and hasattr(layers[entry + 1], "constant_map_projection")
+            entries.append((l, entry, through_kernel))
         return entries
 
     def init_state(self, layers, sample):
@@ -201,7 +187,7 @@ class DirectRule(LearningRule):
                     sample, (n_outputs, *conv.kernel_shape[1:]), conv.feedback_width
                 )
                 kernels.append(kernel)
-                blocks.append(_constant_map_projection(kernel, conv))
+                blocks.append(conv.constant_map_projection(kernel))
             else:
                 width = layers[entry].n_out
                 blocks.append(self.draw_feedback(sample, (n_outputs, width), width))

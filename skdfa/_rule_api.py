@@ -35,9 +35,9 @@ class AlignmentShapeWarning(UserWarning):
     """An alignment diagnostic compared arrays of different shapes, and is NaN."""
 
 
-# Layer kinds: the dense and RD layers, and convolution and max pooling
+# Layer kinds: the dense and RD layers, and convolution and pooling
 # (``_conv.py``), which every built-in rule trains.
-_CONV_KINDS = frozenset({"conv2d", "maxpool2d"})
+_CONV_KINDS = frozenset({"conv2d", "maxpool2d", "avgpool2d", "globalavgpool2d"})
 
 
 def angle(a, b, ops=None):

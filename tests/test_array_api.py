@@ -226,6 +226,30 @@ def test_array_api_strict_fit_equals_numpy_fit(Estimator):
     _assert_same_model(ref, other, X, xps.asarray)
 
 
+# The blocks of the CIFAR nets on 2x9x9 images: a strided convolution,
+# overlapping or average pooling, global average pooling (SGD: Adam's first
+# steps would amplify float32 rounding, see RTOL).
+CONV_BLOCKS = dict(conv_layers=((3, 3), (4, 3)), padding=1, conv_stride=(1, 2),
+                   pool_size=(3, 1), pool_stride=2, global_pool=True, input_shape=(2, 9, 9),
+                   hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.05, max_iter=3,
+                   batch_size=20, random_state=0)
+
+
+@pytest.mark.parametrize("namespace", ["torch", "array_api_strict"])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+@pytest.mark.parametrize("rule", ["fa", "dfa-kernel"])
+def test_conv_blocks_fit_equals_numpy_fit(rule, pool, namespace):
+    from skdfa.rules import DirectFeedbackAlignment
+
+    rng = np.random.RandomState(0)
+    X, y = rng.uniform(-1, 1, (60, 162)).astype(np.float32), np.arange(60) % 3
+    rule = DirectFeedbackAlignment(conv_feedback="kernel") if rule == "dfa-kernel" else rule
+    est = ConvDFAClassifier(**CONV_BLOCKS, pool=pool, rule=rule)
+    to = torch.asarray if namespace == "torch" else xps.asarray
+    ref, other = _fit_both(est, X, y, to)
+    _assert_same_model(ref, other, X, to)
+
+
 def test_every_method_answers_in_the_namespace_of_X():
     X, y = _data()
     Xt = torch.asarray(X)
@@ -579,6 +603,14 @@ ENGINE_MODELS = {
     ),
     "conv-frsf": lambda: ConvDFAClassifier(
         ((2, 3),), pool_size=2, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="frsf",
+    ),
+    "conv-strided-avg-global-fa": lambda: ConvDFAClassifier(
+        ((2, 2), (3, 2)), conv_stride=(1, 2), pool="avg", pool_size=(2, 1), pool_stride=1,
+        global_pool=True, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="fa",
+    ),
+    "conv-overlapping-max-bp": lambda: ConvDFAClassifier(
+        ((2, 2),), pool_size=(2,), pool_stride=1, input_shape=(1, 4, 4), hidden_layer_sizes=(5,),
+        rule="bp",
     ),
 }
 

@@ -17,7 +17,8 @@ from skdfa._array_ops import ArrayOps, NumpyOps, TorchOps, array_ops
 
 # Checked against torch autograd, with the conv layers, in tests/test_conv.py.
 CONV_METHODS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d",
-                "max_unpool2d"}
+                "max_unpool2d", "avg_pool2d", "avg_pool2d_input_grad", "global_avg_pool2d",
+                "global_avg_pool2d_input_grad"}
 
 
 def _namespaces():
