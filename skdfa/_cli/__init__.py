@@ -40,8 +40,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     """The ``skdfa`` argument parser, with one subparser per command."""
-    from .._direct_rules import CONV_FEEDBACK_FORMS
-
     parser = _Parser(
         prog="skdfa",
         description="Compare Direct Feedback Alignment with back-propagation: "
@@ -98,6 +96,8 @@ def build_parser():
 
 
 def _add_reproduce_arguments(reproduce):
+    from .._direct_rules import CONV_FEEDBACK_FORMS
+
     reproduce.add_argument("paper", choices=["nokland2016", "biotorch-lenet"],
                            help="the paper")
     reproduce.add_argument("--data", default="mnist",
