@@ -8,9 +8,10 @@ measures what the guide shows.
 
 Usage::
 
-    python benchmarks/bench_custom_rules.py
+    python benchmarks/bench_custom_rules.py [--epochs 30] [--seeds 0,1,2]
 """
 
+import argparse
 import re
 import warnings
 from pathlib import Path
@@ -45,7 +46,12 @@ def guide_rules(path=GUIDE):
     return namespace
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
     rules = guide_rules()
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X / 16, y, stratify=y, random_state=0)
@@ -62,10 +68,11 @@ def main():
         cells = []
         for Estimator, params in [(DFAClassifier, DENSE), (ConvDFAClassifier, CONV)]:
             scores = []
-            for seed in range(3):
+            for seed in seeds:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    clf = Estimator(rule=rule, random_state=seed, **params)
+                    clf = Estimator(rule=rule, random_state=seed,
+                                    **{**params, "max_iter": args.epochs})
                     scores.append(clf.fit(X_train, y_train).score(X_test, y_test))
             cells.append(f"{np.mean(scores):.3f} ± {np.std(scores):.3f}")
         print(f"{name:<24}{cells[0]:>18}{cells[1]:>18}")

@@ -89,6 +89,11 @@ class LayerByLayerRule(LearningRule):
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
     learned_feedback = False
 
+    def checked_layers(self, layers):
+        # The layers it passes signals back through, with their stand-ins;
+        # the first layer only turns its delta into gradients.
+        return layers[1:]
+
     def init_feedback(self, layer, sample):
         """The stand-in for one layer's weights, at initialisation.
 

@@ -32,7 +32,25 @@ from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 
 
 class AlignmentShapeWarning(UserWarning):
-    """An alignment diagnostic compared arrays of different shapes, and is NaN."""
+    """An alignment angle compared arrays of different shapes, and is NaN.
+
+    Raised by :func:`angle` (and so by ``weight_alignment_``) when a rule's
+    ``forward_paths`` do not match its feedback: a direct rule written on
+    :class:`LearningRule` alone keeps the layer-by-layer default. Training
+    goes on; derive such a rule from :class:`DirectRule` to get its paths
+    right.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skdfa.rules import AlignmentShapeWarning, angle
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     degrees = angle(np.ones((10, 32)), np.ones((32, 32)))
+    >>> bool(np.isnan(degrees)), caught[0].category is AlignmentShapeWarning
+    (True, True)
+    """
 
 
 # Layer kinds: the dense and RD layers, and convolution and pooling
@@ -431,7 +449,8 @@ class LearningRule(ABC):
             Here every layer: a rule of unknown form may train any layer and
             pass signals through any. The bases narrow it
             (:class:`DirectRule`: the layers a projection reaches or passes
-            through; :class:`LayerByLayerRule`: every layer).
+            through; :class:`LayerByLayerRule`: the layers above the first,
+            which it passes signals back through).
         """
         return layers
 
