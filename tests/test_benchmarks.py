@@ -27,8 +27,9 @@ def _run(monkeypatch, capsys, script, *argv):
 
 
 def test_every_benchmark_is_covered():
-    tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_rd.py",
-              "bench_stacking.py", "compare_biotorch.py", "fingerprint_models.py"}
+    tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_optimizer.py",
+              "bench_rd.py", "bench_stacking.py", "compare_biotorch.py",
+              "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -86,6 +87,15 @@ def test_bench_mlp(monkeypatch, capsys):
                "--epochs", "1", "--hidden", "8", "--quiet")
     assert out.startswith("Benchmark on SYNTHETIC data")
     assert "784-8-10" in out and "Targets:" in out
+
+
+def test_bench_optimizer(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "bench_optimizer.py", "--hidden", "300", "--repeats", "2")
+    assert out.startswith("784-300-10 float32: 238510 parameters, block 32768 elements")
+    rows = re.findall(r"^(adam|sgd|rmsprop)\s+[\d.]+\s+[\d.]+\s+[\d.]+x\s+(\w+)$", out,
+                      re.MULTILINE)
+    # The 784 x 300 weights span several blocks: still the whole-array step's bits.
+    assert rows == [("adam", "True"), ("sgd", "True"), ("rmsprop", "True")]
 
 
 def test_bench_rd(monkeypatch, capsys):
