@@ -1154,33 +1154,3 @@ def _numpy_dtype(dtype):
         return np.dtype(dtype)
     name = str(dtype).split(".")[-1]
     return np.dtype(name)
-
-
-def convert_arrays(obj, converter, _seen=None):
-    """Replace, in place, every numpy or namespace array held by ``obj``.
-
-    Walks the attributes of plain objects (layers, matrices, optimizers) and
-    lists; returns the converted object (arrays are replaced, containers and
-    objects are updated in place).
-    """
-    if _seen is None:
-        _seen = set()
-    if isinstance(obj, np.ndarray) or hasattr(obj, "__dlpack__"):
-        return converter(obj)
-    if isinstance(obj, ArrayOps):
-        # Holds the namespace's module; whoever holds it looks it up again.
-        return obj
-    if id(obj) in _seen:
-        return obj
-    _seen.add(id(obj))
-    if isinstance(obj, list):
-        obj[:] = [convert_arrays(item, converter, _seen) for item in obj]
-    elif isinstance(obj, tuple):
-        return type(obj)(convert_arrays(item, converter, _seen) for item in obj)
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            obj[key] = convert_arrays(value, converter, _seen)
-    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-        for key, value in vars(obj).items():
-            setattr(obj, key, convert_arrays(value, converter, _seen))
-    return obj

@@ -42,12 +42,13 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._array_ops import array_ops, convert_arrays
+from ._array_ops import array_ops
 from ._base import ACTIVATIONS
 from ._layers import DenseLayer
 from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
-from ._rules import RULES, LearningRule, get_rule
+from ._rule_api import FeedbackSampler, LearningRule
+from ._rules import RULES, get_rule
 from ._feedback import FEEDBACK_SAMPLERS
 from ._lbfgs import check_lbfgs, fit_lbfgs
 from ._training import TrainingRecords, TrainingSettings, TrainingState, fit_stochastic
@@ -347,7 +348,11 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         if changed(self._feedback_params):
             had_learned = bool(net.rule_state.learned)
             net.rule = get_rule(self.rule)
-            self._draw_feedback(net, net.dtype)
+            ops = net.ops
+            net.initialize_feedback(
+                self._feedback_sampler(ops.numpy_dtype(net.dtype)), to=ops.asarray
+            )
+            self.feedback_ = net.feedback_matrices()
             # The optimizer moves learnt feedback with the weights: new
             # feedback arrays need an optimizer state of their own.
             rebuild_optimizer |= had_learned or bool(net.rule_state.learned)
@@ -467,8 +472,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         new = copy.deepcopy(self)
         if not hasattr(new, "_network"):
             return new
-        new._network.convert(converter)
-        convert_arrays(new._optimizer, converter)
+        new._network.move(converter)
+        if new._optimizer is not None:
+            new._optimizer.move(converter)
         new._state.move(converter)
         new.alignment_ = converter(new.alignment_)
         new.weight_alignment_ = converter(new.weight_alignment_)
@@ -490,11 +496,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # the same seeds give the same model in every namespace.
         ops = array_ops(X)
         dtype = ops.numpy_dtype(X.dtype)
+
+        def feedback(rng):
+            self._derived_feedback_seed = rng.randint(_INT32_MAX)
+            return self._feedback_sampler(dtype)
+
         rng = check_random_state(self.random_state)
-        net.initialize_weights(rng, self.weight_init, dtype)
-        net.convert(ops.asarray)
-        self._derived_feedback_seed = rng.randint(_INT32_MAX)
-        self._draw_feedback(net, X.dtype)
+        net.initialize(rng, self.weight_init, dtype, feedback, to=ops.asarray)
+        self.feedback_ = net.feedback_matrices()
         self._state = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
         self._network = net
         self._optimizer = self._make_optimizer(net.params)
@@ -558,21 +567,15 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         # scipy runs L-BFGS whole within a fit: it keeps no state between fits.
         return None if self.solver == "lbfgs" else make_optimizer(self, params, self._network.ops)
 
-    def _draw_feedback(self, net, dtype):
-        """Draw the rule's feedback (and publish it in ``feedback_``)."""
+    def _feedback_sampler(self, dtype):
+        """The rule's feedback stream: seeded by ``feedback_random_state``, or
+        by a seed drawn from ``random_state``'s stream after the weights."""
         feedback_rng = (
             np.random.RandomState(self._derived_feedback_seed)
             if self.feedback_random_state is None
             else check_random_state(self.feedback_random_state)
         )
-        # Drawn with numpy, then moved to the network's namespace and device.
-        ops = net.ops
-        net.initialize_feedback(
-            feedback_rng, self.feedback_distribution, self.feedback_scale,
-            ops.numpy_dtype(dtype),
-        )
-        convert_arrays(net.rule_state, ops.asarray)
-        self.feedback_ = net.feedback_matrices()
+        return FeedbackSampler(feedback_rng, self.feedback_distribution, self.feedback_scale, dtype)
 
     def _reset_stopping_state(self):
         self._state.best_params = None

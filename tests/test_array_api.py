@@ -28,6 +28,7 @@ from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
 from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, _training
 from skdfa._array_ops import ArrayOps, TorchOps, array_ops
+from skdfa.rules import DirectFeedbackAlignment
 
 from ._estimators import rules_of
 
@@ -670,3 +671,24 @@ def test_a_model_moved_to_torch_and_back_continues_bit_for_bit(solver):
     for a, b in zip(staying._network.params + staying.feedback_, back._network.params + back.feedback_):
         np.testing.assert_array_equal(a, b)
     assert back.loss_curve_ == staying.loss_curve_
+
+
+class _DFAWithArray(DirectFeedbackAlignment):
+    """A user's rule that holds an array of its own (issue 28, failure 3)."""
+
+    def __init__(self, conv_feedback="map", w=None):
+        super().__init__(conv_feedback)
+        self.w = np.ones(3) if w is None else w
+
+
+@pytest.mark.parametrize("to", ["torch", "array_api_strict"])
+def test_a_fit_on_another_namespace_leaves_the_rule_object_unchanged(to):
+    rule = _DFAWithArray()
+    X, y = _data()
+    convert = torch.asarray if to == "torch" else xps.asarray
+    with config_context(array_api_dispatch=True):
+        est = DFAClassifier(rule=rule, **SMALL).fit(convert(X), convert(y))
+        moved = move_estimator_to(est, np, "cpu")
+    for holder in (rule, est.rule, moved.rule):
+        assert type(holder.w) is np.ndarray
+    assert_allclose(rule.w, np.ones(3))

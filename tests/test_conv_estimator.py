@@ -209,9 +209,11 @@ def test_layer_by_layer_rules_pass_their_signal_back_through_each_block(digits, 
 
 def _torch_direct_gradients(clf, X, y, feedback, form):
     """Every parameter's gradient under DFA, ``form`` "map" (``e @ B_l`` at
-    each layer's output) or "kernel" (biotorch's: at the input of the next
-    layer with parameters, through its feedback kernel above a convolution,
-    then back through the pooling in between by torch's autograd)."""
+    each layer's output), "pooled" (dfa-torch's: at the input of the next
+    layer with parameters, after the poolings in between) or "kernel"
+    (biotorch's: there too, through the next layer's feedback kernel when it
+    is a convolution); the last two go back through the poolings by torch's
+    autograd."""
     n = X.shape[0]
     stages = _torch_net(clf)
     pre, params, inputs, after = [], [], [], []
@@ -260,7 +262,7 @@ def _torch_direct_gradients(clf, X, y, feedback, form):
 
 
 @pytest.mark.parametrize("net", BLOCK_NETS)
-@pytest.mark.parametrize("form", ["map", "kernel"])
+@pytest.mark.parametrize("form", ["map", "pooled", "kernel"])
 def test_direct_rules_send_their_signal_around_each_block(digits, form, net):
     from skdfa.rules import DirectFeedbackAlignment
 
@@ -703,15 +705,17 @@ def test_kernel_form_clones_searches_and_pickles(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_kernel_form_refused_by_dkp_and_unknown_forms_named():
+@pytest.mark.parametrize("form", ["kernel", "pooled"])
+def test_kernel_and_pooled_forms_refused_by_dkp_and_unknown_forms_named(form):
     from skdfa.rules import DirectFeedbackAlignment, DirectKolenPollack
 
     X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
     y = np.arange(6) % 3
-    with pytest.raises(ValueError, match="only conv_feedback='map'"):
-        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback="kernel"),
+    with pytest.raises(ValueError, match=f"only conv_feedback='map'; got conv_feedback='{form}'"):
+        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback=form),
                           max_iter=1).fit(X, y)
-    with pytest.raises(ValueError, match="conv_feedback must be 'map' or 'kernel'; got 'maps'"):
+    with pytest.raises(ValueError, match="conv_feedback must be one of 'map', 'pooled', "
+                       "'kernel'; got 'maps'"):
         ConvDFAClassifier(**KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="maps"),
                           max_iter=1).fit(X, y)
 
@@ -806,3 +810,75 @@ def test_a_rule_without_a_conv_form_names_those_that_have_one():
     assert "rule='sparse_dfa'" in message and "conv2d" in message
     for name in ALL_RULES:
         assert f"'{name}'" in message.split("use one of")[1]
+
+
+def _noklands_dfa_gradients(X, Y, coefs, intercepts, feedback):
+    """Every parameter's gradient under Nøkland's DFA (anokland/dfa-torch):
+    ``Models/conv.lua`` puts ``ErrorFeedback`` after each block's pooling,
+    where ``Models/ErrorFeedback.lua`` replaces the gradient by ``e @ B`` over
+    the pooled map; ``Sequential2.lua`` sends it back through the pooling (to
+    each window's maximum) and the nonlinearity to the convolution."""
+    n = X.shape[0]
+    W1, W2, W3, W4 = (torch.tensor(W, requires_grad=True) for W in coefs)
+    b1, b2, b3, b4 = (torch.tensor(b, requires_grad=True) for b in intercepts)
+    B1, B2, B3 = (torch.tensor(B) for B in feedback)
+    assert B1.shape == (3, 2 * 4 * 4) and B2.shape == (3, 3 * 2 * 2) and B3.shape == (3, 4)
+    a1 = F.conv2d(torch.tensor(X).reshape(n, 1, 10, 10), W1, b1)
+    p1 = F.max_pool2d(torch.relu(a1), 2)
+    a2 = F.conv2d(p1.detach(), W2, b2, padding=1)
+    p2 = F.max_pool2d(torch.relu(a2), 2)
+    a3 = p2.detach().flatten(1) @ W3 + b3
+    logits = torch.relu(a3).detach() @ W4 + b4
+    e = ((torch.softmax(logits, 1) - torch.tensor(Y)) / n).detach()
+    # ErrorFeedback's gradOutput @ B at each pooled map, sent back through the
+    # pooling and the nonlinearity by autograd.
+    (delta1,) = torch.autograd.grad(p1, a1, (e @ B1).reshape(p1.shape), retain_graph=True)
+    (delta2,) = torch.autograd.grad(p2, a2, (e @ B2).reshape(p2.shape), retain_graph=True)
+    delta3 = (e @ B3) * (a3 > 0)
+    grads = torch.autograd.grad(
+        [a1, a2, a3, logits], [W1, b1, W2, b2, W3, b3, W4, b4],
+        grad_outputs=[delta1, delta2, delta3, e],
+    )
+    return [g.numpy() for g in grads]
+
+
+def test_pooled_form_update_matches_noklands_error_feedback():
+    from skdfa.rules import DirectFeedbackAlignment
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (6, 100))
+    y = np.arange(6) % 3
+    clf = ConvDFAClassifier(
+        **KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="pooled"), solver="sgd",
+        momentum=0.0, learning_rate_init=1.0, alpha=0.0, batch_size=6, shuffle=False,
+        max_iter=1, warm_start=True, random_state=0,
+    )
+    clf.fit(X, y)
+    coefs = [c.copy() for c in clf.coefs_]
+    intercepts = [b.copy() for b in clf.intercepts_]
+    feedback = [B.copy() for B in clf.feedback_]
+    # dfa-torch's scale at -rfb_mag 0: uniform in +-1 / sqrt(C H' W') of the pooled map.
+    for B, width in zip(feedback, [32, 12, 4]):
+        assert 0.9 / np.sqrt(width) < np.abs(B).max() <= 1 / np.sqrt(width)
+    clf.fit(X, y)
+    expected = _noklands_dfa_gradients(X, np.eye(3)[y], coefs, intercepts, feedback)
+    before = [a for pair in zip(coefs, intercepts) for a in pair]
+    after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    for old, new, grad in zip(before, after, expected, strict=True):
+        np.testing.assert_allclose(old - new, grad, rtol=1e-10, atol=1e-13)
+    assert np.abs(expected[0]).max() > 1e-3  # the first convolution did learn
+
+
+@pytest.mark.parametrize("rule", ["dfa", "drtp", "sdfa"])
+def test_the_three_forms_are_one_on_a_network_without_pooling(rule):
+    from skdfa.rules import RULES
+
+    X, y = np.random.RandomState(0).uniform(-1, 1, (30, 64)), np.arange(30) % 3
+    params = dict(conv_layers=((3, 3),), pool_size=1, hidden_layer_sizes=(5,), max_iter=2,
+                  random_state=0)
+    fitted = [
+        ConvDFAClassifier(rule=type(RULES[rule])(conv_feedback=form), **params).fit(X, y)
+        for form in ["map", "pooled"]
+    ]
+    for a, b in zip(fitted[0].coefs_, fitted[1].coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)

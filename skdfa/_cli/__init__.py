@@ -113,8 +113,8 @@ def _add_reproduce_arguments(reproduce):
                            type=lambda t: _common.parse_rules(t, known),
                            help="comma-separated, from bp,fa,dfa (nokland2016) or "
                                 "bp,fa,usf,brsf,frsf,dfa (biotorch-lenet), or "
-                                "package.module:ClassName for a skdfa.rules.LearningRule "
-                                "subclass of your own (default: the paper's)")
+                                "package.module:NAME for a skdfa.rules.LearningRule "
+                                "subclass or instance of your own (default: the paper's)")
     reproduce.add_argument("--epochs", type=_common.parse_positive_int, default=None,
                            help="training epochs of every cell (default: the paper's, 300 "
                                 "for nokland2016, 100 for biotorch-lenet)")

@@ -455,7 +455,7 @@ def _cell_line(cell):
 
 def format_table(cells):
     """The table as text: one line per rule."""
-    # A rule of the user's ("package.module:Class") may be longer than a built-in name.
+    # A rule of the user's ("package.module:NAME") may be longer than a built-in name.
     width = max([8] + [len(cell.label) + 2 for cell in cells])
     lines = [f"{'rule':<{width}}{'validation':>12}{'test':>8}{'biotorch':>10}{'best epoch':>12}",
              f"{'':<{width}}{'error (%)':>12}{'(%)':>8}{'(%)':>10}"]
