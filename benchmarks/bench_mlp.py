@@ -1,6 +1,6 @@
 """Speed benchmark: skdfa against scikit-learn's MLPClassifier on Fashion-MNIST.
 
-The same as ``skdfa bench``; the measuring code is ``skdfa/_cli/_bench.py`` so that
+The same as ``skdfa bench``; the code is ``skdfa/_cli/_bench*.py`` so that
 the installed command has it. Examples::
 
     python benchmarks/bench_mlp.py --epochs 2

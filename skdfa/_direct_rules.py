@@ -18,7 +18,6 @@ convolution (``conv_feedback``); a variant says only what it projects
 
 import numpy as np
 
-from ._array_ops import array_ops
 from ._rule_api import _CONV_KINDS, LearningRule, RuleState, angle
 
 # Where the projection enters below a convolution (see DirectRule).
@@ -173,7 +172,9 @@ class DirectRule(LearningRule):
             entry = l
             while past_pooling and not layers[entry + 1].n_params:
                 entry += 1
-            entries.append((l, entry, kernel_form and layers[entry + 1].kind == "conv2d"))
+            # Above a layer that projects a feedback kernel (a convolution).
+            through_kernel = kernel_form and hasattr(layers[entry + 1], "constant_map_projection")
+            entries.append((l, entry, through_kernel))
         return entries
 
     def init_state(self, layers, sample):

@@ -63,6 +63,11 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     the target encoding; everything else is here or in the engine.
     """
 
+    # Not a parameter: True makes the training loop read every batch's loss
+    # on the host (``TrainingSettings.sync_every_batch``), which ``skdfa
+    # bench --effect-of per-batch-sync`` sets on an estimator to time it.
+    _sync_every_batch = False
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
             "array-like",
@@ -527,6 +532,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             learning_rate_init=self.learning_rate_init, stratify=self._stratify,
             validation_score=self._validation_score,
             constant_loss=self._constant_prediction_loss(),
+            sync_every_batch=self._sync_every_batch,
         )
 
     def _constant_prediction_loss(self):

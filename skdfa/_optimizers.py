@@ -3,17 +3,22 @@
 Each optimizer is a small class whose
 ``update_params(params, grads, weight_decay)`` changes the parameter arrays
 *in place*: the network, the estimator's fitted attributes and the optimizer
-all share the same arrays, and updates allocate nothing but one scratch buffer
-per parameter (none for torch's Adam and SGD kernels). The training loop does
-not know which optimizer it drives. The optimizer holds no reference to the
-parameters between fits, so it can be copied (snapshots, pickles) on its own.
+all share the same arrays, and updates allocate nothing but the scratch that
+``bind`` allocates once per fit (none for torch's Adam and SGD kernels). The
+training loop does not know which optimizer it drives. The optimizer holds no
+reference to the parameters between fits, so it can be copied (snapshots,
+pickles) on its own.
 
 Each optimizer has one kernel per kind of namespace, both with the signature
 ``(ops, params, grads, weight_decay, sources, scratch, *state)``:
-``_step_each``, one parameter at a time through ``ArrayOps`` (numpy's
-``out=`` path, or any array API namespace), and ``_step_foreach``, every
-parameter at once through the multi-tensor primitives of the ops layer
-(``ops.foreach``: torch's ``_foreach_*`` kernels and fused Adam). The
+``_step_each``, one parameter at a time through ``ArrayOps``, and
+``_step_foreach``, every parameter at once through the multi-tensor
+primitives of the ops layer (``ops.foreach``: torch's ``_foreach_*`` kernels
+and fused Adam). ``_step_each`` runs an optimizer's element-wise ``_update``
+over the blocks of ``ops.step_blocks``: on numpy, blocks of a few ten
+thousand elements, over which the update's dozen ``out=`` ufuncs stay in
+cache rather than each making a pass over memory (the same ufuncs, so the
+same rounding, as over whole arrays); elsewhere, the whole arrays. The
 training loop hands the optimizer its ``ArrayOps`` once per fit
 (:meth:`BaseOptimizer.bind`), which chooses the kernel; the optimizer never
 looks the namespace up itself, nor imports torch. Its state (velocities,
@@ -90,7 +95,9 @@ class BaseOptimizer:
         """
         self._ops = ops
         self._sources = params if decay_sources is None else decay_sources
-        if self.foreach_scratch or not ops.foreach:
+        if not ops.foreach:
+            self._scratch = ops.step_scratch(params)
+        elif self.foreach_scratch:
             self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         self._kernel = self._step_foreach if ops.foreach else self._step_each
 
@@ -117,12 +124,13 @@ class BaseOptimizer:
         )
 
     def _step_each(self, ops, params, grads, weight_decay, sources, scratch, *state):
-        # Every penalty first: a source may be another parameter (Kolen-Pollack's
-        # feedback reads its forward weights), which must not have moved yet.
-        if weight_decay is not None:
-            ops.add_decay(grads, weight_decay, sources)
+        own = _own_decay(ops, params, grads, weight_decay, sources)
         for i, (param, grad) in enumerate(zip(params, grads)):
-            self._update(ops, param, grad, scratch[i], *(s[i] for s in state))
+            for block in ops.step_blocks(scratch[i], param, grad, *(s[i] for s in state)):
+                block_scratch, block_param, block_grad, *block_state = block
+                if own[i]:
+                    ops.add_scaled(block_grad, block_param, own[i], block_scratch)
+                self._update(ops, block_param, block_grad, block_scratch, *block_state)
 
     def iteration_ends(self, time_step):
         """Called at the end of each epoch (schedules happen here)."""
@@ -319,15 +327,7 @@ class AdamOptimizer(BaseOptimizer):
             self._steps = ops.step_counters(self.t, params)
         else:
             ops.foreach_add_scalar(self._steps, 1)
-        own = [0.0] * len(params)
-        if weight_decay is not None:
-            own = [c if s is p else 0.0 for c, s, p in zip(weight_decay, sources, params)]
-            # A penalty read from another array goes into the gradient first:
-            # the fused kernel reads the parameter itself.
-            ops.add_decay(
-                grads, [c if s is not p else 0.0 for c, s, p in zip(weight_decay, sources, params)],
-                sources,
-            )
+        own = _own_decay(ops, params, grads, weight_decay, sources)
         ops.fused_adam(
             params, grads, ms, vs, self._steps, lr=self.learning_rate, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon, weight_decay=own,
@@ -383,6 +383,23 @@ class RMSpropOptimizer(BaseOptimizer):
         ops.foreach_sqrt(squares, scratch)
         ops.foreach_add_scalar(scratch, self.epsilon)
         ops.foreach_add_quotient(params, grads, scratch, -self.learning_rate)
+
+
+def _own_decay(ops, params, grads, weight_decay, sources):
+    """Add to the gradients the penalties read from another array, and return
+    each parameter's own penalty coefficient, which the kernel applies as it
+    passes over the parameter.
+
+    A source may be another parameter (Kolen-Pollack's feedback reads its
+    forward weights): its penalties are added before any parameter moves.
+    """
+    if weight_decay is None:
+        return [0.0] * len(params)
+    ops.add_decay(
+        grads, [c if s is not p else 0.0 for c, s, p in zip(weight_decay, sources, params)],
+        sources,
+    )
+    return [c if s is p else 0.0 for c, s, p in zip(weight_decay, sources, params)]
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer, "rmsprop": RMSpropOptimizer}

@@ -33,12 +33,6 @@ from ._network import Workspace, train_batch
 # Updates between two alignment measurements when ``track_alignment=True``.
 DEFAULT_ALIGNMENT_INTERVAL = 10
 
-# Read every batch's loss on the host and check it there, as the loop did
-# before the losses stayed on the device: on a device, a synchronisation per
-# batch. Off; ``skdfa bench --effect-of per-batch-sync`` turns it on for some
-# of its epochs, to time what that synchronisation costs.
-_SYNC_EVERY_BATCH = False
-
 
 @dataclass(frozen=True)
 class TrainingSettings:
@@ -84,6 +78,11 @@ class TrainingSettings:
         equally likely, against which a finite loss that has exploded is
         recognised as divergence (:func:`_exploded`); None for a regressor,
         whose loss has no such scale.
+    sync_every_batch : bool, default=False
+        Read and check every batch's loss on the host, as the loop did before
+        the losses stayed on the device (on a device, a synchronisation per
+        batch); ``skdfa bench --effect-of per-batch-sync`` times what that
+        costs. Off: the losses are summed where they are, read once per epoch.
     """
 
     max_iter: int
@@ -102,6 +101,7 @@ class TrainingSettings:
     stratify: Callable
     validation_score: Callable
     constant_loss: float | None = None
+    sync_every_batch: bool = False
 
 
 @dataclass
@@ -390,7 +390,9 @@ def _train_epoch(net, optimizer, state, settings, ws, batches, interval):
     params = net.params
     # On a device the losses stay there: the sum is read, and checked, once
     # per epoch (a non-finite batch loss makes it non-finite).
-    accumulated_loss = HostLossSum() if _SYNC_EVERY_BATCH else net.ops.loss_accumulator()
+    accumulated_loss = (
+        HostLossSum() if settings.sync_every_batch else net.ops.loss_accumulator()
+    )
     epoch_angles = []
     ws.start_epoch()
     for X_batch, Y_batch, sw_batch, weight_sum in batches.epoch(state.rng, settings.shuffle):
@@ -517,11 +519,7 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     epoch_angles, time.perf_counter() - start_time,
                 )
             records.optimizer.iteration_ends(records.t)
-            if _stops(state, settings, records.optimizer):
-                break
-            # After the schedule and stopping updates, which belong to this epoch.
-            last_epoch = _Snapshot(net, records.optimizer, state)
-            if incremental:
+            if _stops(state, settings, records.optimizer) or incremental:
                 break
             if records.n_iter == settings.max_iter:
                 warnings.warn(
@@ -529,6 +527,11 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     "optimization hasn't converged yet." % settings.max_iter,
                     ConvergenceWarning,
                 )
+                break
+            # The state that a later epoch's interruption or divergence returns
+            # to (none follows the last epoch: a copy of every array saved).
+            # After the schedule and stopping updates, which belong to this epoch.
+            last_epoch = _Snapshot(net, records.optimizer, state)
     except KeyboardInterrupt:
         records.optimizer = last_epoch.restore(net, state)
         warnings.warn(

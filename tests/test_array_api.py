@@ -26,7 +26,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
-from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, _training
+from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier
 from skdfa._array_ops import ArrayOps, TorchOps, array_ops
 from skdfa.rules import DirectFeedbackAlignment
 
@@ -404,21 +404,20 @@ def test_torch_fit_reads_from_the_device_per_epoch_not_per_batch(
         weights[:45] = 0  # batches of zero weight are skipped
         fit_params["sample_weight"] = torch.asarray(weights)
 
-    def count_reads(batch_size):
+    def count_reads(batch_size, sync_every_batch=False):
         """Host reads and updates of a fit."""
         del reads[:]
+        clf = DFAClassifier(**{**SMALL, "batch_size": batch_size, "alpha": 0.1})
+        clf._sync_every_batch = sync_every_batch
         with config_context(array_api_dispatch=True):
-            clf = DFAClassifier(**{**SMALL, "batch_size": batch_size, "alpha": 0.1}).fit(
-                torch.asarray(X), torch.asarray(y), **fit_params
-            )
+            clf.fit(torch.asarray(X), torch.asarray(y), **fit_params)
         return len(reads), clf._state.n_updates
 
     (many_reads, many_updates), (few_reads, few_updates) = count_reads(3), count_reads(30)
     assert many_reads == few_reads > 0 and many_updates > few_updates
-    # The bench's "per-batch-sync" switch reads every update's loss, as the
+    # The bench's "per-batch-sync" setting reads every update's loss, as the
     # loop did before.
-    monkeypatch.setattr(_training, "_SYNC_EVERY_BATCH", True)
-    (many_synced, _), (few_synced, _) = count_reads(3), count_reads(30)
+    (many_synced, _), (few_synced, _) = count_reads(3, True), count_reads(30, True)
     assert many_synced - few_synced == many_updates - few_updates
 
 

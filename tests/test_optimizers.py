@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer as SkAdam
 from sklearn.neural_network._stochastic_optimizers import SGDOptimizer as SkSGD
 
-from skdfa._array_ops import NumpyOps
+from skdfa._array_ops import ArrayOps, NumpyOps
 from skdfa._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 
 
@@ -220,6 +220,38 @@ def test_decay_read_from_another_parameter_is_read_before_any_step(
         opt.update_params(params, [g.copy() for g in grads], [0.3, 0.3])
     for a, b in zip(params, reference):
         assert_allclose(a, b, rtol=1e-12)
+
+
+class _SmallBlocks(NumpyOps):
+    """numpy's blocked step over blocks of 5 elements: most parameters span
+    several, the last one partial."""
+
+    step_block_size = 5
+
+
+@pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
+@pytest.mark.parametrize("decay", [0.3, np.float64(0.3)])
+def test_blocked_step_rounds_as_the_whole_array_step(Optimizer, args, decay):
+    # numpy steps each parameter block by block (in cache); every element
+    # rounds as in the one-pass step over whole arrays, bit for bit, also
+    # for a Fortran-ordered parameter (stepped whole) and a float64 penalty
+    # coefficient (whose product is float64 before it meets the float32 gradient).
+    rng = np.random.RandomState(0)
+    start = [rng.standard_normal(shape).astype(np.float32) for shape in [(4, 3), (3,), (2, 7)]]
+    start[2] = np.asfortranarray(start[2])
+    grads_seq = [[rng.standard_normal(p.shape).astype(np.float32) for p in start]
+                 for _ in range(4)]
+    blocked, whole = [p.copy(order="K") for p in start], [p.copy(order="K") for p in start]
+    opt_blocked = Optimizer(blocked, 0.01, "constant", 0.5, *args)
+    opt_blocked.bind(_SmallBlocks(), blocked)
+    opt_whole = Optimizer(whole, 0.01, "constant", 0.5, *args)
+    opt_whole.bind(ArrayOps(np, None), whole)
+    for grads in grads_seq:
+        opt_blocked.update_params(blocked, [g.copy() for g in grads], [decay, 0.0, decay])
+        opt_whole.update_params(whole, [g.copy() for g in grads], [decay, 0.0, decay])
+    for a, b in zip(blocked + _states(opt_blocked), whole + _states(opt_whole)):
+        assert a.dtype == np.float32
+        assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("namespace", ["numpy", "torch"])

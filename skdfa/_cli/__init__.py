@@ -97,6 +97,8 @@ def build_parser():
 
 
 def _add_reproduce_arguments(reproduce):
+    from .._direct_rules import CONV_FEEDBACK_FORMS
+
     reproduce.add_argument("paper", choices=["nokland2016", "biotorch-lenet"],
                            help="the paper")
     reproduce.add_argument("--data", default="mnist",
@@ -150,10 +152,10 @@ def _add_reproduce_arguments(reproduce):
                            metavar="SCALE",
                            help="biotorch-lenet: feedback_scale of every column, auto, glorot "
                                 "or a positive number (default: the command's for each rule)")
-    reproduce.add_argument("--conv-feedback", choices=("map", "kernel"), default=None,
+    reproduce.add_argument("--conv-feedback", choices=CONV_FEEDBACK_FORMS, default=None,
                            help="biotorch-lenet: the form of the direct rules (dfa, drtp, "
-                                "sdfa) below a convolution: map (skdfa's default) or kernel "
-                                "(biotorch's)")
+                                "sdfa) below a convolution: map (skdfa's default), pooled "
+                                "(Nøkland's code) or kernel (biotorch's)")
     reproduce.add_argument("--validation", choices=_biotorch.VALIDATION_SETS, default=None,
                            help="biotorch-lenet: choose the best epoch on 10000 training "
                                 "images held out (holdout, the default) or on the test set "

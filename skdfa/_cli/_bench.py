@@ -2,148 +2,50 @@
 
 All train the same architecture on the same float32 data with adam, batch
 200 and the same epochs. skdfa runs on numpy arrays and, where torch is
-installed, on torch tensors (CPU, and CUDA or MPS where the machine has one), next to the
-reference peer: a plain PyTorch DFA loop written the way DFA research code
-writes it (``_torch_dfa_loop``). Each epoch is one ``partial_fit`` call, timed alone
-(no validation, no data loading), and the learners take their epochs in turn
-(:func:`run_interleaved`), so that the machine's busy spells fall on all of
-them; a learner's time is the median of its epochs. The first epoch, which
-allocates the network, is measured for memory (``tracemalloc``) instead of
-speed. The
-achieved training rate is compared with the float32 matrix-multiply rate of
-this machine, measured in the same run on the training's own matrix shapes.
+installed, on torch tensors (CPU, and CUDA or MPS where the machine has one),
+next to the reference peer: a plain PyTorch DFA loop written the way DFA
+research code writes it. Each epoch is one ``partial_fit`` call, timed alone
+(no validation, no data loading), and the learners take their epochs in turn,
+with the same threads, none left running into the next one's epoch
+(``run_interleaved``); a learner's time is the median of its epochs. The first
+epoch, which allocates the network, is measured for memory (``tracemalloc``)
+instead of speed. The achieved training rate is compared with the float32
+matrix-multiply rate of this machine, measured in the same run on the
+training's own matrix shapes, and the project's targets are printed as MET or
+MISS.
 
-Run it with ``skdfa bench`` or ``python benchmarks/bench_mlp.py``.
+The command is here; the measurements in ``_bench_measure.py``, the reference
+learners in ``_bench_reference.py``, the tables and targets in
+``_bench_report.py``. Run it with ``skdfa bench`` or ``python
+benchmarks/bench_mlp.py``.
 """
 
-import contextlib
+import argparse
 import os
-import time
-import tracemalloc
-from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.utils import gen_batches
 
+from . import _bench_report as report
 from . import _common
+from ._bench_measure import (
+    BATCH_SIZE,
+    CLOCKS,
+    BenchResult,
+    LearnerThreads,
+    arch,
+    bench_learner,
+    matmul_rate,
+    partial_fit_overhead,
+    run_interleaved,
+    training_flops_per_sample,  # noqa: F401 (the command's FLOP count, for users)
+)
+from ._bench_reference import torch_dfa_loop
 from ._common import CommandError
 
-BATCH_SIZE = 200
-ARCHITECTURES = [(800,), (1000, 1000, 1000)]
+ARCHITECTURES = [(800,), report.DEEP_HIDDEN]
 QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
 QUICK_SAMPLES = (600, 200)
 DEVICES = _common.DEVICES
-
-# Targets of the project (reported, never asserted).
-SPEEDUP_TARGETS = (2.5, 3.0)  # DFA vs MLPClassifier, shallow and deep net
-TORCH_LOOP_TARGET = 1.1  # skdfa on torch CPU vs the plain PyTorch loop, time ratio
-MATMUL_FRACTION_TARGET = 0.75
-ACCURACY_TARGET = 0.89
-BP_GAP_TARGET = 0.01
-
-FLOP_EXPLANATION = """\
-FLOPs per training sample = 2 x (multiply-adds of the matrix products):
-  forward        sum_l n_{l-1} * n_l              (X_l @ W_l)
-  weight grads   sum_l n_{l-1} * n_l              (X_l.T @ delta_l)
-  error signal   bp and the fa family (fa, usf, frsf, brsf, kp):
-                   sum_{l>=2} n_{l-1} * n_l   (delta_l @ W_l.T or B_l)
-                 the dfa family (dfa, drtp, sdfa, dkp):
-                   n_out * sum(hidden widths) (e @ B, one product)
-  feedback grads dkp: n_out * sum(hidden widths) (e.T @ h_l; kp copies W's)
-Element-wise work (activations, loss, adam) is not counted. MLPClassifier
-counts as bp. GFLOP/s = FLOPs per epoch / seconds per epoch; "% matmul" divides
-it by the float32 np.matmul rate measured in this run on the same layer shapes
-(forward and weight-gradient products, batch 200; the better of before and
-after training), the rate an ideal implementation would reach. On a busy
-machine both rates are noisy: compare them only from a quiet one."""
-
-
-def training_flops_per_sample(units, rule):
-    """Training FLOPs per sample of a dense network (see ``FLOP_EXPLANATION``).
-
-    Parameters
-    ----------
-    units : list of int
-        ``[n_features, hidden widths..., n_outputs]``.
-    rule : str or LearningRule
-        A learning rule's name or a rule object.
-
-    Returns
-    -------
-    flops : int
-        Floating-point operations of the matrix products per sample.
-
-    Examples
-    --------
-    >>> from skdfa._cli._bench import training_flops_per_sample
-    >>> training_flops_per_sample([784, 800, 10], "dfa")  # 2*(2*635200 + 8000)
-    2556800
-    >>> training_flops_per_sample([784, 800, 10], "bp")  # 2*(2*635200 + 8000)
-    2556800
-    >>> training_flops_per_sample([4, 3, 2, 1], "bp")  # 2*(2*20 + 6 + 2)
-    96
-    >>> training_flops_per_sample([4, 3, 2, 1], "dfa")  # 2*(2*20 + 1*5)
-    90
-    """
-    forward = sum(a * b for a, b in zip(units[:-1], units[1:]))
-    return 2 * (2 * forward + _common.get_rule(rule).error_signal_macs(units))
-
-
-def _best_seconds(fn, min_time, repeats):
-    """Best time of one call of ``fn`` over ``repeats`` timed loops."""
-    fn()
-    best = np.inf
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time:
-                break
-        best = min(best, elapsed / n)
-    return best
-
-
-def matmul_rate(units, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0):
-    """float32 ``np.matmul`` rate on a network's training shapes, in GFLOP/s.
-
-    Times, for every layer, the forward product ``(batch, n_in) @ (n_in,
-    n_out)`` and the weight-gradient product ``(batch, n_in).T @ (batch,
-    n_out)`` (a transposed view, as the engine computes it), each the best of
-    ``repeats`` loops of at least ``min_time`` seconds, and returns their total
-    FLOPs over their total time.
-
-    Parameters
-    ----------
-    units : list of int
-        ``[n_features, hidden widths..., n_outputs]``.
-    batch_size : int, default=200
-        Rows of the batch.
-    min_time : float, default=0.2
-        Seconds per timing loop.
-    repeats : int, default=3
-        Timing loops per product; the fastest counts.
-    seed : int, default=0
-        Seeds the random matrices.
-
-    Returns
-    -------
-    rate : float
-        GFLOP/s.
-    """
-    rng = np.random.default_rng(seed)
-    flops = seconds = 0.0
-    for n_in, n_out in zip(units[:-1], units[1:]):
-        X = rng.random((batch_size, n_in), dtype=np.float32)
-        W = rng.random((n_in, n_out), dtype=np.float32)
-        delta = rng.random((batch_size, n_out), dtype=np.float32)
-        A = np.empty((batch_size, n_out), np.float32)
-        G = np.empty((n_in, n_out), np.float32)
-        seconds += _best_seconds(lambda: np.matmul(X, W, out=A), min_time, repeats)
-        seconds += _best_seconds(lambda: np.matmul(X.T, delta, out=G), min_time, repeats)
-        flops += 2 * 2 * batch_size * n_in * n_out
-    return flops / seconds / 1e9
 
 
 def load_bench_data(data, quick, n_train=None):
@@ -178,279 +80,6 @@ def load_bench_data(data, quick, n_train=None):
     return arrays, label
 
 
-@dataclass
-class BenchResult:
-    """One learner on one architecture.
-
-    ``learner`` is ``"mlp"`` (scikit-learn's MLPClassifier), ``"torch-loop"``
-    (the plain PyTorch DFA loop) or an skdfa rule; ``device`` is ``"numpy"``
-    or the torch device it trained on.
-    """
-
-    learner: str
-    units: list
-    epoch_seconds: list = field(default_factory=list)
-    peak_bytes: int = 0
-    accuracy: float = np.nan
-    device: str = "numpy"
-    variant: str = ""
-
-    @property
-    def name(self):
-        return f"{self._learner_name} {self.variant}".rstrip()
-
-    @property
-    def _learner_name(self):
-        if self.learner == "mlp":
-            return "sklearn MLPClassifier"
-        if self.learner == "torch-loop":
-            return f"PyTorch DFA loop {self.device}"
-        # A user's rule (package.module:ClassName) by its own name.
-        rule = _common.get_rule(self.learner).name
-        if self.device == "numpy":
-            return f"skdfa {rule}"
-        return f"skdfa {rule} torch {self.device}"
-
-    @property
-    def rule(self):
-        """The rule whose FLOPs the learner does (MLPClassifier back-propagates)."""
-        return {"mlp": "bp", "torch-loop": "dfa"}.get(self.learner, self.learner)
-
-    @property
-    def seconds_per_epoch(self):
-        """Median of the timed epochs (the first one is not timed)."""
-        return float(np.median(self.epoch_seconds))
-
-    def gflops(self, n_samples):
-        """Achieved training rate on ``n_samples`` per epoch."""
-        flops = training_flops_per_sample(self.units, self.rule) * n_samples
-        return flops / self.seconds_per_epoch / 1e9
-
-
-def _make_learner(rule, hidden, epochs, seed, **settings):
-    return _common.make_learner(rule, hidden=hidden, epochs=epochs, seed=seed,
-                                **{"batch_size": BATCH_SIZE, **settings})
-
-
-@contextlib.contextmanager
-def _syncing_every_batch(enabled):
-    """The training loop reads and checks every batch's loss on the host
-    while in this block (as it did before the losses stayed on the device)."""
-    from .. import _training
-
-    saved = _training._SYNC_EVERY_BATCH
-    _training._SYNC_EVERY_BATCH = enabled
-    try:
-        yield
-    finally:
-        _training._SYNC_EVERY_BATCH = saved
-
-
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-"""``--clock``: wall time, or the CPU time of this process (all its threads),
-which other jobs on a busy machine do not inflate."""
-
-
-def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
-                  sync_every_batch=False, variant="", clock="wall", **settings):
-    """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
-    per step of the generator.
-
-    Epoch 1 (allocations, input checks) runs under ``tracemalloc`` for the
-    peak memory; epochs 2.. are timed. With ``epochs=1`` the traced epoch is
-    timed too (slower than an untraced one).
-
-    Parameters
-    ----------
-    rule : {"mlp"} or str
-        ``"mlp"`` is scikit-learn's MLPClassifier; the others skdfa's rules.
-    hidden : tuple of int
-        Hidden widths.
-    data : tuple
-        ``X_train, X_test, y_train, y_test``, X float32.
-    epochs : int
-        Epochs to train.
-    seed : int, default=0
-        ``random_state`` of the learner.
-    device : {"numpy", "cpu", "cuda", "mps"}, default="numpy"
-        Train on numpy arrays, or on torch tensors on this device (with
-        ``array_api_dispatch``; memory is then not traced).
-    sync_every_batch : bool, default=False
-        Read and check every batch's loss on the host, as the training loop
-        did before it kept the losses on the device (``--effect-of
-        per-batch-sync``).
-    variant : str, default=""
-        Appended to the learner's name in the report.
-    clock : {"wall", "cpu"}, default="wall"
-        What an epoch's time is (``CLOCKS``); ``"cpu"`` on numpy and torch
-        CPU only (a GPU's time is not the process's CPU time).
-    **settings
-        More parameters of the learner (``batch_size``, ``solver``,
-        ``dropout``: :func:`~skdfa._cli._common.make_learner`).
-
-    Yields
-    ------
-    result : BenchResult
-        First, the result that the run fills in: epoch times as they come,
-        the test accuracy once the generator is exhausted.
-    line : str
-        Then a progress line after each epoch.
-    """
-    X_train, X_test, y_train, y_test = data
-    classes = np.unique(np.concatenate([y_train, y_test]))
-    est = _make_learner(rule, hidden, epochs, seed, **settings)
-    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device,
-                         variant=variant)
-    yield result
-    X_train, X_test, y_train, y_test = _common.to_device(
-        (X_train, X_test, y_train, y_test), device
-    )
-
-    for epoch in range(epochs):
-        traced = epoch == 0 and device == "numpy"
-        # Entered per epoch: the learners' epochs alternate, and the
-        # dispatch setting and warning filters must not leak into another's.
-        with _common.on_device(device), _common.quietly(), \
-                _syncing_every_batch(sync_every_batch):
-            if traced:
-                tracemalloc.start()
-            now = CLOCKS[clock]
-            start = now()
-            est.partial_fit(X_train, y_train, classes=classes)
-            _common.synchronize(device)
-            seconds = now() - start
-            if traced:
-                result.peak_bytes = tracemalloc.get_traced_memory()[1]
-                tracemalloc.stop()
-        yield _record(result, epoch, epochs, seconds)
-    with _common.on_device(device), _common.quietly():
-        result.accuracy = float(est.score(X_test, y_test))
-
-
-def _record(result, epoch, epochs, seconds):
-    """Keep an epoch's time (not the first one's, unless it is the only one)
-    and return its progress line."""
-    if epoch > 0 or epochs == 1:
-        result.epoch_seconds.append(seconds)
-    note = "  (not timed)" if epoch == 0 and epochs > 1 else ""
-    return (
-        f"  {_arch(result.units)}  {result.name:<22} epoch {epoch + 1}/{epochs}  "
-        f"{seconds:7.2f} s{note}"
-    )
-
-
-def _torch_dfa_loop(hidden, data, epochs, seed=0, device="cpu"):
-    """The reference peer: DFA in plain PyTorch, as DFA research code writes it.
-
-    ``torch.no_grad()`` forward pass, the output error projected to each
-    hidden layer by ``e @ B_l``, ``torch.mm`` into each ``.grad``, then
-    ``torch.optim.Adam(fused=True)`` (the L2 penalty as the weights' decay).
-    Same network, initialisation scheme, batch size and epochs as skdfa's
-    row; only the loop is PyTorch's.
-
-    Parameters
-    ----------
-    hidden, data, epochs, seed
-        As :func:`bench_learner`.
-    device : str, default="cpu"
-        The torch device.
-
-    Yields
-    ------
-    As :func:`bench_learner`.
-    """
-    import torch
-
-    X_train, X_test, y_train, y_test = data
-    classes, labels = np.unique(y_train, return_inverse=True)
-    units = [X_train.shape[1], *hidden, len(classes)]
-    result = BenchResult("torch-loop", units, device=device)
-    yield result
-    rng = np.random.RandomState(seed)
-    weights, biases = [], []
-    for n_in, n_out in zip(units[:-1], units[1:]):
-        bound = np.sqrt(6.0 / (n_in + n_out))
-        for shape, group in (((n_in, n_out), weights), ((n_out,), biases)):
-            init = rng.uniform(-bound, bound, shape).astype(np.float32)
-            group.append(torch.nn.Parameter(torch.asarray(init, device=device)))
-    feedback = [
-        torch.asarray(
-            (rng.uniform(-1, 1, (units[-1], width)) / np.sqrt(width)).astype(np.float32),
-            device=device,
-        )
-        for width in hidden
-    ]
-    for p in weights + biases:
-        p.grad = torch.empty_like(p)
-    optimizer = torch.optim.Adam(
-        [{"params": weights, "weight_decay": 1e-4 / BATCH_SIZE},
-         {"params": biases, "weight_decay": 0.0}],
-        lr=1e-3, fused=True,
-    )
-    X = torch.asarray(X_train, device=device)
-    Y = torch.nn.functional.one_hot(
-        torch.asarray(labels, device=device), len(classes)
-    ).to(torch.float32)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        with torch.no_grad():
-            order = torch.randperm(X.shape[0], generator=generator).to(device)
-            for batch in gen_batches(X.shape[0], BATCH_SIZE):
-                index = order[batch]
-                x, y = X[index], Y[index]
-                activations = [x]
-                for W, b in zip(weights[:-1], biases[:-1]):
-                    activations.append(torch.tanh(torch.addmm(b, activations[-1], W)))
-                output = torch.addmm(biases[-1], activations[-1], weights[-1])
-                error = (torch.softmax(output, dim=1) - y) / x.shape[0]
-                for l, B in enumerate(feedback):
-                    delta = (error @ B) * (1 - activations[l + 1] ** 2)
-                    torch.mm(activations[l].T, delta, out=weights[l].grad)
-                    torch.sum(delta, 0, out=biases[l].grad)
-                torch.mm(activations[-1].T, error, out=weights[-1].grad)
-                torch.sum(error, 0, out=biases[-1].grad)
-                optimizer.step()
-        _common.synchronize(device)
-        yield _record(result, epoch, epochs, time.perf_counter() - start)
-    with torch.no_grad():
-        hidden_out = torch.asarray(X_test, device=device)
-        for W, b in zip(weights[:-1], biases[:-1]):
-            hidden_out = torch.tanh(torch.addmm(b, hidden_out, W))
-        scores = torch.addmm(biases[-1], hidden_out, weights[-1])
-    predicted = classes[scores.argmax(dim=1).cpu().numpy()]
-    result.accuracy = float(np.mean(predicted == y_test))
-
-
-def run_interleaved(runs, epochs, progress=None):
-    """Train the learners epoch by epoch in turn: each one's epoch ``k`` runs
-    between the others' epochs ``k``, so that a busy spell of a shared
-    machine slows them alike rather than the one that happens to run then.
-
-    Parameters
-    ----------
-    runs : list of generators
-        From :func:`bench_learner` or :func:`_torch_dfa_loop`.
-    epochs : int
-    progress : callable, default=None
-        Called with each epoch's progress line.
-
-    Returns
-    -------
-    results : list of BenchResult
-        In the order of ``runs``.
-    """
-    results = [next(run) for run in runs]
-    for _ in range(epochs):
-        for run in runs:
-            line = next(run)
-            if progress is not None:
-                progress(line)
-    for run in runs:
-        next(run, None)  # the test accuracy
-    return results
-
-
 def available_devices():
     """``"numpy"``, then the torch devices this machine has (none without torch).
 
@@ -478,13 +107,10 @@ def available_devices():
     return ("numpy", "cpu", *accelerators), None
 
 
-def _arch(units):
-    return "-".join(str(u) for u in units)
-
-
 def run_benchmark(
     *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
     quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
+    threads=None, reverse=False,
 ):
     """Run the benchmark and print its report.
 
@@ -497,8 +123,8 @@ def run_benchmark(
     rules : sequence of str, default=("dfa", "bp")
         skdfa rules to time; MLPClassifier always runs as the reference.
     architectures : list of tuple of int, default=None
-        Hidden widths; ``None`` is 784-800-10 and 784-1000-1000-1000-10
-        (tiny nets with ``quick``).
+        Hidden widths; ``None`` is 784-800-10 and 784-1024-1024-1024-1024-10,
+        the nets of the targets (tiny nets with ``quick``).
     quick : bool, default=False
         Tiny data and nets, for tests; the timings mean nothing.
     seed : int, default=0
@@ -513,6 +139,11 @@ def run_benchmark(
     n_train : int, default=None
         Train on the first ``n_train`` samples only (shorter epochs on a
         busy machine; accuracy is then lower).
+    threads : int, default=None
+        BLAS, OpenMP and torch threads of every learner; None: every core.
+    reverse : bool, default=False
+        Step the learners in the reverse order (see :func:`run_interleaved`):
+        the report is the same learners in the same places.
 
     Returns
     -------
@@ -532,14 +163,12 @@ def run_benchmark(
         f"batch {BATCH_SIZE}, {epochs} epochs"
         + ("  [QUICK: timings mean nothing]" if quick else "")
     )
+    learner_threads = LearnerThreads(threads)
     results, rates = {}, {}
     for hidden in architectures:
         units = [X_train.shape[1], *hidden, n_classes]
-        arch = _arch(units)
+        name = arch(units)
         timing = dict(min_time=0.01, repeats=1) if quick else {}
-        # Measured before and after the training, the faster counting: a busy
-        # machine only ever lowers the rate.
-        before = matmul_rate(units, **timing)
         report_progress = out if progress else None
         runs = [
             bench_learner(rule, hidden, arrays, epochs, seed)
@@ -552,24 +181,31 @@ def run_benchmark(
             runs += [
                 bench_learner(rule, hidden, arrays, epochs, seed, device) for rule in rules
             ]
-            runs.append(_torch_dfa_loop(hidden, arrays, epochs, seed, device))
-        results[arch] = run_interleaved(runs, epochs, report_progress)
-        rates[arch] = max(before, matmul_rate(units, **timing))
+            runs.append(torch_dfa_loop(hidden, arrays, epochs, seed, device))
+        # Measured before and after the training, the faster counting: a busy
+        # machine only ever lowers the rate.
+        with learner_threads:
+            before = matmul_rate(units, **timing)
+        results[name] = run_interleaved(runs, epochs, report_progress,
+                                        threads=learner_threads, reverse=reverse)
+        with learner_threads:
+            rates[name] = max(before, matmul_rate(units, **timing))
     n_train = len(X_train)
-    for arch, rows in results.items():
-        _print_table(arch, rows, rates[arch], n_train, out)
+    for name, rows in results.items():
+        report.print_table(name, rows, rates[name], n_train, out)
     out("")
-    out(FLOP_EXPLANATION)
+    out(report.FLOP_EXPLANATION)
+    out("")
+    report.print_threads(learner_threads, [row for rows in results.values() for row in rows],
+                         out)
+    if reverse:
+        out("Order: the learners took their epochs in the reverse order of the table.")
     # Accuracies after training on a few hundred samples say nothing about
     # the accuracy targets, which are for the full training set.
-    targets = _targets(
+    targets = report.targets(
         results, rates, n_train, real_data=label == "Fashion-MNIST", accuracy=not quick
     )
-    out("")
-    out("Targets:")
-    for description, value, passed in targets:
-        verdict = "n/a " if passed is None else ("PASS" if passed else "MISS")
-        out(f"  {verdict}  {description}: {value}")
+    report.print_targets(targets, out)
     if quick:
         out(f"  (accuracy targets not evaluated: --quick trains on {n_train} samples)")
     return {"results": results, "matmul_gflops": rates, "targets": targets}
@@ -582,7 +218,8 @@ EFFECTS = ("dropout", "per-batch-sync")
 def run_effect(
     effect, *, data="fashion-mnist", epochs=5, rules=("dfa",), architectures=None,
     quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
-    batch_size=BATCH_SIZE, solver="adam", dropout=(0.1, 0.5), clock="wall",
+    batch_size=BATCH_SIZE, solver="adam", dropout=(0.1, 0.5), clock="wall", threads=None,
+    reverse=False,
 ):
     """Time each skdfa learner with and without ``effect``, in one
     interleaved run, and print the ratio of their epoch times.
@@ -596,7 +233,8 @@ def run_effect(
     Parameters
     ----------
     effect : {"dropout", "per-batch-sync"}
-    data, epochs, rules, architectures, quick, seed, out, progress, devices, n_train
+    data, epochs, rules, architectures, quick, seed, out, progress, devices, n_train, \
+threads, reverse
         As :func:`run_benchmark` (MLPClassifier and the PyTorch loop do not run).
     batch_size : int, default=200
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
@@ -643,6 +281,7 @@ def run_effect(
         out("  per epoch: the batch losses summed on the device, read and checked once "
             "per epoch (skdfa's loop)")
         out("  per batch: each batch's loss read on the host and checked (the loop before)")
+    learner_threads = LearnerThreads(threads)
     pairs = {}
     for hidden in architectures:
         runs = []
@@ -651,100 +290,156 @@ def run_effect(
                 runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device, **settings))
                 runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device,
                                           **settings, **with_effect))
-        results = run_interleaved(runs, epochs, out if progress else None)
-        arch = _arch(results[0].units)
-        pairs[arch] = list(zip(results[::2], results[1::2]))
-        out("")
-        out(f"{arch} tanh")
-        header = (f"{'learner':<26} {base_name:>12} {effect_name:>16} "
-                  f"{'ratio':>7} {'range':>13}")
-        out(header)
-        out("-" * len(header))
-        for base, other in pairs[arch]:
-            # Paired by epoch: both ran one after the other.
-            ratios = np.array(other.epoch_seconds) / np.array(base.epoch_seconds)
-            out(
-                f"{base.name:<26} {base.seconds_per_epoch:>12.3f} "
-                f"{other.seconds_per_epoch:>16.3f} {np.median(ratios):>6.3f}x "
-                f"{f'{ratios.min():.3f}-{ratios.max():.3f}':>13}"
-            )
+        results = run_interleaved(runs, epochs, out if progress else None,
+                                  threads=learner_threads, reverse=reverse)
+        name = arch(results[0].units)
+        # Paired by epoch: each pair's epochs ran one after the other.
+        pairs[name] = list(zip(results[::2], results[1::2]))
+        report.print_effect_table(name, pairs[name], base_name, effect_name, out)
     out("")
-    out(f"{base_name}, {effect_name}: median seconds per timed epoch; ratio: the median over epochs of the epoch "
-        f"with {effect} over the epoch without it just before (range: the smallest and "
-        "largest of those ratios).")
+    out(f"{base_name}, {effect_name}: median seconds per timed epoch; ratio: the median over "
+        f"epochs of the epoch with {effect} over the epoch without it next to it (range: the "
+        "smallest and largest of those ratios).")
+    report.print_threads(
+        learner_threads, [row for rows in pairs.values() for pair in rows for row in pair], out
+    )
+    report.print_targets(report.effect_targets(effect, pairs, batch_size), out)
     return pairs
 
 
-def _print_table(arch, rows, rate, n_train, out):
-    reference = rows[0].seconds_per_epoch
+def run_to_accuracy(
+    accuracy, *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
+    quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
+    threads=None, reverse=False, learning_rates=(1e-3,),
+):
+    """Time each learner to a held-out accuracy: the wall time and epochs it
+    takes to first reach ``accuracy`` on the test split, and its final
+    accuracy.
+
+    MLPClassifier (numpy) and each skdfa rule on each device train
+    ``epochs`` epochs at each of ``learning_rates``, interleaved; the
+    accuracy is measured after every epoch, untimed, and an epoch's time
+    counts from the first epoch on (no memory tracing).
+
+    Parameters
+    ----------
+    accuracy : float
+        The held-out accuracy to reach, in (0, 1].
+    data, epochs, rules, architectures, quick, seed, out, progress, devices, n_train, \
+threads, reverse
+        As :func:`run_benchmark` (the PyTorch loop does not run).
+    learning_rates : sequence of float, default=(0.001,)
+        The sweep: each learner trains at each rate.
+
+    Returns
+    -------
+    rows : dict
+        Architecture -> list of ``(learning rate, BenchResult)``.
+    """
+    if architectures is None:
+        architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
+    arrays, label = load_bench_data(data, quick, n_train)
+    learner_threads = LearnerThreads(threads)
+    out(f"Time to {accuracy:.2%} held-out accuracy on {label}: {len(arrays[0])} train / "
+        f"{len(arrays[1])} held-out (test) samples, float32, tanh, adam, batch {BATCH_SIZE}, "
+        f"up to {epochs} epochs, learning rates {', '.join(f'{r:g}' for r in learning_rates)}"
+        + ("  [QUICK: timings mean nothing]" if quick else ""))
+    learners = [(rule, "numpy") for rule in ("mlp", *rules) if "numpy" in devices or rule == "mlp"]
+    learners += [(rule, device) for device in devices if device != "numpy" for rule in rules]
+    table = {}
+    for hidden in architectures:
+        rates, runs = [], []
+        for rule, device in learners:
+            for rate in learning_rates:
+                rates.append(rate)
+                runs.append(bench_learner(rule, hidden, arrays, epochs, seed, device,
+                                          trace_memory=False, score_each_epoch=True,
+                                          learning_rate_init=rate))
+        results = run_interleaved(runs, epochs, out if progress else None,
+                                  threads=learner_threads, reverse=reverse)
+        name = arch(results[0].units)
+        table[name] = list(zip(rates, results))
+        report.print_to_accuracy_table(name, table[name], accuracy, out)
     out("")
-    out(f"{arch} tanh    (float32 matmul rate on these shapes: {rate:.1f} GFLOP/s)")
-    header = (
-        f"{'learner':<22} {'s/epoch':>8} {'vs sklearn':>10} {'GFLOP/s':>8} "
-        f"{'% matmul':>8} {'peak MB':>8} {'test acc':>8}"
-    )
-    out(header)
-    out("-" * len(header))
-    for row in rows:
-        gflops = row.gflops(n_train)
-        out(
-            f"{row.name:<22} {row.seconds_per_epoch:>8.3f} "
-            f"{reference / row.seconds_per_epoch:>9.2f}x {gflops:>8.1f} "
-            f"{100 * gflops / rate:>7.0f}% "
-            + (f"{row.peak_bytes / 2**20:>8.1f} " if row.device == "numpy" else f"{'-':>8} ")
-            + f"{row.accuracy:>8.4f}"
-        )
+    out("epochs, seconds: to the first epoch at or above the accuracy (every epoch's time, "
+        "the first included; '-': not reached); * the learner's fastest rate.")
+    report.print_threads(learner_threads, [row for rows in table.values() for _, row in rows],
+                         out)
+    return table
 
 
-def _targets(results, rates, n_train, real_data, accuracy=True):
-    """``(description, value, passed)`` rows; ``passed`` is None where the
-    target does not apply (accuracy targets on other data than Fashion-MNIST).
-    ``accuracy=False`` leaves the accuracy targets out."""
-    targets = []
-    archs = list(results)
-    for arch in archs:
-        on_cpu = {row.learner: row for row in results[arch] if row.device == "cpu"}
-        if "dfa" in on_cpu and "torch-loop" in on_cpu:
-            ratio = on_cpu["dfa"].seconds_per_epoch / on_cpu["torch-loop"].seconds_per_epoch
-            targets.append((
-                f"skdfa dfa on torch CPU within {TORCH_LOOP_TARGET}x of the plain "
-                f"PyTorch DFA loop's time on {arch}",
-                f"{ratio:.2f}x",
-                ratio <= TORCH_LOOP_TARGET,
-            ))
-    for arch, minimum in zip(archs, SPEEDUP_TARGETS):
-        rows = {row.learner: row for row in results[arch] if row.device == "numpy"}
-        if "dfa" not in rows:
-            continue
-        dfa, mlp = rows["dfa"], rows["mlp"]
-        speedup = mlp.seconds_per_epoch / dfa.seconds_per_epoch
-        targets.append((
-            f"DFA >= {minimum}x faster per epoch than MLPClassifier on {arch}",
-            f"{speedup:.2f}x",
-            speedup >= minimum,
-        ))
-        fraction = dfa.gflops(n_train) / rates[arch]
-        targets.append((
-            f"DFA reaches >= {MATMUL_FRACTION_TARGET:.0%} of the matmul rate on {arch}",
-            f"{fraction:.0%}",
-            fraction >= MATMUL_FRACTION_TARGET,
-        ))
-    rows = {row.learner: row for row in results[archs[0]] if row.device == "numpy"}
-    if "dfa" in rows and accuracy:
-        dfa = rows["dfa"]
-        bp = rows.get("bp", rows["mlp"])
-        targets.append((
-            f"DFA test accuracy >= {ACCURACY_TARGET:.1%} on Fashion-MNIST {archs[0]}",
-            f"{dfa.accuracy:.2%}",
-            dfa.accuracy >= ACCURACY_TARGET if real_data else None,
-        ))
-        targets.append((
-            f"DFA within {100 * BP_GAP_TARGET:.0f} point of BP ({bp.name}) at equal "
-            f"settings on {archs[0]}",
-            f"{100 * (dfa.accuracy - bp.accuracy):+.2f} points",
-            dfa.accuracy >= bp.accuracy - BP_GAP_TARGET if real_data else None,
-        ))
-    return targets
+PARTIAL_FIT_HIDDEN = (64, 64)
+
+
+def run_partial_fit_overhead(
+    *, data="fashion-mnist", rules=("dfa",), architectures=None, quick=False, seed=0,
+    out=print, devices=("numpy",), threads=None, calls=15,
+):
+    """Time what a ``partial_fit`` call costs beyond its batches' work
+    (:func:`~skdfa._cli._bench_measure.partial_fit_overhead`) for each skdfa
+    learner, and print it with its target.
+
+    Parameters
+    ----------
+    data, rules, quick, seed, out, devices, threads
+        As :func:`run_benchmark`.
+    architectures : list of tuple of int, default=None
+        Hidden widths; None: 64-64, the target's net.
+    calls : int, default=15
+        Calls of each kind per learner.
+
+    Returns
+    -------
+    overheads : dict
+        ``(architecture, learner name)`` -> the seconds of
+        :func:`~skdfa._cli._bench_measure.partial_fit_overhead`.
+    """
+    if architectures is None:
+        architectures = [PARTIAL_FIT_HIDDEN]
+    arrays, label = load_bench_data(data, quick)
+    batches = (1, min(8, len(arrays[0]) // BATCH_SIZE))
+    learner_threads = LearnerThreads(threads)
+    out(f"partial_fit overhead on {label}: float32, tanh, adam, batch {BATCH_SIZE}; calls of "
+        f"{batches[0]} and {batches[1]} batches, alternately, {calls} of each"
+        + ("  [QUICK: timings mean nothing]" if quick else ""))
+    header = (f"{'learner':<26} {f'{batches[0]} batch':>9} {f'{batches[1]} batches':>10} "
+              f"{'per batch':>10} {'fixed/call':>11}")
+    overheads, rows = {}, []
+    for hidden in architectures:
+        name = arch([arrays[0].shape[1], *hidden, len(np.unique(arrays[2]))])
+        out("")
+        out(f"{name} tanh (milliseconds)")
+        out(header)
+        out("-" * len(header))
+        for device in devices:
+            for rule in rules:
+                seconds = partial_fit_overhead(rule, hidden, arrays, device, batches=batches,
+                                               calls=calls, seed=seed, threads=learner_threads)
+                learner = BenchResult(rule, [], device=device).name
+                overheads[name, learner] = seconds
+                out(f"{learner:<26} {1e3 * seconds['small']:>9.2f} "
+                    f"{1e3 * seconds['large']:>10.2f} {1e3 * seconds['batch']:>10.2f} "
+                    f"{1e3 * seconds['fixed']:>11.2f}")
+                rows.append((f"{learner} on {name}", seconds["fixed"],
+                             tuple(hidden) == PARTIAL_FIT_HIDDEN))
+    out("")
+    out(f"per batch: the time of the {batches[1]}-batch calls less that of the 1-batch calls, "
+        f"over {batches[1] - 1}; fixed/call: a 1-batch call less one batch (medians over the "
+        "calls).")
+    out(f"Threads: {learner_threads.describe()}.")
+    report.print_targets(report.partial_fit_targets(rows), out)
+    return overheads
+
+
+def _parse_accuracy(text):
+    value = _common.parse_positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1], got {text!r}")
+    return value
+
+
+def _parse_rates(text):
+    return tuple(_common.parse_positive_float(rate) for rate in text.split(","))
 
 
 def parse_rules(text):
@@ -767,8 +462,9 @@ def add_arguments(parser):
                              "runs (default: dfa,bp)")
     parser.add_argument("--hidden", type=_common.parse_widths, action="append", default=None,
                         metavar="WIDTHS",
-                        help="hidden widths of an architecture, e.g. 800 or 1000,1000,1000; "
-                             "repeat for several (default: both of those)")
+                        help="hidden widths of an architecture, e.g. 800 or "
+                             "1024,1024,1024,1024; repeat for several (default: both of "
+                             "those, the nets of the targets)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny nets on {QUICK_SAMPLES[0]} samples, for tests")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -784,7 +480,23 @@ def add_arguments(parser):
                              "(default: numpy and every torch device of this machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     parser.add_argument("--threads", type=_common.parse_positive_int, default=None,
-                        help="BLAS and torch threads (default: all; BLAS and torch decide)")
+                        help="BLAS, OpenMP and torch threads of every learner's epochs "
+                             "(default: every core this process may use)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="the learners take their epochs in the reverse order (the "
+                             "report's rows stay in place): ratios that change with it "
+                             "measure the order, not the learners")
+    parser.add_argument("--to-accuracy", type=_parse_accuracy, default=None, metavar="A",
+                        help="instead of the speed table, the wall time and epochs each "
+                             "learner takes to first reach held-out (test) accuracy A, "
+                             "e.g. 0.85, and its final accuracy, over --epochs epochs")
+    parser.add_argument("--lr", type=_parse_rates, default=None, metavar="RATES",
+                        help="(--to-accuracy only) learning rates to sweep, comma-separated "
+                             "(default: 0.001)")
+    parser.add_argument("--partial-fit", action="store_true",
+                        help="instead of the speed table, time what a partial_fit call "
+                             "costs beyond its batches' work, for each skdfa learner "
+                             "(--rules, --device; --hidden, default 64,64)")
     effect = parser.add_argument_group(
         "the effect of one setting",
         "With --effect-of, each skdfa learner (--rules, --device, --hidden) runs twice, "
@@ -808,30 +520,6 @@ def add_arguments(parser):
                              "(default: 0.1,0.5)")
 
 
-@contextlib.contextmanager
-def _threads(n):
-    """BLAS and torch use ``n`` threads in this block (all when None)."""
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    torch = None
-    try:
-        import torch
-    except ImportError:
-        pass
-    saved = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=n, user_api="blas"):
-        if torch is not None:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if torch is not None:
-                torch.set_num_threads(saved)
-
-
 def usage_problem(args):
     """What is wrong with the combination of ``args``'s options, or None."""
     effect_only = {"--batch-size": args.batch_size, "--solver": args.solver,
@@ -840,6 +528,14 @@ def usage_problem(args):
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
                 f"learner at adam, batch {BATCH_SIZE}, without dropout")
+    if args.lr is not None and args.to_accuracy is None:
+        return "--lr only with --to-accuracy"
+    if args.to_accuracy is not None and (args.effect_of is not None or given
+                                         or args.partial_fit):
+        return "--to-accuracy trains at the speed table's settings: no --effect-of, its " \
+               "options or --partial-fit"
+    if args.partial_fit and (args.effect_of is not None or given or args.reverse):
+        return "--partial-fit times partial_fit calls alone: no --effect-of, its options or --reverse"
     if args.effect_of not in (None, "dropout") and args.dropout is not None:
         return "--dropout only with --effect-of dropout"
     if args.effect_of == "per-batch-sync" and args.devices == ("numpy",):
@@ -856,22 +552,24 @@ def run(args):
             print(note)
     for device in devices:
         _common.check_device(device)
-    with _threads(args.threads):
-        if args.effect_of is not None:
-            run_effect(
-                args.effect_of, data=args.data, epochs=args.epochs, rules=args.rules,
-                architectures=args.hidden, quick=args.quick, seed=args.seed,
-                progress=not args.quiet, devices=devices, n_train=args.train_samples,
-                batch_size=args.batch_size or BATCH_SIZE, solver=args.solver or "adam",
-                clock=args.clock or "wall",
-                dropout=(0.1, 0.5) if args.dropout is None else args.dropout,
-            )
-            return 0
-        run_benchmark(
-            data=args.data, epochs=args.epochs, rules=args.rules,
-            architectures=args.hidden, quick=args.quick, seed=args.seed,
-            progress=not args.quiet,
-            devices=devices,
-            n_train=args.train_samples,
+    common = dict(
+        data=args.data, epochs=args.epochs, rules=args.rules, architectures=args.hidden,
+        quick=args.quick, seed=args.seed, progress=not args.quiet, devices=devices,
+        n_train=args.train_samples, threads=args.threads, reverse=args.reverse,
+    )
+    if args.to_accuracy is not None:
+        run_to_accuracy(args.to_accuracy, **common, learning_rates=args.lr or (1e-3,))
+    elif args.partial_fit:
+        run_partial_fit_overhead(
+            data=args.data, rules=args.rules, architectures=args.hidden, quick=args.quick,
+            seed=args.seed, devices=devices, threads=args.threads,
         )
+    elif args.effect_of is not None:
+        run_effect(
+            args.effect_of, **common, batch_size=args.batch_size or BATCH_SIZE,
+            solver=args.solver or "adam", clock=args.clock or "wall",
+            dropout=(0.1, 0.5) if args.dropout is None else args.dropout,
+        )
+    else:
+        run_benchmark(**common)
     return 0
