@@ -78,7 +78,8 @@ quarters of the run.
 
 CIFAR-10 (``--data cifar10``, or the path of ``cifar-10-python.tar.gz``)
 trains biotorch's CIFAR LeNet with its CIFAR-10 recipe, every choice
-published in biotorch (paths in it):
+published in biotorch (paths in it, at commit 74fad0d, the code of
+biotorch 0.0.16):
 
 - the network: ``biotorch/models/le_net.py``, ``LeNetCIFAR``
   (:data:`CIFAR10_NET`): 3x3 convolutions of 32, 64 and 128 kernels, ReLU,
@@ -110,7 +111,10 @@ published in biotorch (paths in it):
   chooses the epoch on the test set instead).
 
 No CIFAR-10 error of skdfa has been measured for the documentation: the
-archive cannot be downloaded where this was written.
+archive cannot be downloaded where this was written. Besides the known
+differences below (bias decay, the last short batch), the flips and crops
+are drawn by numpy, not by torch's generator: the same distribution, other
+draws.
 
 Known differences: biotorch decays the biases too (skdfa's ``alpha`` spares
 them; from the same weights and batches, skdfa's BP and ``torch.optim.SGD``
@@ -289,7 +293,9 @@ def flip_and_crop(X, rng, padding=CIFAR10_PADDING, chunk=4096):
         Images in (C, H, W) order, before normalisation (the padding is
         black, as on biotorch's 8-bit images); not written to.
     rng : numpy.random.Generator
+        Draws the flips, then the offsets.
     padding : int, default=4
+        Zeros added on every side before the crop.
     chunk : int, default=4096
         Images padded at a time (bounds the temporary memory).
 
@@ -587,7 +593,7 @@ def run(args, out):
     if args.n_train is not None:
         X_fit, y_fit = X_fit[: args.n_train], y_fit[: args.n_train]
     images = (f"{len(X_fit)} train / {len(X_test)} test images, the best epoch chosen on the "
-              f"test images (biotorch's code)" if validation == "test" else
+              f"test images" + ("" if cifar else " (biotorch's code)") if validation == "test" else
               f"{len(X_fit)} train / {len(X_val)} validation / {len(X_test)} test images")
     if cifar:
         steps = step_epochs(args.epochs, CIFAR10_STEPS)
