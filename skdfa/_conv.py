@@ -222,10 +222,9 @@ class Conv2DLayer(Layer):
         n_outputs = kernel.shape[0]
         _, height, width = self.output_shape
         ops = array_ops(kernel)
+        eye = ops.asarray(np.eye(n_outputs, dtype=ops.numpy_dtype(kernel.dtype)))
         unit_maps = ops.xp.broadcast_to(
-            ops.xp.reshape(ops.xp.eye(n_outputs, dtype=kernel.dtype, device=ops.device),
-                           (n_outputs, n_outputs, 1, 1)),
-            (n_outputs, n_outputs, height, width),
+            ops.xp.reshape(eye, (n_outputs, n_outputs, 1, 1)), (n_outputs, n_outputs, height, width)
         )
         D = ops.conv2d_input_grad(
             unit_maps, kernel, self.padding, self.stride, self.input_shape[1:]
