@@ -398,8 +398,8 @@ class ArrayOps:
         """dLoss/dX of :meth:`global_avg_pool2d`: ``delta`` (n, C, 1, 1)
         spread evenly over maps of ``input_size``, a new (n, C, H, W) array."""
         n, channels = delta.shape[:2]
-        dX = self.xp.zeros((n, channels, *input_size), dtype=delta.dtype, device=self.device)
-        dX += delta / (input_size[0] * input_size[1])
+        dX = self.empty((n, channels, *input_size), delta.dtype)
+        dX[...] = delta / (input_size[0] * input_size[1])
         return dX
 
     # -- reductions and new arrays ---------------------------------------------------

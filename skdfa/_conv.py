@@ -222,10 +222,9 @@ class Conv2DLayer(Layer):
         n_outputs = kernel.shape[0]
         _, height, width = self.output_shape
         ops = array_ops(kernel)
+        eye = ops.asarray(np.eye(n_outputs, dtype=ops.numpy_dtype(kernel.dtype)))
         unit_maps = ops.xp.broadcast_to(
-            ops.xp.reshape(ops.xp.eye(n_outputs, dtype=kernel.dtype, device=ops.device),
-                           (n_outputs, n_outputs, 1, 1)),
-            (n_outputs, n_outputs, height, width),
+            ops.xp.reshape(eye, (n_outputs, n_outputs, 1, 1)), (n_outputs, n_outputs, height, width)
         )
         D = ops.conv2d_input_grad(
             unit_maps, kernel, self.padding, self.stride, self.input_shape[1:]
@@ -278,7 +277,7 @@ class _Pool2D(Layer):
         """No parameters."""
 
     def _pool(self, X, out, pool):
-        """Write ``pool(maps, pooled)`` of X's rows seen as maps into ``out``."""
+        """``pool(ops, maps, pooled)``: X's rows seen as maps, pooled into ``out``."""
         ops = self.array_ops(X)
         maps = ops.xp.reshape(X, (X.shape[0], *self.input_shape))
         return _write_into(
@@ -416,8 +415,6 @@ class GlobalAvgPool2DLayer(_Pool2D):
     ----------
     input_shape : tuple of int
         ``(C, H, W)``.
-    name : str, default="GlobalAvgPool2DLayer"
-        Unused: the layer fits every input.
 
     Examples
     --------
@@ -428,7 +425,7 @@ class GlobalAvgPool2DLayer(_Pool2D):
 
     kind = "globalavgpool2d"
 
-    def __init__(self, input_shape, name="GlobalAvgPool2DLayer"):
+    def __init__(self, input_shape):
         self._set_shapes(input_shape, (input_shape[0], 1, 1))
 
     def forward(self, X, out, training=False):

@@ -240,7 +240,8 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     first two, global average pooling, 256 hidden units; and the trunk of
     Nøkland's CIFAR net (``Models/conv.lua`` of ``anokland/dfa-torch``): 96,
     128 and 256 kernels of 5x5 with padding 2, each followed by 3x3 max
-    pooling at stride 2, two dense layers of 2048, zero initial weights.
+    pooling at stride 2, two dense layers of 2048, zero initial weights (as
+    it starts DFA and FA with tanh units).
 
     >>> import numpy as np
     >>> X_cifar, y_cifar = np.random.RandomState(0).rand(4, 3 * 32 * 32), [0, 1, 2, 3]
@@ -251,8 +252,8 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     [(32, 3, 3, 3), (64, 32, 3, 3), (128, 64, 3, 3), (128, 256), (256, 4)]
     >>> nokland = ConvDFAClassifier(((96, 5), (128, 5), (256, 5)), pool_size=(3, 3, 3),
     ...                             pool_stride=2, padding=2, hidden_layer_sizes=(2048, 2048),
-    ...                             input_shape=(3, 32, 32), weight_init="zeros",
-    ...                             max_iter=1).fit(X_cifar, y_cifar)
+    ...                             input_shape=(3, 32, 32), activation="tanh",
+    ...                             weight_init="zeros", max_iter=1).fit(X_cifar, y_cifar)
     >>> [W.shape for W in nokland.coefs_[2:]]
     [(256, 128, 5, 5), (2304, 2048), (2048, 2048), (2048, 4)]
     """

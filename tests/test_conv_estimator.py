@@ -209,9 +209,11 @@ def test_layer_by_layer_rules_pass_their_signal_back_through_each_block(digits, 
 
 def _torch_direct_gradients(clf, X, y, feedback, form):
     """Every parameter's gradient under DFA, ``form`` "map" (``e @ B_l`` at
-    each layer's output) or "kernel" (biotorch's: at the input of the next
-    layer with parameters, through its feedback kernel above a convolution,
-    then back through the pooling in between by torch's autograd)."""
+    each layer's output), "pooled" (dfa-torch's: at the input of the next
+    layer with parameters, after the poolings in between) or "kernel"
+    (biotorch's: there too, through the next layer's feedback kernel when it
+    is a convolution); the last two go back through the poolings by torch's
+    autograd."""
     n = X.shape[0]
     stages = _torch_net(clf)
     pre, params, inputs, after = [], [], [], []
@@ -260,7 +262,7 @@ def _torch_direct_gradients(clf, X, y, feedback, form):
 
 
 @pytest.mark.parametrize("net", BLOCK_NETS)
-@pytest.mark.parametrize("form", ["map", "kernel"])
+@pytest.mark.parametrize("form", ["map", "pooled", "kernel"])
 def test_direct_rules_send_their_signal_around_each_block(digits, form, net):
     from skdfa.rules import DirectFeedbackAlignment
 

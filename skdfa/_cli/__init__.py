@@ -89,7 +89,8 @@ def build_parser():
                     "with --out, a rerun skips finished cells and continues checkpoints. "
                     "biotorch-lenet trains biotorch's LeNet table (Sanfiz and Akrout, "
                     "2021; columns BP, FA, uSF, brSF, frSF, DFA) on --data mnist or "
-                    "fashion-mnist with biotorch's recipe.",
+                    "fashion-mnist with biotorch's recipe, and its CIFAR LeNet on --data "
+                    "cifar10 with its CIFAR-10 recipe.",
     )
     _add_reproduce_arguments(reproduce)
     return parser
@@ -103,8 +104,10 @@ def _add_reproduce_arguments(reproduce):
     reproduce.add_argument("--data", default="mnist",
                            help="mnist (downloaded once by skdfa.datasets.fetch_mnist), "
                                 "fashion-mnist, digits, or a folder of IDX files; MNIST and "
-                                "Fashion-MNIST files are recognised by their checksums "
-                                "(default: %(default)s)")
+                                "Fashion-MNIST files are recognised by their checksums; "
+                                "biotorch-lenet also takes cifar10 "
+                                "(skdfa.datasets.fetch_cifar10) or the path of "
+                                "cifar-10-python.tar.gz (default: %(default)s)")
     reproduce.add_argument(
         "--rows", type=lambda t: _common.parse_names(t, _reproduce.ROWS, "row"),
         default=tuple(_reproduce.ROWS), metavar="ROWS",
@@ -233,7 +236,9 @@ def main(argv=None):
                              "--validation are biotorch-lenet's: nokland2016 keeps the "
                              "paper's recipe")
             args.rules = args.rules or paper.RULES
-            args.epochs = args.epochs or paper.PAPER_EPOCHS
+            args.epochs = args.epochs or (
+                _biotorch.paper_epochs(args.data) if paper is _biotorch else paper.PAPER_EPOCHS
+            )
             with _common.data_errors():
                 paper.run(args, print)
             return 0

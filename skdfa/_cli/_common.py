@@ -500,7 +500,7 @@ def _noting_interrupts():
         signal.signal(signal.SIGINT, previous)
 
 
-def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
+def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None, epoch_inputs=None):
     """Fit a skdfa estimator one epoch at a time up to ``epochs`` epochs in all.
 
     Each epoch is a ``fit`` with ``warm_start=True, max_iter=1``, which
@@ -528,6 +528,11 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     on_interrupt : callable, default=None
         Called as ``on_interrupt(est)`` when Ctrl-C stops an epoch; ``est``
         then holds the last finished epoch. ``KeyboardInterrupt`` follows.
+    epoch_inputs : callable, default=None
+        ``epoch_inputs(X, epoch)`` gives the inputs that epoch ``epoch``
+        (counted from 0) trains on instead of ``X``, rows and labels
+        unchanged: data augmentation. It must draw from ``epoch`` alone, so
+        that a continued checkpoint trains as one run.
 
     Returns
     -------
@@ -553,7 +558,7 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
         with _noting_interrupts() as interrupted:
             while (done := len(getattr(est, "loss_curve_", ()))) < epochs:
                 with quietly():
-                    est.fit(X, y)
+                    est.fit(X if epoch_inputs is None else epoch_inputs(X, done), y)
                 if interrupted():
                     if on_interrupt is not None:
                         on_interrupt(est)
