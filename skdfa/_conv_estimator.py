@@ -11,9 +11,10 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
+from ._classifier import _ClassifierMixin
 from ._conv import AvgPool2DLayer, Conv2DLayer, GlobalAvgPool2DLayer, MaxPool2DLayer
+from ._estimator_base import BaseDFA
 from ._layers import DenseLayer
-from ._mlp import BaseDFA, _ClassifierMixin
 
 
 def _is_count(value, low):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from ._rule_api import DeltaContext, FeedbackSampler, RuleState, angle
+from ._rule_api import DeltaContext, RuleState, angle
 from ._rules import RULES, get_rule
 
 # Back-propagation's (empty) state, for the deltas it is compared with.

@@ -51,7 +51,8 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from ._array_ops import array_ops
-from ._mlp import DFAClassifier, _check_dense, _float_dtypes
+from ._estimator_base import _check_dense, _float_dtypes
+from ._mlp import DFAClassifier
 from ._rules import RULES, get_rule
 
 _INT32_MAX = np.iinfo(np.int32).max
