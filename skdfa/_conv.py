@@ -17,27 +17,9 @@ A convolution is followed by the network's activation; a pooling is not
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._array_ops import array_ops
 from ._layers import GLOROT_INITS, Layer, _glorot_bound, _glorot_intercept
-
-
-def _write_into(out, shape, compute, ops):
-    """Call ``compute(maps)`` with ``out`` (rows of a buffer) seen as ``shape``,
-    so that what it writes lands in ``out``: a view on numpy and torch (a
-    copy would lose the writes), a temporary of ``ops`` copied back elsewhere."""
-    if isinstance(out, np.ndarray):
-        view = out.view()
-        view.shape = shape  # raises where only a copy could reshape
-        compute(view)
-    elif hasattr(out, "view") and hasattr(out, "untyped_storage"):  # torch
-        compute(out.view(shape))
-    else:
-        maps = ops.empty(shape, out.dtype)
-        compute(maps)
-        out[...] = ops.xp.reshape(maps, out.shape)
-    return out
 
 
 def _shape_error(name, what, input_shape, size, padding=0):
@@ -162,18 +144,16 @@ class Conv2DLayer(Layer):
             self.intercept = np.zeros(n_out, dtype=dtype)
 
     def _maps(self, X, shape, ops):
-        if sp.issparse(X):  # a sparse batch of X: densified, one batch at a time
-            X = X.toarray()
-        return ops.xp.reshape(X, (X.shape[0], *shape))
+        # A sparse batch of X is densified, one batch at a time.
+        return ops.xp.reshape(ops.to_dense(X), (X.shape[0], *shape))
 
     def forward(self, X, out, training=False):
         ops = self.array_ops(self.coef)
         X = self._maps(X, self.input_shape, ops)
-        return _write_into(
+        return ops.write_as(
             out, (out.shape[0], *self.output_shape),
             lambda maps: ops.conv2d(X, self.coef, self.intercept, self.padding, maps,
                                     self.stride),
-            ops,
         )
 
     def backward(self, delta, feedback=None):
@@ -280,8 +260,8 @@ class _Pool2D(Layer):
         """``pool(ops, maps, pooled)``: X's rows seen as maps, pooled into ``out``."""
         ops = self.array_ops(X)
         maps = ops.xp.reshape(X, (X.shape[0], *self.input_shape))
-        return _write_into(
-            out, (out.shape[0], *self.output_shape), lambda pooled: pool(ops, maps, pooled), ops,
+        return ops.write_as(
+            out, (out.shape[0], *self.output_shape), lambda pooled: pool(ops, maps, pooled)
         )
 
     def _unpool(self, delta, input_grad):

@@ -148,6 +148,12 @@ class NumpyOps(ArrayOps):
     def to_dense(self, X):
         return X.toarray() if sp.issparse(X) else X
 
+    def write_as(self, out, shape, compute):
+        view = out.view()
+        view.shape = shape  # raises where only a copy could reshape
+        compute(view)
+        return out
+
     def zero_where_nonpositive(self, Z, delta):
         delta[Z <= 0] = 0
 

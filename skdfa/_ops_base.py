@@ -241,6 +241,16 @@ class ArrayOps:
     def to_dense(self, X):
         return X
 
+    def write_as(self, out, shape, compute):
+        """Call ``compute(maps)`` with ``out`` (rows of a buffer) seen as an
+        array of ``shape``, so that what it writes lands in ``out``; returns
+        ``out``. Here a temporary, copied back; numpy and torch pass a view
+        (a copy would lose the writes)."""
+        maps = self.empty(shape, out.dtype)
+        compute(maps)
+        out[...] = self.xp.reshape(maps, out.shape)
+        return out
+
     def zero_where_nonpositive(self, Z, delta):
         """``delta[Z <= 0] = 0`` (the ReLU derivative), in place."""
         delta *= self.xp.astype(Z > 0, delta.dtype)
