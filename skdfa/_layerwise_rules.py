@@ -147,23 +147,6 @@ class LayerByLayerRule(LearningRule):
             ]
         return state.fixed or [None] * (len(layers) - 1)
 
-    def feedback_matrices(self, state, layers):
-        """The feedback that the estimators publish in ``feedback_``.
-
-        Parameters
-        ----------
-        state : RuleState
-            The rule's state.
-        layers : list of layers
-            The network's layers.
-
-        Returns
-        -------
-        feedback : list of array
-            Every stand-in, first layer first (views, no copies).
-        """
-        return [B for B in self.layer_feedback(state, layers) if B is not None]
-
     def hidden_deltas(self, ctx, state):
         layers = ctx.layers
         feedback = self.layer_feedback(state, layers)
