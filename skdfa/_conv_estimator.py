@@ -11,9 +11,10 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-from ._conv import Conv2DLayer, MaxPool2DLayer
+from ._classifier import _ClassifierMixin
+from ._conv import AvgPool2DLayer, Conv2DLayer, GlobalAvgPool2DLayer, MaxPool2DLayer
+from ._estimator_base import BaseDFA
 from ._layers import DenseLayer
-from ._mlp import BaseDFA, _ClassifierMixin
 
 
 def _is_count(value, low):
@@ -23,8 +24,10 @@ def _is_count(value, low):
 class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     """Convolutional network classifier trained by Direct Feedback Alignment.
 
-    Convolution blocks (a stride-1 convolution, the activation, then max
-    pooling), then dense layers, as in LeNet. Each layer that learns gets its
+    Convolution blocks (a convolution, the activation, then max or average
+    pooling), optionally global average pooling, then dense layers, as in
+    LeNet and the CIFAR nets of the feedback-alignment literature. Each layer
+    that learns gets its
     delta from ``rule``: under ``"dfa"`` the output error reaches each
     convolution's output maps directly, through a fixed random matrix of
     shape (n_outputs, channels * height * width); the layer-by-layer rules
@@ -35,7 +38,8 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 
     The defaults build the LeNet of biotorch's MNIST benchmark (Sanfiz and
     Akrout, 2021) for 32x32 images: 6, 16 and 120 kernels of 5x5, 2x2 max
-    pooling after the first two, ReLU, then 84 hidden units.
+    pooling after the first two, ReLU, then 84 hidden units. The Examples
+    build biotorch's CIFAR LeNet and Nøkland's (2016) CIFAR net.
 
     Parameters
     ----------
@@ -43,10 +47,9 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         ``(out_channels, kernel_size)`` of each convolution block; kernels
         are square.
     pool_size : int or sequence of int, default=2
-        Max pooling after each block, over ``pool_size x pool_size`` windows
-        at the same stride; 1 is none. An int pools after every block but
-        the last (LeNet's third convolution gives 1x1 maps); a sequence gives
-        each block's size.
+        Pooling after each block, over ``pool_size x pool_size`` windows; 1
+        is none. An int pools after every block but the last (LeNet's third
+        convolution gives 1x1 maps); a sequence gives each block's size.
     padding : int or sequence of int, default=0
         Zeros added around each block's input, for every block or per block.
     input_shape : (int, int, int) or None, default=None
@@ -62,6 +65,23 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     rule : {"dfa", "fa", "bp", "drtp", "sdfa", "usf", "frsf", "brsf", "kp", "dkp"}, default="dfa"
         Learning rule (see :class:`DFAClassifier`); all ten have a
         convolutional form.
+    conv_stride : int or sequence of int, default=1
+        Step between a convolution's kernel positions, for every block or per
+        block; a map of side ``H`` gives ``(H + 2 padding - kernel_size) //
+        conv_stride + 1`` (torch's ``conv2d``).
+    pool : {"max", "avg"}, default="max"
+        The pooling of every block: the maximum (torch's ``max_pool2d``, the
+        first maximum on ties) or the mean (``avg_pool2d``) of each window.
+    pool_stride : int, sequence of int or None, default=None
+        Step between pooling windows, for every block or per block; ignored
+        where a block does not pool. None is each block's ``pool_size``
+        (windows side by side); a smaller stride overlaps them, as the 3x3
+        max pooling at stride 2 of Nøkland's CIFAR net. Rows and columns no
+        window reaches are left out (torch's floor mode).
+    global_pool : bool, default=False
+        Average each map of the last block to one value (global average
+        pooling, biotorch's CIFAR LeNet), so that the first dense layer reads
+        one value per channel.
     solver : {"adam", "sgd", "rmsprop", "lbfgs"}, default="adam"
         Optimizer; ``"lbfgs"`` (``rule="bp"`` only) as in
         :class:`DFAClassifier`.
@@ -215,6 +235,28 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     ((1, 8, 8), (8, 1, 3, 3))
     >>> clf.score(X_test, y_test) > 0.9
     True
+
+    biotorch's CIFAR LeNet (``biotorch/models/le_net.py``, ``LeNetCIFAR``):
+    3x3 convolutions of 32, 64 and 128 kernels, 2x2 max pooling after the
+    first two, global average pooling, 256 hidden units; and the trunk of
+    Nøkland's CIFAR net (``Models/conv.lua`` of ``anokland/dfa-torch``): 96,
+    128 and 256 kernels of 5x5 with padding 2, each followed by 3x3 max
+    pooling at stride 2, two dense layers of 2048, zero initial weights (as
+    it starts DFA and FA with tanh units).
+
+    >>> import numpy as np
+    >>> X_cifar, y_cifar = np.random.RandomState(0).rand(4, 3 * 32 * 32), [0, 1, 2, 3]
+    >>> lenet = ConvDFAClassifier(((32, 3), (64, 3), (128, 3)), global_pool=True,
+    ...                           hidden_layer_sizes=(256,), input_shape=(3, 32, 32),
+    ...                           max_iter=1).fit(X_cifar, y_cifar)
+    >>> [W.shape for W in lenet.coefs_]
+    [(32, 3, 3, 3), (64, 32, 3, 3), (128, 64, 3, 3), (128, 256), (256, 4)]
+    >>> nokland = ConvDFAClassifier(((96, 5), (128, 5), (256, 5)), pool_size=(3, 3, 3),
+    ...                             pool_stride=2, padding=2, hidden_layer_sizes=(2048, 2048),
+    ...                             input_shape=(3, 32, 32), activation="tanh",
+    ...                             weight_init="zeros", max_iter=1).fit(X_cifar, y_cifar)
+    >>> [W.shape for W in nokland.coefs_[2:]]
+    [(256, 128, 5, 5), (2304, 2048), (2048, 2048), (2048, 4)]
     """
 
     _parameter_constraints: dict = {
@@ -223,11 +265,16 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         "pool_size": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "padding": [Interval(Integral, 0, None, closed="left"), "array-like"],
         "input_shape": [None, "array-like"],
+        "conv_stride": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "pool": [StrOptions({"max", "avg"})],
+        "pool_stride": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
+        "global_pool": ["boolean"],
         "output_activation": [StrOptions({"auto", "sigmoid"})],
     }
 
     _structure_params = (
         *BaseDFA._structure_params, "conv_layers", "pool_size", "padding", "input_shape",
+        "conv_stride", "pool", "pool_stride", "global_pool",
     )
 
     def __init__(
@@ -240,6 +287,10 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         activation="relu",
         rule="dfa",
         *,
+        conv_stride=1,
+        pool="max",
+        pool_stride=None,
+        global_pool=False,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -313,6 +364,10 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         self.pool_size = pool_size
         self.padding = padding
         self.input_shape = input_shape
+        self.conv_stride = conv_stride
+        self.pool = pool
+        self.pool_stride = pool_stride
+        self.global_pool = global_pool
         self.output_activation = output_activation
 
     # -- the architecture's parameters ------------------------------------------
@@ -357,10 +412,18 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         return tuple(int(v) for v in values)
 
     def _architecture(self):
+        """Per block: ``(out_channels, kernel_size)``, then the pool sizes,
+        paddings, convolution strides and pooling strides."""
         blocks = self._blocks()
-        pools = self._per_block("pool_size", 1, len(blocks), default_last=1)
-        paddings = self._per_block("padding", 0, len(blocks), default_last=None)
-        return blocks, pools, paddings
+        n_blocks = len(blocks)
+        pools = self._per_block("pool_size", 1, n_blocks, default_last=1)
+        paddings = self._per_block("padding", 0, n_blocks, default_last=None)
+        conv_strides = self._per_block("conv_stride", 1, n_blocks, default_last=None)
+        pool_strides = (
+            pools if self.pool_stride is None
+            else self._per_block("pool_stride", 1, n_blocks, default_last=None)
+        )
+        return blocks, pools, paddings, conv_strides, pool_strides
 
     def _image_shape(self, n_features):
         """``(C, H, W)`` of the images in X's rows."""
@@ -387,24 +450,34 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 
     def _built_settings(self):
         settings = super()._built_settings()
-        blocks, pools, paddings = self._architecture()
-        settings.update(conv_layers=blocks, pool_size=pools, padding=paddings)
+        blocks, pools, paddings, conv_strides, pool_strides = self._architecture()
+        settings.update(
+            conv_layers=blocks, pool_size=pools, padding=paddings, conv_stride=conv_strides,
+            # A block that does not pool has no stride to compare.
+            pool_stride=tuple(s if p > 1 else None for p, s in zip(pools, pool_strides)),
+        )
         if self.input_shape is not None:
             settings["input_shape"] = tuple(self.input_shape)
         return settings
 
     def _make_layers(self, units):
-        blocks, pools, paddings = self._architecture()
         shape = self._image_shape(units[0])
         self.input_shape_ = shape
+        pooling = {"max": MaxPool2DLayer, "avg": AvgPool2DLayer}[self.pool]
         layers = []
-        for i, ((channels, kernel), pool, pad) in enumerate(zip(blocks, pools, paddings)):
-            conv = Conv2DLayer(shape, channels, kernel, pad, name=f"conv_layers[{i}]")
-            layers.append(conv)
-            shape = conv.output_shape
+        for i, ((channels, kernel), pool, pad, stride, pool_stride) in enumerate(
+            zip(*self._architecture())
+        ):
+            layers.append(
+                Conv2DLayer(shape, channels, kernel, pad, stride, name=f"conv_layers[{i}]")
+            )
             if pool > 1:
-                layers.append(MaxPool2DLayer(shape, pool, name=f"the pooling after conv_layers[{i}]"))
-                shape = layers[-1].output_shape
+                layers.append(pooling(layers[-1].output_shape, pool, pool_stride,
+                                      name=f"the pooling after conv_layers[{i}]"))
+            shape = layers[-1].output_shape
+        if self.global_pool:
+            layers.append(GlobalAvgPool2DLayer(shape))
+            shape = layers[-1].output_shape
         dense = [int(np.prod(shape)), *units[1:]]
         layers += [DenseLayer(n_in, n_out) for n_in, n_out in zip(dense[:-1], dense[1:])]
         return layers

@@ -84,6 +84,17 @@ class Layer:
         network."""
         return array_ops(array) if self.ops is None else self.ops
 
+    def move(self, converter):
+        """Replace each array the layer owns by ``converter(array)``, in place.
+
+        Parameters
+        ----------
+        converter : callable
+            Maps an array to its copy in another namespace or device.
+        """
+        for name in self.param_names:
+            setattr(self, name, converter(getattr(self, name)))
+
     def __getstate__(self):
         # ArrayOps hold modules; the network hands them out again on load.
         state = self.__dict__.copy()
@@ -211,6 +222,10 @@ class _GaussianMatrix:
             dtype, copy=False
         )
 
+    def move(self, converter):
+        """Replace ``RT`` by ``converter(RT)``."""
+        self.RT = converter(self.RT)
+
     def apply(self, U, ops=None):
         """``U @ R.T``; ``U`` may be sparse."""
         return U @ self.RT
@@ -241,6 +256,12 @@ class _DCTMatrix:
         scale = np.sqrt(self.m / n_in)
         self.signs = np.where(rng.randint(2, size=n_in), scale, -scale).astype(dtype)
         self.rows = None if n_out == self.m else np.sort(rng.permutation(self.m)[:n_out])
+
+    def move(self, converter):
+        """Replace the signs and the chosen rows by their converted copies."""
+        self.signs = converter(self.signs)
+        if self.rows is not None:
+            self.rows = converter(self.rows)
 
     def apply(self, U, ops=None):
         """``U @ R.T``; a sparse ``U`` is densified (the DCT needs dense rows).
@@ -323,6 +344,11 @@ class RDLayer(_FlatOutput):
     @property
     def n_params(self):
         return self.n_in + 2 * self.n_out
+
+    def move(self, converter):
+        """Replace the parameters and the fixed matrix ``R`` by their converted copies."""
+        super().move(converter)
+        self.R.move(converter)
 
     def initialize(self, rng, weight_init, activation, dtype):
         """Draw ``R``'s seed, then the diagonals and the bias, from ``rng``.

@@ -14,16 +14,17 @@ from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.optimize import _check_optimize_result
 
 from ._network import Workspace, train_batch
-from ._rules import RULES, get_rule
+from ._rules import get_rule
 
 
 def check_lbfgs(est):
     """Raise unless ``est``'s settings give L-BFGS a loss and its gradient."""
-    if get_rule(est.rule) != RULES["bp"]:
+    if not get_rule(est.rule).exact_gradient:
         raise ValueError(
             f"solver='lbfgs' cannot train rule={est.rule!r}: L-BFGS minimises a "
-            "loss along its gradient, and only rule='bp' (back-propagation) "
-            f"computes that gradient. The update of rule={est.rule!r} is not the "
+            "loss along its gradient, and only a rule whose exact_gradient is True "
+            "(rule='bp', back-propagation) computes that gradient. The update of "
+            f"rule={est.rule!r} is not the "
             "gradient of any loss (its hidden layers learn from feedback that "
             "stands in for the forward weights), so L-BFGS's line search and "
             "curvature estimates would follow nothing. Use rule='bp' with "

@@ -9,9 +9,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._array_ops import array_ops, convert_arrays
+from ._array_ops import array_ops
 from ._base import ACTIVATIONS, DERIVATIVES, OUTPUTS
-from ._rules import RULES, DeltaContext, FeedbackSampler, angle, get_rule
+from ._rule_api import DeltaContext, RuleState, angle
+from ._rules import RULES, get_rule
+
+# Back-propagation's (empty) state, for the deltas it is compared with.
+_NO_STATE = RuleState()
 
 # Rows per chunk at inference, so that predict's memory does not grow with
 # n_samples times the hidden width (about 4M values per hidden buffer).
@@ -111,11 +115,15 @@ class Network:
         for layer in self.layers:
             layer.ops = ops
 
-    def convert(self, converter):
-        """Replace every array of the network (parameters, rule state) by
-        ``converter(array)``, in place, and compute with the operations of the
-        new arrays' namespace and device (looked up here, once)."""
-        convert_arrays(self, converter)
+    def move(self, converter):
+        """Replace every array of the network (the layers', the rule state's)
+        by ``converter(array)``, in place, and compute with the operations of
+        the new arrays' namespace and device (looked up here, once). The rule
+        object is the user's: it is never touched."""
+        for layer in self.layers:
+            layer.move(converter)
+        if self.rule_state is not None:
+            self.rule_state.move(converter)
         self.use_ops(array_ops(self.params[0]))
 
     def __getstate__(self):
@@ -131,28 +139,53 @@ class Network:
         if has_ops:
             self.use_ops(array_ops(self.params[0]))
 
-    def initialize_weights(self, rng, weight_init, dtype):
-        """Draw every layer's parameters from ``rng``.
+    def initialize(self, rng, weight_init, dtype, feedback, to=None):
+        """Create every array of the network, in one call.
+
+        The weights are drawn from ``rng``, then the rule's state from the
+        :class:`FeedbackSampler` that ``feedback(rng)`` returns (it may draw
+        its stream's seed from ``rng``, after the weights), both with numpy,
+        so that the same seeds give the same model in every namespace; then
+        ``to`` moves every array to the data's namespace and device.
 
         Every layer's Glorot bound uses the hidden activation's factor, the
         output layer's included, as ``MLPClassifier._init_coef`` does.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState
+            The weights' stream.
+        weight_init : str
+            A layer's ``initialize`` scheme.
+        dtype : numpy dtype
+            Of every array.
+        feedback : callable
+            ``feedback(rng)`` returns the :class:`FeedbackSampler` of the rule.
+        to : callable, default=None
+            Maps a numpy array to the data's namespace and device (None: stay
+            numpy).
         """
         for layer in self.layers:
             layer.initialize(rng, weight_init, self.activation, dtype)
         self.use_ops(array_ops(self.params[0]))
+        self.initialize_feedback(feedback(rng))
+        if to is not None:
+            self.move(to)
 
-    def initialize_feedback(self, rng, distribution, scale, dtype):
-        """Create the rule's state (draw its feedback); call after
-        ``initialize_weights``.
+    def initialize_feedback(self, sampler, to=None):
+        """Create the rule's state (draw its feedback) for the current weights.
 
-        ``rng`` is kept in ``sampler``: rules that redraw their feedback during
-        training (``"brsf"``) draw from it. The stream is separate from the
-        weights' so that the feedback can change while the initial weights
-        stay the same.
+        ``sampler`` is kept: rules that redraw their feedback during training
+        (``"brsf"``) draw from its stream, which is separate from the weights'
+        so that the feedback can change while the initial weights stay the
+        same. The state is drawn with numpy, then moved by ``to`` (None: it
+        stays numpy).
         """
         self.rule.check_layers(self.layers)
-        self.sampler = FeedbackSampler(rng, distribution, scale, dtype)
-        self.rule_state = self.rule.init_state(self.layers, self.sampler)
+        self.sampler = sampler
+        self.rule_state = self.rule.init_state(self.layers, sampler)
+        if to is not None:
+            self.rule_state.move(to)
 
     def update_feedback(self, decay):
         """Let the rule update its state after an update of the weights."""
@@ -389,7 +422,7 @@ def train_batch(net, ws, X, Y, sample_weight, alpha, track_alignment=False, *,
 
     angles = None
     if track_alignment and net.n_layers > 1:
-        exact = RULES["bp"].hidden_deltas(ctx, None)
+        exact = RULES["bp"].hidden_deltas(ctx, _NO_STATE)
         # Layers without parameters (pooling) may get no delta.
         angles = np.array(
             [np.nan if a is None else angle(a, b, ops) for a, b in zip(deltas, exact)]

@@ -141,6 +141,20 @@ class BaseOptimizer:
             print(msg + " Stopping.")
         return True
 
+    def move(self, converter):
+        """Replace every state array by ``converter(array)``; the next fit
+        binds the kernel of the new namespace (:meth:`bind`).
+
+        Parameters
+        ----------
+        converter : callable
+            Maps an array to its copy in another namespace or device.
+        """
+        for name in self.state_names:
+            setattr(self, name, [converter(a) for a in getattr(self, name)])
+        for name in self.transient:
+            setattr(self, name, None)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.update(dict.fromkeys(self.transient))

@@ -9,8 +9,10 @@ prediction and validation are :class:`DFAClassifier`'s.
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 
+from ._classifier import _ClassifierMixin
+from ._estimator_base import BaseDFA
 from ._layers import RD_MATRICES, DenseLayer, RDLayer
-from ._mlp import BaseDFA, DFAClassifier, _ClassifierMixin
+from ._mlp import DFAClassifier
 
 
 class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):

@@ -51,8 +51,9 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from ._array_ops import array_ops
-from ._mlp import DFAClassifier, _check_dense, _float_dtypes
-from ._rules import RULES, LearningRule
+from ._estimator_base import _check_dense, _float_dtypes
+from ._mlp import DFAClassifier
+from ._rules import RULES, get_rule
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -362,13 +363,14 @@ class StackingDFA(ClassifierMixin, TransformerMixin, MetaEstimatorMixin, BaseEst
                 f"(as DFAClassifier has); {type(estimator).__name__} lacks "
                 f"{', '.join(repr(p) for p in missing)}."
             )
-        rule = params.get("rule")
-        if isinstance(rule, str) and rule in RULES:
-            rule = RULES[rule]
+        try:
+            rule = get_rule(params.get("rule"))
+        except ValueError:  # the learner validates its own rule when it fits
+            rule = None
         if (
             self.vary == "feedback"
             and self.n_estimators > 1
-            and isinstance(rule, LearningRule)
+            and rule is not None
             and not rule.random_feedback
         ):
             raise ValueError(

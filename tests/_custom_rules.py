@@ -59,3 +59,30 @@ class FixedFeedbackOnly(SparseDFA):
         return RuleState(
             fixed=[np.ones((layers[-1].n_out, layer.n_out), sample.dtype) for layer in layers[:-1]]
         )
+
+
+class FifteenLineScaledDFA(LearningRule):
+    """DFA with its feedback scaled by a constant, written against the
+    LearningRule base alone, as a user following the guide before the two
+    family bases wrote it (issue 28): it serves every hidden layer itself."""
+
+    name = "scaled_dfa_15"
+    random_feedback = True
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def init_state(self, layers, sample):
+        n_out = layers[-1].n_out
+        return RuleState(fixed=[self.scale * sample((n_out, layer.n_out), layer.n_out)
+                                for layer in layers[:-1]])
+
+    def hidden_deltas(self, ctx, state):
+        return [ctx.derivative(l, layer.as_output(ctx.error @ B))
+                for l, (layer, B) in enumerate(zip(ctx.layers[:-1], state.fixed))]
+
+
+class FifteenLineScaledDFAOnConv(FifteenLineScaledDFA):
+    """The same rule, with the conv layer kinds declared."""
+
+    layer_kinds = ("dense", "rd", "conv2d", "maxpool2d")

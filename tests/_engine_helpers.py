@@ -4,17 +4,20 @@ import numpy as np
 
 from skdfa._layers import DenseLayer
 from skdfa._network import Network, Workspace
+from skdfa.rules import FeedbackSampler
 
 
 def tiny_network(rule, activation="tanh", output="softmax", units=(3, 4, 5, 2), seed=0):
     """A float64 network with random weights and feedback."""
     layers = [DenseLayer(a, b) for a, b in zip(units[:-1], units[1:])]
     net = Network(layers, activation, output, rule)
-    rng = np.random.RandomState(seed)
-    net.initialize_weights(rng, "glorot", np.float64)
-    for p in net.params:  # larger weights make the hidden layers non-trivial
-        p *= 2
-    net.initialize_feedback(np.random.RandomState(seed + 1), "gaussian", 1.0, np.float64)
+    feedback = FeedbackSampler(np.random.RandomState(seed + 1), "gaussian", 1.0, np.float64)
+    net.initialize(np.random.RandomState(seed), "glorot", np.float64, lambda rng: feedback)
+    # Larger weights make the hidden layers non-trivial (the sign rules'
+    # feedback keeps the signs).
+    for layer in net.layers:
+        for p in layer.params:
+            p *= 2
     return net
 
 

@@ -28,6 +28,7 @@ from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
 
 from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier
 from skdfa._array_ops import ArrayOps, TorchOps, array_ops
+from skdfa.rules import DirectFeedbackAlignment
 
 from ._estimators import rules_of
 
@@ -223,6 +224,30 @@ def test_array_api_strict_fit_equals_numpy_fit(Estimator):
     est = Estimator(rule="fa", dropout=0.2, **SMALL)
     ref, other = _fit_both(est, X, y, xps.asarray)
     _assert_same_model(ref, other, X, xps.asarray)
+
+
+# The blocks of the CIFAR nets on 2x9x9 images: a strided convolution,
+# overlapping or average pooling, global average pooling (SGD: Adam's first
+# steps would amplify float32 rounding, see RTOL).
+CONV_BLOCKS = dict(conv_layers=((3, 3), (4, 3)), padding=1, conv_stride=(1, 2),
+                   pool_size=(3, 1), pool_stride=2, global_pool=True, input_shape=(2, 9, 9),
+                   hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.05, max_iter=3,
+                   batch_size=20, random_state=0)
+
+
+@pytest.mark.parametrize("namespace", ["torch", "array_api_strict"])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+@pytest.mark.parametrize("rule", ["fa", "dfa-kernel"])
+def test_conv_blocks_fit_equals_numpy_fit(rule, pool, namespace):
+    from skdfa.rules import DirectFeedbackAlignment
+
+    rng = np.random.RandomState(0)
+    X, y = rng.uniform(-1, 1, (60, 162)).astype(np.float32), np.arange(60) % 3
+    rule = DirectFeedbackAlignment(conv_feedback="kernel") if rule == "dfa-kernel" else rule
+    est = ConvDFAClassifier(**CONV_BLOCKS, pool=pool, rule=rule)
+    to = torch.asarray if namespace == "torch" else xps.asarray
+    ref, other = _fit_both(est, X, y, to)
+    _assert_same_model(ref, other, X, to)
 
 
 def test_every_method_answers_in_the_namespace_of_X():
@@ -578,6 +603,14 @@ ENGINE_MODELS = {
     "conv-frsf": lambda: ConvDFAClassifier(
         ((2, 3),), pool_size=2, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="frsf",
     ),
+    "conv-strided-avg-global-fa": lambda: ConvDFAClassifier(
+        ((2, 2), (3, 2)), conv_stride=(1, 2), pool="avg", pool_size=(2, 1), pool_stride=1,
+        global_pool=True, input_shape=(1, 4, 4), hidden_layer_sizes=(5,), rule="fa",
+    ),
+    "conv-overlapping-max-bp": lambda: ConvDFAClassifier(
+        ((2, 2),), pool_size=(2,), pool_stride=1, input_shape=(1, 4, 4), hidden_layer_sizes=(5,),
+        rule="bp",
+    ),
 }
 
 
@@ -637,3 +670,24 @@ def test_a_model_moved_to_torch_and_back_continues_bit_for_bit(solver):
     for a, b in zip(staying._network.params + staying.feedback_, back._network.params + back.feedback_):
         np.testing.assert_array_equal(a, b)
     assert back.loss_curve_ == staying.loss_curve_
+
+
+class _DFAWithArray(DirectFeedbackAlignment):
+    """A user's rule that holds an array of its own (issue 28, failure 3)."""
+
+    def __init__(self, conv_feedback="map", w=None):
+        super().__init__(conv_feedback)
+        self.w = np.ones(3) if w is None else w
+
+
+@pytest.mark.parametrize("to", ["torch", "array_api_strict"])
+def test_a_fit_on_another_namespace_leaves_the_rule_object_unchanged(to):
+    rule = _DFAWithArray()
+    X, y = _data()
+    convert = torch.asarray if to == "torch" else xps.asarray
+    with config_context(array_api_dispatch=True):
+        est = DFAClassifier(rule=rule, **SMALL).fit(convert(X), convert(y))
+        moved = move_estimator_to(est, np, "cpu")
+    for holder in (rule, est.rule, moved.rule):
+        assert type(holder.w) is np.ndarray
+    assert_allclose(rule.w, np.ones(3))

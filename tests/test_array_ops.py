@@ -17,7 +17,8 @@ from skdfa._array_ops import ArrayOps, NumpyOps, TorchOps, array_ops
 
 # Checked against torch autograd, with the conv layers, in tests/test_conv.py.
 CONV_METHODS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d",
-                "max_unpool2d"}
+                "max_unpool2d", "avg_pool2d", "avg_pool2d_input_grad", "global_avg_pool2d",
+                "global_avg_pool2d_input_grad"}
 
 
 def _namespaces():
@@ -318,6 +319,29 @@ def _to_dense(ops):
     assert_array_equal(_np(ops, ops.to_dense(_x(ops, X))), X)
 
 
+def _write_as(ops):
+    # Rows of a wider buffer, seen as maps: what ``compute`` writes lands there.
+    buffer = _x(ops, np.zeros((6, 12)))
+    maps = _rand(4, 3, 2, 2)
+    out = buffer[:4, ...]
+    assert ops.write_as(out, (4, 3, 2, 2), lambda m: ops.copy_into(m, _x(ops, maps))) is out
+    assert_array_equal(_np(ops, buffer), np.vstack([maps.reshape(4, 12), np.zeros((2, 12))]))
+
+
+def _step_scratch_and_blocks(ops):
+    # The blocks of a step cover every element of the parameter, its gradient
+    # and its state once, with scratch shaped like each block.
+    params = [_x(ops, _rand(70, 1000)), _x(ops, _rand(5, seed=1))]
+    grads = [_x(ops, _rand(70, 1000, seed=2)), _x(ops, _rand(5, seed=3))]
+    for param, grad, scratch in zip(params, grads, ops.step_scratch(params)):
+        before = _np(ops, param).copy()
+        for s, p, g in ops.step_blocks(scratch, param, grad):
+            assert tuple(s.shape) == tuple(p.shape) == tuple(g.shape)
+            ops.copy_into(s, g)
+            p += s
+        assert_allclose(_np(ops, param), before + _np(ops, grad), rtol=1e-15)
+
+
 def _zero_where_nonpositive(ops):
     Z, delta = _rand(5, 4), _rand(5, 4, seed=1)
     d = _x(ops, delta)
@@ -531,6 +555,9 @@ CASES = {
     "mask_input": _mask_input,
     "scale_columns": _scale_columns,
     "to_dense": _to_dense,
+    "write_as": _write_as,
+    "step_scratch": _step_scratch_and_blocks,
+    "step_blocks": _step_scratch_and_blocks,
     "zero_where_nonpositive": _zero_where_nonpositive,
     "dct": _dct,
     "idct": _idct,

@@ -27,9 +27,9 @@ def _run(monkeypatch, capsys, script, *argv):
 
 
 def test_every_benchmark_is_covered():
-    tested = {"bench_conv.py", "bench_memory.py", "bench_mlp.py", "bench_optimizer.py",
-              "bench_rd.py", "bench_stacking.py", "compare_biotorch.py",
-              "fingerprint_models.py"}
+    tested = {"bench_conv.py", "bench_custom_rules.py", "bench_memory.py", "bench_mlp.py",
+              "bench_optimizer.py", "bench_rd.py", "bench_stacking.py", "compare_biotorch.py",
+              "conv_feedback_forms.py", "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -119,3 +119,20 @@ def test_bench_stacking(monkeypatch, capsys, tmp_path):
     assert [n_jobs for n_jobs, _ in rows] == ["1", "-1"]
     # The fitted model does not depend on n_jobs, nor does its test accuracy.
     assert rows[0][1] == rows[1][1]
+
+
+def test_bench_custom_rules(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "bench_custom_rules.py", "--epochs", "1", "--seeds", "0")
+    rows = re.findall(r"^(.+?)\s+(\d\.\d{3}) ± 0\.000\s+(\d\.\d{3}) ± 0\.000$", out,
+                      re.MULTILINE)
+    assert [row[0] for row in rows] == [
+        '"dfa"', "ScaledDFA(3)", 'ScaledDFA(3, "pooled")', '"fa"', "ScaledFA(3)",
+        "TrackingFA(0.01)",
+    ]
+
+
+def test_conv_feedback_forms(monkeypatch, capsys):
+    out = _run(monkeypatch, capsys, "conv_feedback_forms.py", "--data", "digits",
+               "--epochs", "1", "--seeds", "0")
+    assert re.findall(r"^digits\s+(map|pooled|kernel)\s+[\d.]+\s+[\d.]+$", out,
+                      re.MULTILINE) == ["map", "pooled", "kernel"]

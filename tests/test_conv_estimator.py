@@ -30,38 +30,125 @@ def digits():
     return train_test_split(X / 16, y, stratify=y, random_state=0)
 
 
-def _torch_forward(clf, X, activation=torch.relu):
-    """The network of ``clf`` written with torch.nn.functional (autograd on)."""
-    blocks, pools, paddings = clf._architecture()
-    params = []
+# Nets on the 8x8 digits that use each block of the CIFAR nets.
+BLOCK_NETS = {
+    # 8x8 -> conv 3x3, padding 1, stride 2 -> 4x4 -> conv 3x3, padding 1,
+    # stride 2 -> 2x2
+    "conv_stride": dict(conv_layers=((4, 3), (5, 3)), conv_stride=2, padding=1,
+                        pool_size=1, hidden_layer_sizes=(7,)),
+    # 8x8 -> conv 3x3 -> 6x6 -> overlapping 3x3 max pool at stride 2 -> 2x2
+    # -> conv 2x2, padding 1 -> 3x3 (Nøkland's pooling)
+    "overlapping_max_pool": dict(conv_layers=((4, 3), (5, 2)), pool_size=(3, 1),
+                                 pool_stride=2, padding=(0, 1), hidden_layer_sizes=(7,)),
+    # 8x8 -> conv 3x3 -> 6x6 -> 2x2 average at stride 1 -> 5x5 -> conv 2x2
+    # -> 4x4 -> 2x2 average -> 2x2
+    "avg_pool": dict(conv_layers=((4, 3), (5, 2)), pool="avg", pool_size=(2, 2),
+                     pool_stride=(1, 2), hidden_layer_sizes=(7,)),
+    # 8x8 -> conv 3x3 -> 6x6 -> conv 3x3 -> 4x4 -> global average -> 6
+    # (biotorch's CIFAR LeNet)
+    "global_avg_pool": dict(conv_layers=((4, 3), (6, 3)), pool_size=1, global_pool=True,
+                            hidden_layer_sizes=(7,)),
+}
+
+
+class _FeedbackConv(torch.autograd.Function):
+    """conv2d whose input gradient goes through a feedback kernel ``B``
+    (biotorch's FA conv layer)."""
+
+    @staticmethod
+    def forward(ctx, x, W, b, B, stride, padding):
+        ctx.save_for_backward(x, W, B)
+        ctx.stride, ctx.padding = stride, padding
+        return F.conv2d(x, W, b, stride=stride, padding=padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, W, B = ctx.saved_tensors
+        s, p = ctx.stride, ctx.padding
+        return (torch.nn.grad.conv2d_input(x.shape, B, grad, stride=s, padding=p),
+                torch.nn.grad.conv2d_weight(x, W.shape, grad, stride=s, padding=p),
+                grad.sum((0, 2, 3)), None, None, None)
+
+
+class _FeedbackLinear(torch.autograd.Function):
+    """``x @ W + b`` whose input gradient is ``grad @ B``."""
+
+    @staticmethod
+    def forward(ctx, x, W, b, B):
+        ctx.save_for_backward(x, B)
+        return x @ W + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, B = ctx.saved_tensors
+        return grad @ B, x.T @ grad, grad.sum(0), None
+
+
+def _each_block(value, n_blocks):
+    return list(value) if np.iterable(value) else [value] * n_blocks
+
+
+def _torch_net(clf):
+    """``clf``'s network as a list of stages written with torch.nn.functional,
+    read from its parameters: ``("conv", stride, padding)``, ``("pool",
+    function)``, ``("dense",)``."""
+    params = clf.get_params()
+    n_blocks = len(params["conv_layers"])
+    pool_sizes = params["pool_size"]
+    if not np.iterable(pool_sizes):  # an int pools after every block but the last
+        pool_sizes = [pool_sizes] * (n_blocks - 1) + [1]
+    pool_strides = (pool_sizes if params["pool_stride"] is None
+                    else _each_block(params["pool_stride"], n_blocks))
+    pool = {"max": F.max_pool2d, "avg": F.avg_pool2d}[params["pool"]]
+    stages = []
+    for size, pool_stride, pad, stride in zip(
+        pool_sizes, pool_strides, _each_block(params["padding"], n_blocks),
+        _each_block(params["conv_stride"], n_blocks), strict=True,
+    ):
+        stages.append(("conv", stride, pad))
+        if size > 1:
+            stages.append(("pool", lambda h, k=size, s=pool_stride: pool(h, k, s)))
+    if params["global_pool"]:
+        stages.append(("pool", lambda h: F.avg_pool2d(h, h.shape[3])))  # biotorch's
+    return stages + [("dense",)] * (len(clf.coefs_) - n_blocks)
+
+
+def _torch_forward(clf, X, activation=torch.relu, feedback=None):
+    """The network of ``clf`` (autograd on); with ``feedback`` (``clf.feedback_``
+    of a layer-by-layer rule), each layer above the first passes gradients
+    back through its feedback instead of its weights."""
+    params, outputs = [], []
     out = torch.tensor(X).reshape(X.shape[0], *clf.input_shape_)
-    for i, (pool, pad) in enumerate(zip(pools, paddings)):
+    i = 0
+    for stage in _torch_net(clf):
+        if stage[0] == "pool":
+            out = stage[1](out)
+            continue
         W = torch.tensor(clf.coefs_[i], requires_grad=True)
         b = torch.tensor(clf.intercepts_[i], requires_grad=True)
         params += [W, b]
-        out = activation(F.conv2d(out, W, b, padding=pad))
-        if pool > 1:
-            out = F.max_pool2d(out, pool)
-    out = out.flatten(1)
-    n_conv = len(blocks)
-    for i in range(n_conv, len(clf.coefs_)):
-        W = torch.tensor(clf.coefs_[i], requires_grad=True)
-        b = torch.tensor(clf.intercepts_[i], requires_grad=True)
-        params += [W, b]
-        out = out @ W + b
-        if i < len(clf.coefs_) - 1:
+        B = None if feedback is None or i == 0 else torch.tensor(feedback[i - 1])
+        if stage[0] == "conv":
+            out = (F.conv2d(out, W, b, stride=stage[1], padding=stage[2]) if B is None
+                   else _FeedbackConv.apply(out, W, b, B, stage[1], stage[2]))
+        else:
+            out = out.flatten(1)
+            out = out @ W + b if B is None else _FeedbackLinear.apply(out, W, b, B)
+        i += 1
+        if i < len(clf.coefs_):
             out = activation(out)
     return out, params
 
 
+@pytest.mark.parametrize("net", ["small", *BLOCK_NETS])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_bp_forward_and_one_sgd_step_match_torch_autograd(digits, activation):
+def test_bp_forward_and_one_sgd_step_match_torch_autograd(digits, activation, net):
     X, y = digits[0][:50], digits[2][:50]
     lr, alpha = 0.1, 1e-3
     clf = ConvDFAClassifier(
-        **SMALL, rule="bp", activation=activation, solver="sgd", momentum=0.0,
-        learning_rate_init=lr, alpha=alpha, batch_size=50, max_iter=1, shuffle=False,
-        random_state=0, warm_start=True,
+        **(SMALL if net == "small" else BLOCK_NETS[net]), rule="bp", activation=activation,
+        solver="sgd", momentum=0.0, learning_rate_init=lr, alpha=alpha, batch_size=50,
+        max_iter=1, shuffle=False, random_state=0, warm_start=True,
     )
     clf.fit(X, y)  # one step away from the initial weights
     act = {"relu": torch.relu, "tanh": torch.tanh}[activation]
@@ -76,9 +163,117 @@ def test_bp_forward_and_one_sgd_step_match_torch_autograd(digits, activation):
     expected = [(p - lr * p.grad).detach().numpy() for p in params]
     clf.fit(X, y)  # the second step, from the weights torch saw
     got = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-12)
     assert clf.loss_curve_[-1] == pytest.approx(loss.item(), rel=1e-12)
+
+
+def _second_step(clf, X, y):
+    """Fit ``clf`` (warm_start, SGD at rate 1, no momentum) twice; return
+    the parameters and feedback before the second step and what it took
+    from each parameter."""
+    clf.fit(X, y)  # a first step: the feedback is now what the next step uses
+    coefs = [c.copy() for c in clf.coefs_]
+    intercepts = [b.copy() for b in clf.intercepts_]
+    feedback = [B.copy() for B in clf.feedback_]
+    clf.fit(X, y)
+    before = [a for pair in zip(coefs, intercepts) for a in pair]
+    after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    return coefs, intercepts, feedback, [old - new for old, new in zip(before, after)]
+
+
+def _one_step_estimator(net, rule):
+    return ConvDFAClassifier(
+        **BLOCK_NETS[net], rule=rule, activation="tanh", solver="sgd", momentum=0.0,
+        learning_rate_init=1.0, alpha=0.0, batch_size=40, shuffle=False, max_iter=1,
+        feedback_decay=0.0, warm_start=True, random_state=0,
+    )
+
+
+@pytest.mark.parametrize("net", BLOCK_NETS)
+@pytest.mark.parametrize("rule", ["fa", "usf", "frsf", "kp"])
+def test_layer_by_layer_rules_pass_their_signal_back_through_each_block(digits, rule, net):
+    # The reference: autograd through torch's own pooling and strided
+    # convolutions, each layer above the first sending its gradient back
+    # through its feedback (biotorch's FA layers).
+    X, y = digits[0][:40], digits[2][:40]
+    clf = _one_step_estimator(net, rule)
+    coefs, intercepts, feedback, steps = _second_step(clf, X, y)
+    clf.coefs_, clf.intercepts_ = coefs, intercepts  # torch reads the weights before
+    logits, params = _torch_forward(clf, X, torch.tanh, feedback)
+    F.cross_entropy(logits, torch.tensor(y)).backward()
+    for step, p in zip(steps, params, strict=True):
+        np.testing.assert_allclose(step, p.grad.numpy(), rtol=1e-10, atol=1e-13)
+    assert np.abs(steps[0]).max() > 1e-4  # the signal reached the first convolution
+
+
+def _torch_direct_gradients(clf, X, y, feedback, form):
+    """Every parameter's gradient under DFA, ``form`` "map" (``e @ B_l`` at
+    each layer's output), "pooled" (dfa-torch's: at the input of the next
+    layer with parameters, after the poolings in between) or "kernel"
+    (biotorch's: there too, through the next layer's feedback kernel when it
+    is a convolution); the last two go back through the poolings by torch's
+    autograd."""
+    n = X.shape[0]
+    stages = _torch_net(clf)
+    pre, params, inputs, after = [], [], [], []
+    out = torch.tensor(X).reshape(n, *clf.input_shape_)
+    i = 0
+    for stage in stages:
+        if stage[0] == "pool":
+            after[-1].append(stage[1])
+            out = stage[1](out)
+            continue
+        out = out.detach().requires_grad_()  # each layer's input: its own delta only
+        inputs.append(out)
+        W = torch.tensor(clf.coefs_[i], requires_grad=True)
+        b = torch.tensor(clf.intercepts_[i], requires_grad=True)
+        params += [W, b]
+        a = (F.conv2d(out, W, b, stride=stage[1], padding=stage[2]) if stage[0] == "conv"
+             else out.flatten(1) @ W + b)
+        pre.append(a)
+        after.append([])
+        i += 1
+        out = torch.tanh(a) if i < len(clf.coefs_) else a
+    e = ((torch.softmax(out, 1) - torch.tensor(np.eye(out.shape[1])[y])) / n).detach()
+    deltas, blocks = [], iter(feedback)
+    for l, a in enumerate(pre[:-1]):
+        B = torch.tensor(next(blocks))
+        h = torch.tanh(a.detach()).requires_grad_()
+        pooled = h
+        for pool in after[l]:
+            pooled = pool(pooled)
+        if form == "map":
+            at_h = (e @ B).reshape(h.shape)
+        else:
+            above = inputs[l + 1]
+            if B.ndim == 4:  # the convolution above: its input gradient of e everywhere
+                stride, pad = [s for s in stages if s[0] != "pool"][l + 1][1:]
+                out_above = pre[l + 1]
+                repeated = e[:, :, None, None].expand(n, e.shape[1], *out_above.shape[2:])
+                at_input = torch.nn.grad.conv2d_input(above.shape, B, repeated,
+                                                      stride=stride, padding=pad)
+            else:
+                at_input = (e @ B).reshape(pooled.shape)
+            at_h, = torch.autograd.grad(pooled, h, at_input)
+        deltas.append(at_h * (1 - h.detach() ** 2))
+    grads = torch.autograd.grad(pre, params, grad_outputs=[*deltas, e])
+    return [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("net", BLOCK_NETS)
+@pytest.mark.parametrize("form", ["map", "pooled", "kernel"])
+def test_direct_rules_send_their_signal_around_each_block(digits, form, net):
+    from skdfa.rules import DirectFeedbackAlignment
+
+    X, y = digits[0][:40], digits[2][:40]
+    clf = _one_step_estimator(net, DirectFeedbackAlignment(conv_feedback=form))
+    coefs, intercepts, feedback, steps = _second_step(clf, X, y)
+    clf.coefs_, clf.intercepts_ = coefs, intercepts
+    expected = _torch_direct_gradients(clf, X, y, feedback, form)
+    for step, grad in zip(steps, expected, strict=True):
+        np.testing.assert_allclose(step, grad, rtol=1e-10, atol=1e-13)
+    assert np.abs(steps[0]).max() > 1e-4
 
 
 def test_defaults_build_biotorch_lenet():
@@ -97,6 +292,42 @@ def test_defaults_build_biotorch_lenet():
     # biotorch's LeNetMNIST: 61,706 parameters.
     assert clf.n_params_ == 61706
     assert clf.activation == "relu"
+
+
+def test_cifar_nets_of_biotorch_and_nokland():
+    X = np.random.RandomState(0).rand(10, 3 * 32 * 32)
+    y = np.arange(10)
+    lenet = ConvDFAClassifier(((32, 3), (64, 3), (128, 3)), global_pool=True,
+                              hidden_layer_sizes=(256,), max_iter=1, input_shape=(3, 32, 32))
+    lenet.fit(X, y)
+    assert [type(layer).__name__ for layer in lenet._network.layers] == [
+        "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer",
+        "GlobalAvgPool2DLayer", "DenseLayer", "DenseLayer",
+    ]
+    # biotorch's LeNetCIFAR: 896 + 18496 + 73856 + 33024 + 2570 parameters.
+    assert lenet.n_params_ == 128842
+    nokland = ConvDFAClassifier(((96, 5), (128, 5), (256, 5)), pool_size=(3, 3, 3),
+                                pool_stride=2, padding=2, hidden_layer_sizes=(2048, 2048),
+                                input_shape=(3, 32, 32), weight_init="zeros", max_iter=1)
+    nokland.fit(X, y)
+    # 32 -> 15 -> 7 -> 3 (dfa-torch's nn.View(nstates[3]*3*3)).
+    assert [layer.output_shape for layer in nokland._network.layers[:6]] == [
+        (96, 32, 32), (96, 15, 15), (128, 15, 15), (128, 7, 7), (256, 7, 7), (256, 3, 3)]
+    assert nokland.coefs_[3].shape == (256 * 3 * 3, 2048)
+
+
+def test_warm_start_compares_the_resolved_strides(digits):
+    X, y = digits[0][:100], digits[2][:100]
+    clf = ConvDFAClassifier(**BLOCK_NETS["overlapping_max_pool"], max_iter=1, warm_start=True,
+                            random_state=0).fit(X, y)
+    # Per block, and a stride for the block that does not pool: the same net.
+    fitted = clf.get_params()
+    clf.set_params(pool_stride=(2, 5), conv_stride=(1, 1)).fit(X, y)
+    for name, value in [("pool_stride", 3), ("pool", "avg"), ("conv_stride", 2),
+                        ("global_pool", True)]:
+        with pytest.raises(ValueError, match=f"fitted with {name}="):
+            clf.set_params(**{name: value}).fit(X, y)
+        clf.set_params(**{name: fitted[name]})
 
 
 @pytest.mark.parametrize("n_features, shape", [(64, (1, 8, 8)), (10, (1, 1, 10)), (1, (1, 1, 1))])
@@ -134,6 +365,11 @@ def test_input_shape_given_reads_channels_first():
                                                   r"size 7x7 does not fit .* \(6, 6, 6\)"),
     (dict(conv_layers=((6, 9),)), r"conv_layers\[0\]: a kernel of size 9x9 does not fit"),
     (dict(conv_layers=((6, 11),), padding=1), r"11x11 with padding=1 does not fit"),
+    (dict(conv_layers=((6, 3), (4, 3)), conv_stride=(2, 1), pool_size=(2, 1)),
+     r"conv_layers\[1\]: a kernel of size 3x3 does not fit .* \(6, 1, 1\)"),
+    (dict(conv_layers=((6, 3),), pool="avg", pool_size=(3,), pool_stride=3, padding=0,
+          input_shape=(4, 4, 4)), r"pooling after conv_layers\[0\]: a pool of size 3x3 does "
+                                  r"not fit .* \(6, 2, 2\)"),
 ])
 def test_shapes_that_do_not_fit_name_the_layer(params, message):
     X = np.random.RandomState(0).rand(10, 64)
@@ -149,6 +385,12 @@ def test_shapes_that_do_not_fit_name_the_layer(params, message):
     (dict(pool_size=(2, 2)), r"'pool_size' parameter .* one per block of conv_layers \(3"),
     (dict(padding=(1,)), "'padding' parameter"),
     (dict(input_shape=(8, 8)), "'input_shape' parameter .* three positive integers"),
+    (dict(conv_stride=(1, 2)), r"'conv_stride' parameter .* one per block of conv_layers \(3"),
+    (dict(conv_stride=0), "'conv_stride' parameter"),
+    (dict(pool="min"), "'pool' parameter of ConvDFAClassifier must be a str among"),
+    (dict(pool_stride=(2, 0, 1)), "'pool_stride' parameter .* integers >= 1"),
+    (dict(pool_stride=1.5), "'pool_stride' parameter"),
+    (dict(global_pool="yes"), "'global_pool' parameter"),
 ])
 def test_bad_architecture_parameters(params, message):
     X = np.random.RandomState(0).rand(10, 64)
@@ -463,15 +705,17 @@ def test_kernel_form_clones_searches_and_pickles(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_kernel_form_refused_by_dkp_and_unknown_forms_named():
+@pytest.mark.parametrize("form", ["kernel", "pooled"])
+def test_kernel_and_pooled_forms_refused_by_dkp_and_unknown_forms_named(form):
     from skdfa.rules import DirectFeedbackAlignment, DirectKolenPollack
 
     X = np.random.RandomState(0).uniform(-1, 1, (6, 100))
     y = np.arange(6) % 3
-    with pytest.raises(ValueError, match="only conv_feedback='map'"):
-        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback="kernel"),
+    with pytest.raises(ValueError, match=f"only conv_feedback='map'; got conv_feedback='{form}'"):
+        ConvDFAClassifier(**KERNEL_FORM, rule=DirectKolenPollack(conv_feedback=form),
                           max_iter=1).fit(X, y)
-    with pytest.raises(ValueError, match="conv_feedback must be 'map' or 'kernel'; got 'maps'"):
+    with pytest.raises(ValueError, match="conv_feedback must be one of 'map', 'pooled', "
+                       "'kernel'; got 'maps'"):
         ConvDFAClassifier(**KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="maps"),
                           max_iter=1).fit(X, y)
 
@@ -566,3 +810,75 @@ def test_a_rule_without_a_conv_form_names_those_that_have_one():
     assert "rule='sparse_dfa'" in message and "conv2d" in message
     for name in ALL_RULES:
         assert f"'{name}'" in message.split("use one of")[1]
+
+
+def _noklands_dfa_gradients(X, Y, coefs, intercepts, feedback):
+    """Every parameter's gradient under Nøkland's DFA (anokland/dfa-torch):
+    ``Models/conv.lua`` puts ``ErrorFeedback`` after each block's pooling,
+    where ``Models/ErrorFeedback.lua`` replaces the gradient by ``e @ B`` over
+    the pooled map; ``Sequential2.lua`` sends it back through the pooling (to
+    each window's maximum) and the nonlinearity to the convolution."""
+    n = X.shape[0]
+    W1, W2, W3, W4 = (torch.tensor(W, requires_grad=True) for W in coefs)
+    b1, b2, b3, b4 = (torch.tensor(b, requires_grad=True) for b in intercepts)
+    B1, B2, B3 = (torch.tensor(B) for B in feedback)
+    assert B1.shape == (3, 2 * 4 * 4) and B2.shape == (3, 3 * 2 * 2) and B3.shape == (3, 4)
+    a1 = F.conv2d(torch.tensor(X).reshape(n, 1, 10, 10), W1, b1)
+    p1 = F.max_pool2d(torch.relu(a1), 2)
+    a2 = F.conv2d(p1.detach(), W2, b2, padding=1)
+    p2 = F.max_pool2d(torch.relu(a2), 2)
+    a3 = p2.detach().flatten(1) @ W3 + b3
+    logits = torch.relu(a3).detach() @ W4 + b4
+    e = ((torch.softmax(logits, 1) - torch.tensor(Y)) / n).detach()
+    # ErrorFeedback's gradOutput @ B at each pooled map, sent back through the
+    # pooling and the nonlinearity by autograd.
+    (delta1,) = torch.autograd.grad(p1, a1, (e @ B1).reshape(p1.shape), retain_graph=True)
+    (delta2,) = torch.autograd.grad(p2, a2, (e @ B2).reshape(p2.shape), retain_graph=True)
+    delta3 = (e @ B3) * (a3 > 0)
+    grads = torch.autograd.grad(
+        [a1, a2, a3, logits], [W1, b1, W2, b2, W3, b3, W4, b4],
+        grad_outputs=[delta1, delta2, delta3, e],
+    )
+    return [g.numpy() for g in grads]
+
+
+def test_pooled_form_update_matches_noklands_error_feedback():
+    from skdfa.rules import DirectFeedbackAlignment
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (6, 100))
+    y = np.arange(6) % 3
+    clf = ConvDFAClassifier(
+        **KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="pooled"), solver="sgd",
+        momentum=0.0, learning_rate_init=1.0, alpha=0.0, batch_size=6, shuffle=False,
+        max_iter=1, warm_start=True, random_state=0,
+    )
+    clf.fit(X, y)
+    coefs = [c.copy() for c in clf.coefs_]
+    intercepts = [b.copy() for b in clf.intercepts_]
+    feedback = [B.copy() for B in clf.feedback_]
+    # dfa-torch's scale at -rfb_mag 0: uniform in +-1 / sqrt(C H' W') of the pooled map.
+    for B, width in zip(feedback, [32, 12, 4]):
+        assert 0.9 / np.sqrt(width) < np.abs(B).max() <= 1 / np.sqrt(width)
+    clf.fit(X, y)
+    expected = _noklands_dfa_gradients(X, np.eye(3)[y], coefs, intercepts, feedback)
+    before = [a for pair in zip(coefs, intercepts) for a in pair]
+    after = [a for pair in zip(clf.coefs_, clf.intercepts_) for a in pair]
+    for old, new, grad in zip(before, after, expected, strict=True):
+        np.testing.assert_allclose(old - new, grad, rtol=1e-10, atol=1e-13)
+    assert np.abs(expected[0]).max() > 1e-3  # the first convolution did learn
+
+
+@pytest.mark.parametrize("rule", ["dfa", "drtp", "sdfa"])
+def test_the_three_forms_are_one_on_a_network_without_pooling(rule):
+    from skdfa.rules import RULES
+
+    X, y = np.random.RandomState(0).uniform(-1, 1, (30, 64)), np.arange(30) % 3
+    params = dict(conv_layers=((3, 3),), pool_size=1, hidden_layer_sizes=(5,), max_iter=2,
+                  random_state=0)
+    fitted = [
+        ConvDFAClassifier(rule=type(RULES[rule])(conv_feedback=form), **params).fit(X, y)
+        for form in ["map", "pooled"]
+    ]
+    for a, b in zip(fitted[0].coefs_, fitted[1].coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -2,7 +2,9 @@
 pickles, searches and plots like a built-in one."""
 
 import pickle
+import runpy
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -15,12 +17,23 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdfa import DFAClassifier, DFARegressor, RDClassifier, StackingDFA
+from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, StackingDFA
 from skdfa._cli._bench import training_flops_per_sample
 from skdfa._network import train_batch
-from skdfa.rules import RULES, DirectFeedbackAlignment, LearningRule, get_rule
+from skdfa.rules import (
+    RULES,
+    AlignmentShapeWarning,
+    DirectFeedbackAlignment,
+    LearningRule,
+    get_rule,
+)
 
-from ._custom_rules import FixedFeedbackOnly, SparseDFA
+from ._custom_rules import (
+    FifteenLineScaledDFA,
+    FifteenLineScaledDFAOnConv,
+    FixedFeedbackOnly,
+    SparseDFA,
+)
 from ._engine_helpers import tiny_batch, tiny_network, workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -247,3 +260,188 @@ def test_sklearn_checks_with_a_rule_instance(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+# -- the two family bases and their public hooks (the guide's worked rules) ----
+
+GUIDE_RULES = runpy.run_path(
+    str(Path(__file__).resolve().parents[1] / "benchmarks" / "bench_custom_rules.py")
+)["guide_rules"]()
+ScaledDFA, ScaledFA, TrackingFA = (GUIDE_RULES[n] for n in ("ScaledDFA", "ScaledFA", "TrackingFA"))
+
+POOLED_CONV = dict(conv_layers=((4, 3), (6, 3)), pool_size=(2, 1), hidden_layer_sizes=(8,))
+FLAT_CONV = dict(conv_layers=((3, 3),), pool_size=1, hidden_layer_sizes=(8,))
+
+
+def _networks(rule):
+    """One estimator of every kind, with ``rule``, small enough for a test."""
+    common = dict(max_iter=2, random_state=0)
+    return {
+        "dense": DFAClassifier((16, 12, 8), rule=rule, track_alignment=1, **common),
+        "regressor": DFARegressor((16, 12), rule=rule, **common),
+        "rd": RDClassifier((32,), rule=rule, **common),
+        "conv-pooled": ConvDFAClassifier(rule=rule, track_alignment=2, **POOLED_CONV, **common),
+        "conv-flat": ConvDFAClassifier(rule=rule, **FLAT_CONV, **common),
+        "stacking": StackingDFA(DFAClassifier((8,), rule=rule, **common), n_estimators=2,
+                                random_state=0),
+    }
+
+
+def _fitted_arrays(est):
+    if isinstance(est, StackingDFA):
+        return [a for learner in est.estimators_ for a in _fitted_arrays(learner)]
+    arrays = [*est.intercepts_, *est.feedback_, est.weight_alignment_, est.alignment_]
+    if hasattr(est, "coefs_"):
+        arrays += est.coefs_
+    else:  # RD layers
+        arrays += [d for pair in est.diagonals_ for d in pair]
+    return arrays
+
+
+def _fit(est, X, y):
+    target = y / 9.0 if isinstance(est, DFARegressor) else y
+    return est.fit(X, target)
+
+
+@pytest.mark.parametrize("network, form", [
+    # The forms differ below a convolution only.
+    *((network, "map") for network in _networks("dfa")),
+    *((network, form) for network in ["conv-pooled", "conv-flat"] for form in ["pooled", "kernel"]),
+])
+def test_direct_variant_at_scale_one_is_dfa_bit_for_bit_on_every_network(digits, network, form):
+    X_train, _, y_train, _ = digits
+    ours = _fit(_networks(ScaledDFA(1.0, form))[network], X_train, y_train)
+    dfa = _fit(_networks(DirectFeedbackAlignment(form))[network], X_train, y_train)
+    for a, b in zip(_fitted_arrays(ours), _fitted_arrays(dfa), strict=True):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("network", ["dense", "rd", "conv-pooled", "conv-flat", "stacking"])
+def test_layer_by_layer_variant_at_scale_one_is_fa_bit_for_bit_on_every_network(digits, network):
+    X_train, _, y_train, _ = digits
+    ours = _fit(_networks(ScaledFA(1.0))[network], X_train, y_train)
+    fa = _fit(_networks("fa")[network], X_train, y_train)
+    for a, b in zip(_fitted_arrays(ours), _fitted_arrays(fa), strict=True):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rule, reference", [
+    (ScaledDFA(3.0, "kernel"), DirectFeedbackAlignment("kernel")),
+    (ScaledDFA(3.0, "pooled"), DirectFeedbackAlignment("pooled")),
+    (ScaledFA(3.0), "fa"),
+])
+def test_scaled_variants_draw_three_times_the_feedback_and_train_a_pooled_conv_net(
+    digits, rule, reference
+):
+    X_train, X_test, y_train, y_test = digits
+    params = dict(**POOLED_CONV, max_iter=1, random_state=0)
+    ours = ConvDFAClassifier(rule=rule, **params).fit(X_train, y_train)
+    ref = ConvDFAClassifier(rule=reference, **params).fit(X_train, y_train)
+    # Drawn from the same stream: one draw per layer with parameters, none
+    # for the pooling.
+    assert len(ours.feedback_) == 3
+    for a, b in zip(ours.feedback_, ref.feedback_, strict=True):
+        assert_allclose(a, 3 * b, rtol=1e-15)
+
+
+def test_tracking_fa_moves_its_feedback_towards_the_forward_weights(digits):
+    X_train, _, y_train, _ = digits
+    rate = 0.25
+    clf = DFAClassifier((16, 12), rule=TrackingFA(rate), solver="sgd", max_iter=1,
+                        warm_start=True, batch_size=len(X_train), random_state=0)
+    clf.fit(X_train, y_train)
+    before = [B.copy() for B in clf.feedback_]
+    clf.fit(X_train, y_train)  # one more update
+    for B_old, B_new, W in zip(before, clf.feedback_, clf.coefs_[1:], strict=True):
+        assert_allclose(B_new, B_old + rate * (W.T - B_old), rtol=1e-12)
+    # On a conv net, its kernels follow the forward kernels, and its feedback
+    # aligns better than FA's.
+    params = dict(**POOLED_CONV, max_iter=5, track_alignment=20, random_state=0)
+    tracking = ConvDFAClassifier(rule=TrackingFA(0.05), **params).fit(X_train, y_train)
+    fa = ConvDFAClassifier(rule="fa", **params).fit(X_train, y_train)
+    assert tracking.feedback_[0].shape == tracking.coefs_[1].shape
+    assert np.all(tracking.weight_alignment_[-1][1:] < fa.weight_alignment_[-1][1:] - 10)
+
+
+def test_a_rule_of_the_old_api_at_depth_three_tracks_alignment_with_nan_and_a_warning(digits):
+    # Issue 28, failure 1: its default forward paths are the layer-by-layer
+    # ones, which do not match its direct feedback's shapes.
+    X_train, _, y_train, _ = digits
+    clf = DFAClassifier((32, 32, 32), rule=FifteenLineScaledDFA(), track_alignment=1,
+                        max_iter=2, random_state=0)
+    with pytest.warns(AlignmentShapeWarning, match=r"feedback has shape \(10, 32\)"):
+        clf.fit(X_train, y_train)
+    assert np.isnan(clf.weight_alignment_[:, :2]).all()
+    assert np.isfinite(clf.alignment_).all()
+    # The same rule on the direct base has the right paths: DFA's angles.
+    ours = DFAClassifier((32, 32, 32), rule=ScaledDFA(), track_alignment=1, max_iter=2,
+                         random_state=0).fit(X_train, y_train)
+    dfa = DFAClassifier((32, 32, 32), rule="dfa", track_alignment=1, max_iter=2,
+                        random_state=0).fit(X_train, y_train)
+    assert np.isfinite(ours.weight_alignment_).all()
+    assert_array_equal(ours.weight_alignment_, dfa.weight_alignment_)
+
+
+def test_a_rule_of_the_old_api_on_a_pooled_conv_net(digits):
+    # Issue 28, failure 2: refused, naming the kinds, until it declares them;
+    # then it trains as well as rule="dfa".
+    X_train, X_test, y_train, y_test = digits
+    params = dict(conv_layers=((8, 3),), pool_size=(2,), hidden_layer_sizes=(32,),
+                  learning_rate_init=0.01, max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="conv2d, maxpool2d layers are not"):
+        ConvDFAClassifier(rule=FifteenLineScaledDFA(), **params).fit(X_train, y_train)
+    ours = ConvDFAClassifier(rule=FifteenLineScaledDFAOnConv(), **params).fit(X_train, y_train)
+    dfa = ConvDFAClassifier(rule="dfa", **params).fit(X_train, y_train)
+    # Measured: 0.742 and 0.716 (seed 1: 0.867 and 0.831).
+    assert ours.score(X_test, y_test) > dfa.score(X_test, y_test) - 0.05
+
+
+def test_a_dense_only_rule_never_trains_a_convolution_silently(digits):
+    # Issue 28, failure 2: one conv block without pooling used to train.
+    X_train, _, y_train, _ = digits
+    with pytest.raises(ValueError, match="rule='scaled_dfa_15' trains only dense, rd layers"):
+        ConvDFAClassifier(rule=FifteenLineScaledDFA(), **FLAT_CONV, max_iter=1).fit(
+            X_train, y_train
+        )
+
+
+def test_direct_rules_draw_nothing_for_a_pooling():
+    from skdfa._conv import Conv2DLayer, MaxPool2DLayer
+    from skdfa._layers import DenseLayer
+
+    conv = Conv2DLayer((1, 8, 8), 4, 3)
+    layers = [conv, MaxPool2DLayer(conv.output_shape, 2), DenseLayer(36, 5), DenseLayer(5, 3)]
+    drawn = []
+
+    class Recording(ScaledDFA):
+        def draw_feedback(self, sample, shape, receiving_width):
+            drawn.append(shape)
+            return super().draw_feedback(sample, shape, receiving_width)
+
+    for layer in layers:
+        layer.initialize(np.random.RandomState(0), "glorot", "relu", np.float64)
+    from skdfa.rules import FeedbackSampler
+
+    sample = FeedbackSampler(np.random.RandomState(0), "uniform", "auto", np.float64)
+    for form, widths in [("map", [144, 5]), ("pooled", [36, 5])]:
+        drawn.clear()
+        Recording(conv_feedback=form).init_state(layers, sample)
+        assert drawn == [(3, w) for w in widths]
+
+
+def test_cli_rules_take_an_instance_or_a_class_from_a_module(capsys):
+    from skdfa._cli import main
+    from skdfa._cli._common import resolve_rule
+
+    from . import _custom_rules
+
+    _custom_rules.SCALED_DFA_3 = ScaledDFA(scale=3.0)
+    try:
+        assert resolve_rule("tests._custom_rules:SCALED_DFA_3") is _custom_rules.SCALED_DFA_3
+        assert resolve_rule("tests._custom_rules:SparseDFA") == SparseDFA()
+        status = main(["compare", "--data", "digits", "--epochs", "1", "--hidden", "8",
+                       "--rules", "dfa,tests._custom_rules:SCALED_DFA_3", "--no-plots"])
+    finally:
+        del _custom_rules.SCALED_DFA_3
+    assert status == 0
+    assert "ScaledDFA(scale=3.0)" in capsys.readouterr().out

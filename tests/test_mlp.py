@@ -785,7 +785,7 @@ def test_multiclass_targets_are_coded_as_label_binarizer_codes_them(y):
     # subset of the classes (partial_fit).
     from sklearn.preprocessing import LabelBinarizer
 
-    from skdfa._mlp import _binarize
+    from skdfa._classifier import _binarize
 
     binarizer = LabelBinarizer().fit(y)
     for labels in (y, y[:2], y[-1:]):

@@ -1,5 +1,5 @@
-"""``skdfa reproduce biotorch-lenet``: its data preparation and recipe, and a
-tiny run on Fashion-MNIST."""
+"""``skdfa reproduce biotorch-lenet``: its data preparation and recipes, a
+tiny run on Fashion-MNIST and one on a generated CIFAR-10 archive."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from skdfa._cli import _biotorch, _common, _progress, main
+
+from .test_cifar import write_cifar_archive
+from .test_fetch import _sha256, serve  # noqa: F401 (fixture)
 
 
 def test_resize_is_bilinear_with_half_pixel_centres():
@@ -253,3 +256,126 @@ def test_table_columns_line_up_for_a_long_rule_name():
     end = header.index("validation") + len("validation")
     assert bp[:end].endswith("1.50") and mine[:end].endswith("12.25")
     assert mine.startswith("my_rules:KernelDirectFA ")
+
+
+# -- CIFAR-10: biotorch's CIFAR LeNet and recipe ------------------------------------
+
+
+@pytest.mark.parametrize("rule, rate", [("bp", 0.1), ("fa", 1e-3), ("dfa", 1e-4), ("usf", 0.1),
+                                        ("frsf", 0.1), ("brsf", 0.1)])
+def test_cifar10_recipe_is_biotorchs_configuration(rule, rate):
+    # benchmark_configs/cifar10/le_net/sgd/*.yaml: SGD lr, momentum 0.9,
+    # weight decay 1e-4 on a mean loss over batches of 128, 250 epochs,
+    # multistep_lr at 100, 150, 200, xavier weights and backward weights.
+    est = _biotorch.make_estimator(rule, epochs=_biotorch.paper_epochs("cifar10"),
+                                   data="CIFAR-10")
+    assert est.learning_rate_init == rate and est.max_iter == 250
+    assert (est.solver, est.momentum, est.nesterovs_momentum) == ("sgd", 0.9, False)
+    assert est.step_epochs == (100, 150, 200) and est.step_factor == 0.1
+    assert est.batch_size == 128 and est.alpha == pytest.approx(1e-4 * 128)
+    assert (est.weight_init, est.feedback_scale) == ("glorot_zero_bias", "glorot")
+    # biotorch/models/le_net.py, LeNetCIFAR.
+    assert est.conv_layers == ((32, 3), (64, 3), (128, 3)) and est.global_pool
+    assert est.hidden_layer_sizes == (256,) and est.input_shape == (3, 32, 32)
+    assert getattr(est.rule, "conv_feedback", None) == ("kernel" if rule == "dfa" else None)
+    assert _biotorch.make_estimator("dfa", data="CIFAR-10", overrides=dict(
+        conv_feedback="map")).rule.conv_feedback == "map"
+    assert _biotorch.paper_epochs("mnist") == 100
+
+
+def test_cifar10_split_is_biotorchs():
+    import random
+
+    X, y = np.arange(50000).reshape(-1, 1), np.arange(50000)
+    X_fit, X_val, y_fit, y_val = _biotorch.cifar10_split(X, y)
+    # biotorch/datasets/cifar.py, CIFAR10Benchmark, with the global generator.
+    state = random.getstate()
+    try:
+        random.seed(0)
+        val_indices = random.sample(range(0, len(X)), 5000)
+    finally:
+        random.setstate(state)
+    np.testing.assert_array_equal(y_val, val_indices)
+    np.testing.assert_array_equal(y_fit, np.delete(y, val_indices))
+    np.testing.assert_array_equal(X_fit[:, 0], y_fit)
+
+
+def test_flip_and_crop_are_random_flips_and_crops_of_the_padded_images():
+    rng = np.random.default_rng(0)
+    X = rng.random((64, 3072), dtype=np.float32)
+    X_before = X.copy()
+    out = _biotorch.flip_and_crop(X, np.random.default_rng(1))
+    assert out.dtype == np.float32 and out.shape == X.shape
+    np.testing.assert_array_equal(X, X_before)
+    flips, offsets = [], set()
+    for image, new in zip(X.reshape(-1, 3, 32, 32), out.reshape(-1, 3, 32, 32)):
+        found = [(flip, i, j) for flip in (False, True) for i in range(9) for j in range(9)
+                 if np.array_equal(new, np.pad(image[..., ::-1] if flip else image,
+                                               [(0, 0), (4, 4), (4, 4)])
+                                   [:, i:i + 32, j:j + 32])]
+        assert len(found) == 1  # black borders make each crop's offset unique
+        flips.append(found[0][0])
+        offsets.add(found[0][1:])
+    assert 16 < sum(flips) < 48 and len(offsets) > 30
+    # The same draws for the same epoch, other ones for the next.
+    epoch_inputs = _biotorch.cifar10_epoch_inputs(seed=0)
+    np.testing.assert_array_equal(epoch_inputs(X, 3), epoch_inputs(X, 3))
+    assert not np.array_equal(epoch_inputs(X, 3), epoch_inputs(X, 4))
+
+
+def test_normalize_cifar10_uses_each_channels_statistics():
+    X = np.full((2, 3072), 0.5, dtype=np.float32)
+    got = _biotorch.normalize_cifar10(X).reshape(2, 3, 1024)
+    for channel, (mean, std) in enumerate(zip(*_biotorch.CIFAR10_NORMALIZATION)):
+        np.testing.assert_allclose(got[:, channel], (0.5 - mean) / std, rtol=1e-6)
+
+
+# 90 training images: batch 128 is clipped to them.
+@pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")
+def test_tiny_run_on_a_generated_cifar10_archive(tmp_path, capsys, monkeypatch,
+                                                  serve):  # noqa: F811
+    # --data cifar10: fetch_cifar10 downloads the archive (a small one in
+    # CIFAR-10's python format, served from a folder) into the data home.
+    from skdfa.datasets import _cifar
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    arrays = write_cifar_archive(mirror / _cifar.CIFAR10_ARCHIVE, n_per_batch=20)
+    monkeypatch.setattr(_cifar, "CIFAR10_MIRRORS", (serve(mirror).url,))
+    monkeypatch.setattr(_cifar, "CIFAR10_SHA256",
+                        {_cifar.CIFAR10_ARCHIVE: _sha256(mirror / _cifar.CIFAR10_ARCHIVE)})
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "home"))
+    epochs_drawn = []
+    draw = _biotorch.cifar10_epoch_inputs
+
+    def recording(seed):
+        def epoch_inputs(X, epoch):
+            epochs_drawn.append(epoch)
+            return draw(seed)(X, epoch)
+        return epoch_inputs
+
+    monkeypatch.setattr(_biotorch, "cifar10_epoch_inputs", recording)
+    argv = ["reproduce", "biotorch-lenet", "--data", "cifar10", "--rules", "bp,dfa",
+            "--epochs", "2", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # 100 training images: 10 held out, as biotorch's 5000 of 50000.
+    assert "on CIFAR-10: 90 train / 10 validation / 20 test images, CIFAR LeNet" in out
+    assert "lr / 10 after epochs 1, 1, 2" in out and "CIFAR 10, LeNet (SGD)" in out
+    cells = json.loads((tmp_path / "out" / "biotorch_lenet.json").read_text())
+    assert [c["rule"] for c in sorted(cells, key=lambda c: c["rule"])] == ["bp", "dfa"]
+    for cell in cells:
+        assert cell["biotorch_error"] == {"bp": 14.23, "dfa": 54.21}[cell["rule"]]
+        assert cell["n_train"] == 90 and len(cell["validation_curve"]) == 2
+        assert cell["settings"]["batch_size"] == 128
+        assert cell["settings"].get("conv_feedback") == ("kernel" if cell["rule"] == "dfa"
+                                                         else None)
+    assert epochs_drawn == [0, 1, 0, 1]  # each column's epochs train on new flips and crops
+    assert (tmp_path / "home" / "cifar10" / _cifar.CIFAR10_ARCHIVE).is_file()
+    assert len(arrays["test_batch"][1]) == 20
+
+    # The archive's path works too.
+    archive = tmp_path / "home" / "cifar10" / _cifar.CIFAR10_ARCHIVE
+    argv[argv.index("cifar10")] = str(archive)
+    assert main([*argv[:-3], "--quiet"]) == 0
+    assert f"on CIFAR-10 ({archive})" in capsys.readouterr().out

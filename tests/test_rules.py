@@ -15,6 +15,7 @@ from skdfa._layers import DenseLayer
 from skdfa._network import Network, Workspace, train_batch
 from skdfa._optimizers import SGDOptimizer
 from skdfa._rules import RULES
+from skdfa.rules import FeedbackSampler
 
 from ._engine_helpers import tiny_batch, tiny_network, workspace
 
@@ -418,8 +419,8 @@ class _PassThrough:
 def test_direct_rules_project_only_to_layers_with_parameters(rule):
     layers = [DenseLayer(3, 4), _PassThrough(4), DenseLayer(4, 2)]
     net = Network(layers, "tanh", "softmax", rule)
-    net.initialize_weights(np.random.RandomState(0), "glorot", np.float64)
-    net.initialize_feedback(np.random.RandomState(1), "gaussian", 1.0, np.float64)
+    feedback = FeedbackSampler(np.random.RandomState(1), "gaussian", 1.0, np.float64)
+    net.initialize(np.random.RandomState(0), "glorot", np.float64, lambda rng: feedback)
     (B,) = net.feedback_matrices()
     assert B.shape == (2, 4)
     X, Y = tiny_batch(net)

@@ -89,20 +89,25 @@ def build_parser():
                     "with --out, a rerun skips finished cells and continues checkpoints. "
                     "biotorch-lenet trains biotorch's LeNet table (Sanfiz and Akrout, "
                     "2021; columns BP, FA, uSF, brSF, frSF, DFA) on --data mnist or "
-                    "fashion-mnist with biotorch's recipe.",
+                    "fashion-mnist with biotorch's recipe, and its CIFAR LeNet on --data "
+                    "cifar10 with its CIFAR-10 recipe.",
     )
     _add_reproduce_arguments(reproduce)
     return parser
 
 
 def _add_reproduce_arguments(reproduce):
+    from .._direct_rules import CONV_FEEDBACK_FORMS
+
     reproduce.add_argument("paper", choices=["nokland2016", "biotorch-lenet"],
                            help="the paper")
     reproduce.add_argument("--data", default="mnist",
                            help="mnist (downloaded once by skdfa.datasets.fetch_mnist), "
                                 "fashion-mnist, digits, or a folder of IDX files; MNIST and "
-                                "Fashion-MNIST files are recognised by their checksums "
-                                "(default: %(default)s)")
+                                "Fashion-MNIST files are recognised by their checksums; "
+                                "biotorch-lenet also takes cifar10 "
+                                "(skdfa.datasets.fetch_cifar10) or the path of "
+                                "cifar-10-python.tar.gz (default: %(default)s)")
     reproduce.add_argument(
         "--rows", type=lambda t: _common.parse_names(t, _reproduce.ROWS, "row"),
         default=tuple(_reproduce.ROWS), metavar="ROWS",
@@ -113,8 +118,8 @@ def _add_reproduce_arguments(reproduce):
                            type=lambda t: _common.parse_rules(t, known),
                            help="comma-separated, from bp,fa,dfa (nokland2016) or "
                                 "bp,fa,usf,brsf,frsf,dfa (biotorch-lenet), or "
-                                "package.module:ClassName for a skdfa.rules.LearningRule "
-                                "subclass of your own (default: the paper's)")
+                                "package.module:NAME for a skdfa.rules.LearningRule "
+                                "subclass or instance of your own (default: the paper's)")
     reproduce.add_argument("--epochs", type=_common.parse_positive_int, default=None,
                            help="training epochs of every cell (default: the paper's, 300 "
                                 "for nokland2016, 100 for biotorch-lenet)")
@@ -147,10 +152,10 @@ def _add_reproduce_arguments(reproduce):
                            metavar="SCALE",
                            help="biotorch-lenet: feedback_scale of every column, auto, glorot "
                                 "or a positive number (default: the command's for each rule)")
-    reproduce.add_argument("--conv-feedback", choices=("map", "kernel"), default=None,
+    reproduce.add_argument("--conv-feedback", choices=CONV_FEEDBACK_FORMS, default=None,
                            help="biotorch-lenet: the form of the direct rules (dfa, drtp, "
-                                "sdfa) below a convolution: map (skdfa's default) or kernel "
-                                "(biotorch's)")
+                                "sdfa) below a convolution: map (skdfa's default), pooled "
+                                "(Nøkland's code) or kernel (biotorch's)")
     reproduce.add_argument("--validation", choices=_biotorch.VALIDATION_SETS, default=None,
                            help="biotorch-lenet: choose the best epoch on 10000 training "
                                 "images held out (holdout, the default) or on the test set "
@@ -231,7 +236,9 @@ def main(argv=None):
                              "--validation are biotorch-lenet's: nokland2016 keeps the "
                              "paper's recipe")
             args.rules = args.rules or paper.RULES
-            args.epochs = args.epochs or paper.PAPER_EPOCHS
+            args.epochs = args.epochs or (
+                _biotorch.paper_epochs(args.data) if paper is _biotorch else paper.PAPER_EPOCHS
+            )
             with _common.data_errors():
                 paper.run(args, print)
             return 0

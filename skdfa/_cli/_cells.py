@@ -99,7 +99,7 @@ class FittedCell:
 
 def fit_cell(make_estimator, X, y, epochs, *, identity, title, path=None,
              checkpoint_every=10, progress=None, device="numpy", record=None,
-             after_epoch=None):
+             after_epoch=None, epoch_inputs=None):
     """Fit a cell epoch by epoch, continuing its checkpoint at ``path``.
 
     Parameters
@@ -127,6 +127,9 @@ def fit_cell(make_estimator, X, y, epochs, *, identity, title, path=None,
         back its own.
     after_epoch : callable, default=None
         ``after_epoch(est, record)`` after each epoch, before the checkpoint.
+    epoch_inputs : callable, default=None
+        Each epoch's inputs (data augmentation), as in
+        :func:`~skdfa._cli._common.fit_epochs`.
 
     Returns
     -------
@@ -168,7 +171,8 @@ def fit_cell(make_estimator, X, y, epochs, *, identity, title, path=None,
             save_checkpoint(path, identity, est, seconds(), record)
 
     try:
-        _common.fit_epochs(est, X, y, epochs, after_epoch=each_epoch, on_interrupt=on_interrupt)
+        _common.fit_epochs(est, X, y, epochs, after_epoch=each_epoch, on_interrupt=on_interrupt,
+                           epoch_inputs=epoch_inputs)
         _common.synchronize(device)
     except ValueError as exc:  # divergence, or a setting the fit refuses: name the cell
         raise _common.CommandError(f"{title}: {exc}") from None

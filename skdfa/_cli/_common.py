@@ -4,7 +4,7 @@ quiet fitting, devices, figures and the learning rules' display names.
 ``demo`` and ``compare`` (``_compare.py``), ``bench`` (``_bench.py``) and
 ``reproduce`` (``_reproduce.py``) load their data, build their learners and
 fit them through the functions here. ``--rules`` takes built-in rules by name
-and a user's rule as ``package.module:ClassName`` (:func:`resolve_rule`);
+and a user's rule as ``package.module:NAME`` (:func:`resolve_rule`);
 what the command shows of a rule (its label, its colour, the multiply-adds
 of its error signal) is the rule object's own (:func:`get_rule`).
 """
@@ -136,14 +136,20 @@ def rule_names():
 
 def resolve_rule(spec):
     """What ``rule=`` gets for a ``--rules`` item: a built-in rule's name as
-    it is, or for ``package.module:ClassName`` an instance of that
-    :class:`~skdfa.rules.LearningRule` subclass, made with no arguments.
+    it is, or for ``package.module:NAME`` the rule that ``NAME`` is in that
+    module: an instance of a :class:`~skdfa.rules.LearningRule` subclass
+    (``SCALED = ScaledDFA(scale=3)``, with its constructor's arguments), or
+    such a class, made with no arguments.
 
     Examples
     --------
     >>> from skdfa._cli._common import resolve_rule
     >>> resolve_rule("dfa"), resolve_rule("skdfa.rules:SignDirectFeedbackAlignment")
     ('dfa', SignDirectFeedbackAlignment())
+    >>> resolve_rule("skdfa.rules:RULES")
+    Traceback (most recent call last):
+    ...
+    ValueError: skdfa.rules:RULES is neither a skdfa.rules.LearningRule subclass nor an instance of one: it is a dict.
     """
     if not isinstance(spec, str) or ":" not in spec:
         return spec  # a name, or already a rule object
@@ -151,14 +157,19 @@ def resolve_rule(spec):
 
     from ..rules import LearningRule
 
-    module_name, _, class_name = spec.partition(":")
+    module_name, _, name = spec.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        found = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot import the learning rule {spec!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, LearningRule)):
-        raise ValueError(f"{spec} is not a subclass of skdfa.rules.LearningRule")
-    return cls()
+    if isinstance(found, LearningRule):
+        return found
+    if isinstance(found, type) and issubclass(found, LearningRule):
+        return found()
+    raise ValueError(
+        f"{spec} is neither a skdfa.rules.LearningRule subclass nor an instance of one: "
+        f"it is a {type(found).__name__}."
+    )
 
 
 def get_rule(spec):
@@ -172,7 +183,7 @@ def get_rule(spec):
 
 def parse_rules(text, choices, noun="rule"):
     """Comma-separated ``--rules`` items (an argparse type): names from
-    ``choices``, or ``package.module:ClassName`` for a user's learning rule
+    ``choices``, or ``package.module:NAME`` for a user's learning rule
     (imported here, so that a wrong one is a usage error)."""
     items = tuple(n.strip() for n in text.split(",") if n.strip())
     named = [n for n in items if ":" not in n]
@@ -333,7 +344,7 @@ def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
     Parameters
     ----------
     key : str
-        A learning rule's name or ``package.module:ClassName`` (a
+        A learning rule's name or ``package.module:NAME`` (a
         :class:`~skdfa.DFAClassifier` with that rule), ``"mlp"``
         (scikit-learn's MLPClassifier), ``"rd"`` (an RDClassifier trained by
         DFA, with a dense output layer) or ``"stacking"`` (a StackingDFA of
@@ -489,7 +500,7 @@ def _noting_interrupts():
         signal.signal(signal.SIGINT, previous)
 
 
-def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
+def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None, epoch_inputs=None):
     """Fit a skdfa estimator one epoch at a time up to ``epochs`` epochs in all.
 
     Each epoch is a ``fit`` with ``warm_start=True, max_iter=1``, which
@@ -517,6 +528,11 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
     on_interrupt : callable, default=None
         Called as ``on_interrupt(est)`` when Ctrl-C stops an epoch; ``est``
         then holds the last finished epoch. ``KeyboardInterrupt`` follows.
+    epoch_inputs : callable, default=None
+        ``epoch_inputs(X, epoch)`` gives the inputs that epoch ``epoch``
+        (counted from 0) trains on instead of ``X``, rows and labels
+        unchanged: data augmentation. It must draw from ``epoch`` alone, so
+        that a continued checkpoint trains as one run.
 
     Returns
     -------
@@ -542,7 +558,7 @@ def fit_epochs(est, X, y, epochs, *, after_epoch=None, on_interrupt=None):
         with _noting_interrupts() as interrupted:
             while (done := len(getattr(est, "loss_curve_", ()))) < epochs:
                 with quietly():
-                    est.fit(X, y)
+                    est.fit(X if epoch_inputs is None else epoch_inputs(X, done), y)
                 if interrupted():
                     if on_interrupt is not None:
                         on_interrupt(est)

@@ -41,7 +41,10 @@ def label(key):
     """The learner's name in the table and the plots."""
     if key in LEARNER_LABELS:
         return LEARNER_LABELS[key]
-    return _common.get_rule(key).label
+    rule = _common.get_rule(key)
+    if ":" in key and repr(rule) != f"{type(rule).__name__}()":
+        return repr(rule)  # a user's rule instance, told apart by its parameters
+    return rule.label
 
 
 def parse_learners(text):
@@ -61,8 +64,8 @@ def add_arguments(parser, *, hidden, epochs, learners, lr, threads):
                         help="training epochs of every learner (default: %(default)s)")
     parser.add_argument("--rules", type=parse_learners, default=learners, metavar="LEARNERS",
                         help=f"comma-separated, from {','.join(learner_keys())} (mlp is "
-                             "sklearn's MLPClassifier), or package.module:ClassName for a "
-                             "skdfa.rules.LearningRule subclass of your own "
+                             "sklearn's MLPClassifier), or package.module:NAME for a "
+                             "skdfa.rules.LearningRule subclass or instance of your own "
                              f"(default: {','.join(learners)})")
     parser.add_argument("--lr", type=float, default=lr,
                         help="adam's learning rate (default: %(default)s)")

@@ -174,7 +174,7 @@ def make_estimator(row, rule, *, epochs=PAPER_EPOCHS, seed=0):
     row : str
         A key of :data:`ROWS`.
     rule : str
-        ``"bp"``, ``"fa"``, ``"dfa"``, or ``package.module:ClassName`` for a
+        ``"bp"``, ``"fa"``, ``"dfa"``, or ``package.module:NAME`` for a
         :class:`~skdfa.rules.LearningRule` of one's own (it starts from
         Glorot weights, as BP does).
     epochs : int, default=300
@@ -214,7 +214,7 @@ def _weight_init(rule, activation):
 
 
 def checkpoint_path(folder, row, rule, seed):
-    # A user's rule is package.module:ClassName; ":" is no file name character everywhere.
+    # A user's rule is package.module:NAME; ":" is no file name character everywhere.
     return Path(folder) / "checkpoints" / f"{row}-{rule.replace(':', '.')}-seed{seed}.joblib"
 
 

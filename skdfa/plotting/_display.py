@@ -62,10 +62,10 @@ def _estimator_color(estimator):
     cycle) for anything else."""
     if type(estimator).__module__.startswith("sklearn.neural_network"):
         return _SKLEARN_MLP_COLOR
-    rule = getattr(estimator, "rule", None)
-    if isinstance(rule, LearningRule):
-        return rule.color
-    return RULES[rule].color if isinstance(rule, str) and rule in RULES else None
+    try:
+        return get_rule(getattr(estimator, "rule", None)).color
+    except ValueError:
+        return None
 
 
 def _import_pyplot(caller):
