@@ -58,7 +58,7 @@ def main(argv=None):
     learners = {
         '"dfa"': "dfa",
         "ScaledDFA(3)": rules["ScaledDFA"](3.0),
-        'ScaledDFA(3, "pooled")': rules["ScaledDFA"](3.0, "pooled"),
+        'ScaledDFA(3, "map")': rules["ScaledDFA"](3.0, "map"),
         '"fa"': "fa",
         "ScaledFA(3)": rules["ScaledFA"](3.0),
         "TrackingFA(0.01)": rules["TrackingFA"](0.01),

@@ -28,9 +28,11 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
     pooling), optionally global average pooling, then dense layers, as in
     LeNet and the CIFAR nets of the feedback-alignment literature. Each layer
     that learns gets its
-    delta from ``rule``: under ``"dfa"`` the output error reaches each
-    convolution's output maps directly, through a fixed random matrix of
-    shape (n_outputs, channels * height * width); the layer-by-layer rules
+    delta from ``rule``: under ``"dfa"`` the output error reaches each layer
+    with parameters directly, through fixed random feedback (a convolution
+    followed by pooling and another convolution gets it through a random
+    kernel of the convolution above, as in biotorch: ``conv_feedback`` of the
+    direct rules chooses the form); the layer-by-layer rules
     pass their signal back through every layer, pooling included, with
     kernels standing in for the forward ones (fixed random for ``"fa"``,
     sign-concordant for ``"usf"``, ``"frsf"``, ``"brsf"``, learnt for

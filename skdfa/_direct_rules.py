@@ -76,8 +76,10 @@ class DirectRule(LearningRule):
 
     Parameters
     ----------
-    conv_feedback : {"map", "pooled", "kernel"}, default="map"
-        Where the signal enters below a convolution.
+    conv_feedback : {"map", "pooled", "kernel"}, default="kernel"
+        Where the signal enters below a convolution. ``"kernel"`` trained
+        DFA's convolutions best in the measurements of the user guide
+        (:ref:`conv-dfa-forms`); ``"map"`` was the default before 0.2.
 
     Attributes
     ----------
@@ -97,7 +99,7 @@ class DirectRule(LearningRule):
     >>> from skdfa.rules import DirectFeedbackAlignment
     >>> class ScaledDFA(DirectFeedbackAlignment):
     ...     "DFA whose feedback is drawn `scale` times larger."
-    ...     def __init__(self, scale=1.0, conv_feedback="map"):
+    ...     def __init__(self, scale=1.0, conv_feedback="kernel"):
     ...         super().__init__(conv_feedback)
     ...         self.scale = scale
     ...     def draw_feedback(self, sample, shape, receiving_width):
@@ -118,9 +120,9 @@ class DirectRule(LearningRule):
     layer_kinds = frozenset({"dense", "rd"}) | _CONV_KINDS
     learned_feedback = False
     # The default for subclasses of users whose ``__init__`` does not call this one.
-    conv_feedback = "map"
+    conv_feedback = "kernel"
 
-    def __init__(self, conv_feedback="map"):
+    def __init__(self, conv_feedback="kernel"):
         self.conv_feedback = conv_feedback
 
     def checked_layers(self, layers):
@@ -313,7 +315,7 @@ class DirectFeedbackAlignment(DirectRule):
 
     Parameters
     ----------
-    conv_feedback : {"map", "pooled", "kernel"}, default="map"
+    conv_feedback : {"map", "pooled", "kernel"}, default="kernel"
         Where the error enters below a convolution.
 
     Attributes
@@ -356,7 +358,7 @@ class DirectRandomTargetProjection(DirectRule):
 
     Parameters
     ----------
-    conv_feedback : {"map", "pooled", "kernel"}, default="map"
+    conv_feedback : {"map", "pooled", "kernel"}, default="kernel"
         Where the targets enter below a convolution (:class:`DirectRule`).
 
     Attributes
@@ -398,7 +400,7 @@ class SignDirectFeedbackAlignment(DirectRule):
 
     Parameters
     ----------
-    conv_feedback : {"map", "pooled", "kernel"}, default="map"
+    conv_feedback : {"map", "pooled", "kernel"}, default="kernel"
         Where the error's sign enters below a convolution (:class:`DirectRule`).
 
     Attributes
@@ -463,6 +465,10 @@ class DirectKolenPollack(DirectRule):
     label = "DKP"
     color = "#393b79"  # navy
     learned_feedback = True
+    conv_feedback = "map"
+
+    def __init__(self, conv_feedback="map"):
+        super().__init__(conv_feedback)
 
     def init_state(self, layers, sample):
         if self.conv_feedback != "map":

@@ -126,7 +126,7 @@ def test_bench_custom_rules(monkeypatch, capsys):
     rows = re.findall(r"^(.+?)\s+(\d\.\d{3}) ± 0\.000\s+(\d\.\d{3}) ± 0\.000$", out,
                       re.MULTILINE)
     assert [row[0] for row in rows] == [
-        '"dfa"', "ScaledDFA(3)", 'ScaledDFA(3, "pooled")', '"fa"', "ScaledFA(3)",
+        '"dfa"', "ScaledDFA(3)", 'ScaledDFA(3, "map")', '"fa"', "ScaledFA(3)",
         "TrackingFA(0.01)",
     ]
 

@@ -554,12 +554,18 @@ def _hand_gradients(rule, X, Y, coefs, intercepts, feedback):
 
 @pytest.mark.parametrize("rule", ALL_RULES)
 def test_each_rules_conv_update_matches_its_equations(rule):
+    from skdfa.rules import RULES, DirectRule
+
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, (6, 16))
     y = np.arange(6) % 3
     Y = np.eye(3)[y]
+    # The direct rules' equations below are their "map" form's.
+    learning_rule = RULES[rule]
+    if isinstance(learning_rule, DirectRule):
+        learning_rule = type(learning_rule)(conv_feedback="map")
     clf = ConvDFAClassifier(
-        **TINY, rule=rule, solver="sgd", momentum=0.0, learning_rate_init=1.0, alpha=0.0,
+        **TINY, rule=learning_rule, solver="sgd", momentum=0.0, learning_rate_init=1.0, alpha=0.0,
         batch_size=6, shuffle=False, max_iter=1, feedback_decay=0.0, warm_start=True,
         random_state=0,
     )
@@ -657,9 +663,10 @@ def test_kernel_form_draws_kernels_where_a_convolution_is_above():
     kernel = ConvDFAClassifier(**KERNEL_FORM, rule=kernel_form, max_iter=1,
                                track_alignment=1, feedback_distribution="uniform",
                                feedback_scale="auto", random_state=0)
-    nokland = ConvDFAClassifier(**KERNEL_FORM, rule="dfa", max_iter=1, random_state=0)
+    own_map = ConvDFAClassifier(**KERNEL_FORM, rule=DirectFeedbackAlignment(conv_feedback="map"),
+                                max_iter=1, random_state=0)
     shapes = [[B.shape for B in clf.fit(X, np.arange(6) % 3).feedback_]
-              for clf in (kernel, nokland)]
+              for clf in (kernel, own_map)]
     # The second convolution's (n_outputs, C_in, k, k) kernel, then matrices
     # onto the maps each signal lands on: after the pooling, or before it.
     assert shapes == [[(3, 2, 3, 3), (3, 12), (3, 4)], [(3, 128), (3, 48), (3, 4)]]
@@ -681,14 +688,16 @@ def test_kernel_form_clones_searches_and_pickles(digits):
 
     X_train, X_test, y_train, _ = digits
     kernel_form = DirectFeedbackAlignment(conv_feedback="kernel")
-    assert repr(kernel_form) == "DirectFeedbackAlignment(conv_feedback='kernel')"
-    assert repr(DirectFeedbackAlignment(conv_feedback="map")) == "DirectFeedbackAlignment()"
-    assert kernel_form != DirectFeedbackAlignment()
+    map_form = DirectFeedbackAlignment(conv_feedback="map")
+    # The default form prints as the default.
+    assert repr(kernel_form) == "DirectFeedbackAlignment()"
+    assert repr(map_form) == "DirectFeedbackAlignment(conv_feedback='map')"
+    assert kernel_form != map_form
     clf = ConvDFAClassifier(**SMALL, rule=kernel_form, max_iter=2, random_state=0)
     copy = clone(clf)
     assert copy.rule == kernel_form and copy.rule is not kernel_form
     search = GridSearchCV(
-        clf, {"rule": [DirectFeedbackAlignment(), kernel_form]}, cv=2
+        clf, {"rule": [map_form, kernel_form]}, cv=2
     ).fit(X_train[:200], y_train[:200])
     assert [p["rule"].conv_feedback for p in search.cv_results_["params"]] == ["map", "kernel"]
     # The two forms learn differently on this network.
@@ -780,12 +789,13 @@ def test_torch_fit_equals_numpy_fit(rule, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule, threshold", [("bp", 0.80), ("dfa", 0.70), ("fa", 0.67),
+@pytest.mark.parametrize("rule, threshold", [("bp", 0.80), ("dfa", 0.67), ("fa", 0.67),
                                              ("usf", 0.80)])
 def test_fashion_mnist_accuracy(rule, threshold):
     # 3000 training images, 5 epochs, 2000 test images. Seeds 0, 1, 2 gave
-    # bp 0.827 0.833 0.820, dfa 0.729 0.747 0.721, fa 0.728 0.744 0.696,
-    # usf 0.819 0.841 0.832: thresholds 2-3 points under the lowest.
+    # bp 0.827 0.833 0.820, dfa 0.693 0.706 0.723 (its "map" form: 0.729
+    # 0.747 0.721), fa 0.728 0.744 0.696, usf 0.819 0.841 0.832: thresholds
+    # 2-3 points under the lowest.
     from skdfa.datasets import load_fashion_mnist
 
     # The first 3000 training and 2000 test images, shipped with the tests.

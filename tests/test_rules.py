@@ -15,7 +15,7 @@ from skdfa._layers import DenseLayer
 from skdfa._network import Network, Workspace, train_batch
 from skdfa._optimizers import SGDOptimizer
 from skdfa._rules import RULES
-from skdfa.rules import FeedbackSampler
+from skdfa.rules import DirectFeedbackAlignment, FeedbackSampler
 
 from ._engine_helpers import tiny_batch, tiny_network, workspace
 
@@ -415,7 +415,10 @@ class _PassThrough:
         return flat
 
 
-@pytest.mark.parametrize("rule", ["dfa", "dkp"])
+# The "map" form: the projection lands on each layer with parameters' own
+# output (DKP has no other form).
+@pytest.mark.parametrize("rule", [DirectFeedbackAlignment(conv_feedback="map"), "dkp"],
+                         ids=["dfa", "dkp"])
 def test_direct_rules_project_only_to_layers_with_parameters(rule):
     layers = [DenseLayer(3, 4), _PassThrough(4), DenseLayer(4, 2)]
     net = Network(layers, "tanh", "softmax", rule)

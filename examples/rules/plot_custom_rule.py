@@ -36,7 +36,7 @@ class SparseDFA(DirectFeedbackAlignment):
     label = "sparse DFA"
     color = "#17a589"
 
-    def __init__(self, connections=1, conv_feedback="map"):
+    def __init__(self, connections=1, conv_feedback="kernel"):
         super().__init__(conv_feedback)
         self.connections = connections
 

@@ -365,20 +365,21 @@ def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0, overrides=None, data=No
     >>> est = make_estimator("usf", epochs=3)
     >>> est.conv_layers, est.learning_rate, est.step_epochs, est.learning_rate_init
     (((6, 5), (16, 5), (120, 5)), 'step', (2, 2), 0.01)
-    >>> make_estimator("dfa", overrides=dict(conv_feedback="kernel")).rule
-    DirectFeedbackAlignment(conv_feedback='kernel')
+    >>> make_estimator("dfa").rule, make_estimator("dfa", overrides=dict(conv_feedback="pooled")).rule
+    (DirectFeedbackAlignment(conv_feedback='map'), DirectFeedbackAlignment(conv_feedback='pooled'))
     >>> cifar = make_estimator("dfa", epochs=250, data="CIFAR-10")
     >>> cifar.conv_layers, cifar.global_pool, cifar.step_epochs, cifar.rule
-    (((32, 3), (64, 3), (128, 3)), True, (100, 150, 200), \
-DirectFeedbackAlignment(conv_feedback='kernel'))
+    (((32, 3), (64, 3), (128, 3)), True, (100, 150, 200), DirectFeedbackAlignment())
     """
     from .._conv_estimator import ConvDFAClassifier
 
     overrides = dict(overrides or {})
     learning_rule = _common.resolve_rule(rule)
     conv_feedback = overrides.pop("conv_feedback", None)
-    if conv_feedback is None and data == CIFAR10 and rule == "dfa":
-        conv_feedback = "kernel"  # biotorch's DFA
+    if conv_feedback is None and rule == "dfa":
+        # biotorch's DFA on CIFAR-10; the form the MNIST and Fashion-MNIST
+        # tables were measured with otherwise (the module docstring).
+        conv_feedback = "kernel" if data == CIFAR10 else "map"
     if conv_feedback is not None:
         learning_rule = type(_common.get_rule(rule))(conv_feedback=conv_feedback)
     if data == CIFAR10:
@@ -468,8 +469,8 @@ def check_conv_feedback(rules, conv_feedback):
 
 def recipe_settings(est, data=None):
     """The recipe of the estimator ``est`` as JSON values, recorded with its cell
-    (``conv_feedback`` only when it is not the default form, so that the
-    settings of earlier cells stay the same)."""
+    (``conv_feedback`` only when it is not ``"map"``, the MNIST tables' form,
+    so that the settings of earlier cells stay the same)."""
     recipe = CIFAR10_RECIPE if data == CIFAR10 else RECIPE
     settings = dict(recipe, learning_rate_init=float(est.learning_rate_init),
                     feedback_scale=est.feedback_scale, step_epochs=list(est.step_epochs))
