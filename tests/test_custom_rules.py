@@ -18,7 +18,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, StackingDFA
-from skdfa._cli._bench import training_flops_per_sample
+from skdfa._cli._bench_measure import training_flops_per_sample
 from skdfa._network import train_batch
 from skdfa.rules import (
     RULES,

@@ -37,7 +37,6 @@ from ._bench_measure import (
     matmul_rate,
     partial_fit_overhead,
     run_interleaved,
-    training_flops_per_sample,  # noqa: F401 (its first home: imported from here)
 )
 from ._bench_reference import torch_dfa_loop
 from ._common import CommandError
