@@ -100,7 +100,7 @@ class _ClassifierMixin:
         Numeric labels come back in the namespace and device of ``scores``;
         others (strings) as a numpy array.
         """
-        ops = self._network.ops
+        ops = self._fit_state.network.ops
         xp = ops.xp
         if self._label_binarizer.y_type_ == "multilabel-indicator" and scores.shape[1] > 1:
             return xp.astype(scores > 0, xp.int64)
@@ -151,8 +151,8 @@ class _ClassifierMixin:
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-            if hasattr(self, "_network"):
-                del self._network
+            if hasattr(self, "_fit_state"):
+                del self._fit_state.network
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def decision_function(self, X):
@@ -169,7 +169,7 @@ class _ClassifierMixin:
             One column (raveled) for binary problems.
         """
         scores = self._decision(X, "decision_function")
-        return _ravel_single_column(scores, self._network.ops)
+        return _ravel_single_column(scores, self._fit_state.network.ops)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -189,7 +189,7 @@ class _ClassifierMixin:
 
     def _proba(self, X, method):
         proba = self._decision(X, method)
-        ops = self._network.ops
+        ops = self._fit_state.network.ops
         if len(self.classes_) == 1:
             # One column per class: the only class has probability 1.
             return ops.xp.ones_like(proba)
@@ -216,7 +216,7 @@ class _ClassifierMixin:
         """
         proba = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return self._network.ops.xp.log(proba)
+            return self._fit_state.network.ops.xp.log(proba)
 
     def predict(self, X):
         """Predict class labels.

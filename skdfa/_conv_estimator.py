@@ -486,16 +486,16 @@ class ConvDFAClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
 
     def _initialize(self, X, Y, hidden):
         super()._initialize(X, Y, hidden)
-        self.n_layers_ = self._network.n_layers + 1
+        self.n_layers_ = self._fit_state.network.n_layers + 1
 
     def _expose_params(self):
-        learning = [layer for layer in self._network.layers if layer.params]
+        learning = [layer for layer in self._fit_state.network.layers if layer.params]
         self.coefs_ = [layer.coef for layer in learning]
         self.intercepts_ = [layer.intercept for layer in learning]
 
     def _exposed_params(self):
         pairs, i = [], 0
-        for layer in self._network.layers:
+        for layer in self._fit_state.network.layers:
             if not layer.params:
                 pairs.append([])
                 continue

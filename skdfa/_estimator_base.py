@@ -47,7 +47,13 @@ from ._network import Network
 from ._optimizers import OPTIMIZERS, make_optimizer
 from ._rule_api import FeedbackSampler, LearningRule
 from ._rules import RULES, get_rule
-from ._training import TrainingRecords, TrainingSettings, TrainingState, fit_stochastic
+from ._training import (
+    FitState,
+    TrainingRecords,
+    TrainingSettings,
+    TrainingState,
+    fit_stochastic,
+)
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -198,8 +204,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     def _expose_params(self):
         """Publish the layers' parameter arrays as fitted attributes (shared,
         not copied: training updates them in place)."""
-        self.coefs_ = [layer.coef for layer in self._network.layers]
-        self.intercepts_ = [layer.intercept for layer in self._network.layers]
+        self.coefs_ = [layer.coef for layer in self._fit_state.network.layers]
+        self.intercepts_ = [layer.intercept for layer in self._fit_state.network.layers]
 
     def _exposed_params(self):
         """The fitted attributes' arrays, as ``(name, array)`` pairs per layer
@@ -266,14 +272,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         fitted attribute (or one of its arrays) changes predictions and
         further training, after pickling too.
         """
-        layers = self._network.layers
+        layers = self._fit_state.network.layers
         exposed = self._exposed_params()
         if len(exposed) != len(layers):
             raise ValueError(
                 f"The fitted attributes of {type(self).__name__} describe "
                 f"{len(exposed)} layers; the network has {len(layers)}."
             )
-        ops = self._network.ops
+        ops = self._fit_state.network.ops
         copied = False
         for layer, pairs in zip(layers, exposed):
             for param_name, (name, array) in zip(layer.param_names, pairs):
@@ -343,7 +349,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 f"warm_start and partial_fit keep the fitted network, so they cannot "
                 f"use {name}={now[name]!r}. Fit a new model (warm_start=False) for it."
             )
-        net = self._network
+        net = self._fit_state.network
         net.activation = self.activation
         rebuild_optimizer = bool(changed(self._optimizer_params))
         if changed(self._feedback_params):
@@ -358,7 +364,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             # feedback arrays need an optimizer state of their own.
             rebuild_optimizer |= had_learned or bool(net.rule_state.learned)
         if rebuild_optimizer:
-            self._optimizer = self._make_optimizer(net.params)
+            self._fit_state.optimizer = self._make_optimizer(net)
         if changed(["early_stopping"]) and hasattr(self, "loss_curve_"):
             self._reset_stopping_state()
         self._built_with = now
@@ -371,7 +377,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         self._step_epochs()
         if self.solver == "lbfgs":
             check_lbfgs(self)
-        first_pass = not hasattr(self, "_network") or (
+        first_pass = not hasattr(self, "_fit_state") or (
             not self.warm_start and not incremental
         )
         # Everything follows X: with array_api_dispatch on, the sample weights
@@ -392,7 +398,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 _float_dtypes(xp, device)
                 if first_pass
                 # The network's dtype, as X's namespace spells it.
-                else getattr(xp, self._network.ops.numpy_dtype(self._network.dtype).name)
+                else getattr(xp, self._fit_state.network.ops.numpy_dtype(
+                    self._fit_state.network.dtype).name)
             ),
             multi_output=True,
             y_numeric=self._y_numeric,
@@ -411,8 +418,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
             self._check_namespace(X, "partial_fit" if incremental else "fit")
             self._read_exposed_params()
             self._carry_over()
-        ops = self._network.ops
-        Y = ops.asarray(Y, dtype=self._network.dtype)
+        ops = self._fit_state.network.ops
+        Y = ops.asarray(Y, dtype=self._fit_state.network.dtype)
         # Overflow is caught by the training loop's finiteness checks and
         # reported as divergence; numpy's warnings about it would be noise.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -425,32 +432,32 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 records = self._training_records()
                 try:
                     fit_stochastic(
-                        self._network, self._state, self._training_settings(), records,
-                        X, Y, sample_weight, incremental,
+                        self._fit_state, self._training_settings(), records, X, Y,
+                        sample_weight, incremental,
                     )
                 finally:
                     self._publish_records(records)
         # Explicit row count: ``-1`` cannot be inferred when there is no hidden layer.
-        state = self._state
+        state = self._fit_state.training
         self.alignment_ = ops.asarray(
             np.array(state.alignment, dtype=np.float64).reshape(
-                len(state.alignment), self._network.n_layers - 1
+                len(state.alignment), self._fit_state.network.n_layers - 1
             )
         )
         self.weight_alignment_ = ops.asarray(
             np.array(state.weight_alignment, dtype=np.float64).reshape(
-                len(state.weight_alignment), self._network.n_layers - 1
+                len(state.weight_alignment), self._fit_state.network.n_layers - 1
             )
         )
         self.alignment_steps_ = ops.asarray(np.array(state.alignment_steps, dtype=np.int64))
         # Views of the network's feedback, which learning rules change in place
         # (fresh views: an unpickled model's old ones are copies).
-        self.feedback_ = self._network.feedback_matrices()
+        self.feedback_ = self._fit_state.network.feedback_matrices()
         return self
 
     def _check_namespace(self, X, method):
         """Raise unless X has the namespace and device of the fitted network."""
-        fitted, given = self._network.ops, array_ops(X)
+        fitted, given = self._fit_state.network.ops, array_ops(X)
         if given is not fitted:
             raise ValueError(
                 f"Inputs passed to {type(self).__name__}.{method}() must use the same "
@@ -471,17 +478,14 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         classes stay numpy arrays.
         """
         new = copy.deepcopy(self)
-        if not hasattr(new, "_network"):
+        if not hasattr(new, "_fit_state"):
             return new
-        new._network.move(converter)
-        if new._optimizer is not None:
-            new._optimizer.move(converter)
-        new._state.move(converter)
+        new._fit_state.move(converter)
         new.alignment_ = converter(new.alignment_)
         new.weight_alignment_ = converter(new.weight_alignment_)
         new.alignment_steps_ = converter(new.alignment_steps_)
         new._expose_params()
-        new.feedback_ = new._network.feedback_matrices()
+        new.feedback_ = new._fit_state.network.feedback_matrices()
         return new
 
     def _initialize(self, X, Y, hidden):
@@ -505,9 +509,8 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         rng = check_random_state(self.random_state)
         net.initialize(rng, self.weight_init, dtype, feedback, to=ops.asarray)
         self.feedback_ = net.feedback_matrices()
-        self._state = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
-        self._network = net
-        self._optimizer = self._make_optimizer(net.params)
+        training = TrainingState(rng, np.random.default_rng(rng.randint(_INT32_MAX)))
+        self._fit_state = FitState(net, self._make_optimizer(net), training)
         self._expose_params()
         self.n_params_ = net.n_params
         self.n_iter_ = 0
@@ -539,9 +542,9 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
                 "logistic": n_outputs * float(np.log(2))}.get(self.out_activation_)
 
     def _training_records(self):
-        """The optimizer and fitted records that the training loop carries on."""
+        """The fitted records that the training loop carries on."""
         return TrainingRecords(
-            optimizer=self._optimizer, t=self.t_, loss_curve=self.loss_curve_,
+            t=self.t_, loss_curve=self.loss_curve_,
             validation_scores=self.validation_scores_, best_loss=self.best_loss_,
             best_validation_score=self.best_validation_score_, n_iter=self.n_iter_,
             loss=getattr(self, "loss_", None),
@@ -549,7 +552,6 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
 
     def _publish_records(self, records):
         """The training loop's records as fitted attributes."""
-        self._optimizer = records.optimizer
         self.t_, self.n_iter_ = records.t, records.n_iter
         self.loss_curve_ = records.loss_curve
         self.validation_scores_ = records.validation_scores
@@ -562,12 +564,12 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         """The stochastic solvers' records (``loss_curve_`` and the stopping
         state), which L-BFGS does not keep, as in MLPClassifier."""
         self.loss_curve_ = []
-        self._state.no_improvement_count = 0
+        self._fit_state.training.no_improvement_count = 0
         self._reset_stopping_state()
 
-    def _make_optimizer(self, params):
+    def _make_optimizer(self, net):
         # scipy runs L-BFGS whole within a fit: it keeps no state between fits.
-        return None if self.solver == "lbfgs" else make_optimizer(self, params, self._network.ops)
+        return None if self.solver == "lbfgs" else make_optimizer(self, net.params, net.ops)
 
     def _feedback_sampler(self, dtype):
         """The rule's feedback stream: seeded by ``feedback_random_state``, or
@@ -580,7 +582,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         return FeedbackSampler(feedback_rng, self.feedback_distribution, self.feedback_scale, dtype)
 
     def _reset_stopping_state(self):
-        self._state.best_params = None
+        self._fit_state.training.best_params = None
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -631,7 +633,7 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
         )
         self._check_namespace(X, method)
         self._read_exposed_params()
-        return self._network.decision(X)
+        return self._fit_state.network.decision(X)
 
     def transform(self, X):
         """The output layer's linear outputs (pre-activations) for X.

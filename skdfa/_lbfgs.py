@@ -105,14 +105,14 @@ class _Objective:
 
 
 def fit_lbfgs(est, X, Y, sample_weight):
-    """Train ``est._network`` on all of (X, Y) with scipy's L-BFGS-B.
+    """Train ``est._fit_state.network`` on all of (X, Y) with scipy's L-BFGS-B.
 
     Sets ``n_iter_`` (L-BFGS iterations) and ``loss_``; warns
     (ConvergenceWarning) when it stops before convergence, as MLPClassifier.
     A run that ends on non-finite weights or loss raises, and the network
     keeps the weights it started from.
     """
-    objective = _Objective(est._network, X, Y, sample_weight, est.alpha)
+    objective = _Objective(est._fit_state.network, X, Y, sample_weight, est.alpha)
     start = objective.pack()
     iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
     result = scipy.optimize.minimize(

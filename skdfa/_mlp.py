@@ -629,6 +629,6 @@ class DFARegressor(RegressorMixin, BaseDFA):
             their exponential for ``loss="poisson"``.
         """
         outputs = self._decision(X, "predict")
-        ops = self._network.ops
+        ops = self._fit_state.network.ops
         ACTIVATIONS[self.out_activation_](outputs, ops)
         return _ravel_single_column(outputs, ops)

@@ -332,7 +332,7 @@ class RDClassifier(_ClassifierMixin, ClassifierMixin, BaseDFA):
         return exposed
 
     def _expose_params(self):
-        layers = self._network.layers
+        layers = self._fit_state.network.layers
         self.diagonals_ = [
             (layer.d1, layer.d2) for layer in layers if isinstance(layer, RDLayer)
         ]

@@ -7,11 +7,13 @@ a snapshot of the weights and optimizer at the end of each epoch, restored
 when training is interrupted (KeyboardInterrupt) or diverges, so a fitted
 model never holds non-finite weights; alignment tracking; and a per-epoch
 progress table. Everything the loop carries between batches and fits lives in
-one :class:`TrainingState` (the estimator's ``_state``); what it reads of the
-estimator's parameters comes in one :class:`TrainingSettings`, and what it
-records (the optimizer, the epochs, the loss curve and the validation
-scores) in one :class:`TrainingRecords`, which the estimator publishes as
-its fitted attributes: the loop never touches the estimator. The loop itself
+one :class:`FitState` (the estimator's ``_fit_state``: the network, the
+optimizer and the :class:`TrainingState`), which snapshots, moves between
+namespaces and pickles as one; what it reads of the estimator's parameters
+comes in one :class:`TrainingSettings`, and what it records (the epochs, the
+loss curve and the validation scores) in one :class:`TrainingRecords`, which
+the estimator publishes as its fitted attributes: the loop never touches the
+estimator. The loop itself
 is small functions: the validation split, the batch iterator (``_Batches``),
 an epoch of updates, the end of an epoch, the stopping decision and the table.
 """
@@ -107,15 +109,12 @@ class TrainingSettings:
 @dataclass
 class TrainingRecords:
     """What a fit of the loop records, which the estimator publishes as its
-    fitted attributes (``_optimizer``, ``n_iter_``, ``t_``, ``loss_``,
-    ``loss_curve_``, ``validation_scores_``, ``best_loss_``,
-    ``best_validation_score_``), even when the fit raises.
+    fitted attributes (``n_iter_``, ``t_``, ``loss_``, ``loss_curve_``,
+    ``validation_scores_``, ``best_loss_``, ``best_validation_score_``),
+    even when the fit raises.
 
     Attributes
     ----------
-    optimizer : BaseOptimizer
-        Replaced by its end-of-epoch snapshot when a fit is interrupted or
-        diverges.
     t : int
         Samples seen over every fit.
     loss_curve : list of float
@@ -129,7 +128,6 @@ class TrainingRecords:
         The last epoch's loss.
     """
 
-    optimizer: object
     t: int
     loss_curve: list
     validation_scores: list | None
@@ -143,8 +141,8 @@ class TrainingState:
     """What the stochastic training loop carries from batch to batch and from
     fit to fit (``warm_start``, ``partial_fit``), in one object.
 
-    The estimator holds it as ``_state``; snapshots, pickles and moves between
-    array namespaces take it whole.
+    Part of the estimator's :class:`FitState` (its ``training``); snapshots,
+    pickles and moves between array namespaces take it whole.
 
     Parameters
     ----------
@@ -189,6 +187,58 @@ class TrainingState:
         self.alignment.append(angles)
         self.weight_alignment.append(weight_angles)
         self.alignment_steps.append(self.n_updates)
+
+
+class FitState:
+    """Everything a fit carries from batch to batch and from fit to fit, in
+    one object: the network (its layers' parameters, the rule's state and the
+    feedback stream), the optimizer and the training state (the random
+    streams, the counters and the records).
+
+    The estimator holds it as ``_fit_state``; it snapshots and restores
+    itself at the end of each epoch (:meth:`snapshot`, :meth:`restore`),
+    moves between array namespaces as one (:meth:`move`), and pickles whole.
+
+    Parameters
+    ----------
+    network : Network
+        See Attributes.
+    optimizer : BaseOptimizer or None
+        See Attributes.
+    training : TrainingState
+        See Attributes.
+
+    Attributes
+    ----------
+    network : Network
+        The layers, the rule's state and the feedback stream.
+    optimizer : BaseOptimizer or None
+        None for ``solver="lbfgs"``, which keeps no state between fits.
+    training : TrainingState
+        The shuffling and dropout streams, counters and alignment records.
+    """
+
+    def __init__(self, network, optimizer, training):
+        self.network = network
+        self.optimizer = optimizer
+        self.training = training
+
+    def move(self, converter):
+        """Replace every array by ``converter(array)``, in place: the
+        network's, the optimizer's state and the training state's."""
+        self.network.move(converter)
+        if self.optimizer is not None:
+            self.optimizer.move(converter)
+        self.training.move(converter)
+
+    def snapshot(self):
+        """A copy of everything the next epoch changes (see :meth:`restore`)."""
+        return _Snapshot(self.network, self.optimizer, self.training)
+
+    def restore(self, snapshot):
+        """Put a :meth:`snapshot` back, in place (the optimizer is replaced by
+        the saved one)."""
+        self.optimizer = snapshot.restore(self.network, self.training)
 
 
 class _Snapshot:
@@ -451,19 +501,19 @@ def _stops(state, settings, optimizer):
     return False
 
 
-def fit_stochastic(net, state, settings, records, X, Y, sample_weight, incremental):
-    """Train ``net`` on (X, Y) with ``records.optimizer``.
+def fit_stochastic(fit, settings, records, X, Y, sample_weight, incremental):
+    """Train ``fit.network`` on (X, Y) with ``fit.optimizer``.
 
     Parameters
     ----------
-    net : Network
-        Trained in place.
-    state : TrainingState
-        The random streams and counters, carried on.
+    fit : FitState
+        The network, optimizer and training state, trained in place; the
+        optimizer is the last finished epoch's after an interruption or a
+        divergence.
     settings : TrainingSettings
         Everything the loop reads of the estimator's parameters.
     records : TrainingRecords
-        The optimizer and the fitted records, updated in place.
+        The fitted records, updated in place.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Or an array of any array API namespace, on the network's device.
     Y : ndarray of shape (n_samples, n_outputs)
@@ -473,6 +523,7 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
     incremental : bool
         ``partial_fit``: one epoch, no early stopping.
     """
+    net, state = fit.network, fit.training
     ops = net.ops
     early_stopping = settings.early_stopping
     if early_stopping and incremental:
@@ -484,20 +535,20 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
     )
     n_samples = batches.n_samples
     ws = Workspace(net, batches.batch_size, settings.dropout, state.dropout_rng)
-    records.optimizer.bind(ops, net.params, ws.decay_sources)
+    fit.optimizer.bind(ops, net.params, ws.decay_sources)
     interval = _alignment_interval(settings.track_alignment)
     table = _ProgressTable(early_stopping, interval > 0) if settings.verbose else None
     # partial_fit calls continue one table: its header is printed once.
     if table and not (incremental and records.t > 0):
         table.header()
 
-    last_epoch = _Snapshot(net, records.optimizer, state)
+    last_epoch = fit.snapshot()
     records.n_iter = 0
     try:
         for _ in range(settings.max_iter):
             start_time = time.perf_counter()
             loss, epoch_angles, X_last = _train_epoch(
-                net, records.optimizer, state, settings, ws, batches, interval
+                net, fit.optimizer, state, settings, ws, batches, interval
             )
             # The batches' losses check the updates before them; the epoch's
             # last update is checked on its own batch, so that the state kept
@@ -518,8 +569,8 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
                     records.loss, records.validation_scores[-1] if early_stopping else None,
                     epoch_angles, time.perf_counter() - start_time,
                 )
-            records.optimizer.iteration_ends(records.t)
-            if _stops(state, settings, records.optimizer) or incremental:
+            fit.optimizer.iteration_ends(records.t)
+            if _stops(state, settings, fit.optimizer) or incremental:
                 break
             if records.n_iter == settings.max_iter:
                 warnings.warn(
@@ -531,15 +582,15 @@ def fit_stochastic(net, state, settings, records, X, Y, sample_weight, increment
             # What an interruption or divergence of the next epoch returns to,
             # after the schedule and stopping updates, which belong to this one
             # (the last epoch has no next one: it saves the copy of every array).
-            last_epoch = _Snapshot(net, records.optimizer, state)
+            last_epoch = fit.snapshot()
     except KeyboardInterrupt:
-        records.optimizer = last_epoch.restore(net, state)
+        fit.restore(last_epoch)
         warnings.warn(
             "Training interrupted by user: the model keeps the weights of the "
             f"last completed epoch ({records.n_iter})."
         )
     except TrainingDiverged as exc:
-        records.optimizer = last_epoch.restore(net, state)
+        fit.restore(last_epoch)
         loss = exc.args[0]
         how = ("non-finite" if not np.isfinite(loss) else
                f"over {EXPLODED_OVER_CONSTANT} times the {settings.constant_loss:.3g} of "

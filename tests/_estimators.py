@@ -75,8 +75,8 @@ def trained_arrays(estimator):
     models.append(getattr(estimator, "final_estimator_", None))
     arrays = []
     for model in models:
-        if hasattr(model, "_network"):
-            arrays += [*model._network.params, *model.feedback_]
+        if hasattr(model, "_fit_state"):
+            arrays += [*model._fit_state.network.params, *model.feedback_]
     return arrays
 
 

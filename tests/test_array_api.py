@@ -106,7 +106,7 @@ def _assert_close(actual, expected):
 
 
 def _assert_same_model(ref, other, X, to):
-    for a, b in zip(ref._network.params, other._network.params):
+    for a, b in zip(ref._fit_state.network.params, other._fit_state.network.params):
         _assert_close(b, a)
     with config_context(array_api_dispatch=True):
         out = other.transform(to(X))
@@ -132,7 +132,7 @@ def test_torch_fit_equals_numpy_fit_for_every_rule(Estimator, rule):
         params.update(solver="sgd", learning_rate_init=0.05)
     est = Estimator(rule=rule, **params)
     ref, other = _fit_both(est, X, y, torch.asarray)
-    assert all(isinstance(p, torch.Tensor) for p in other._network.params)
+    assert all(isinstance(p, torch.Tensor) for p in other._fit_state.network.params)
     _assert_same_model(ref, other, X, torch.asarray)
 
 
@@ -215,7 +215,7 @@ def test_batches_of_zero_weight_are_skipped_on_torch_as_on_numpy(early_stopping)
     _assert_same_model(ref, other, X, torch.asarray)
     assert_allclose(other.loss_curve_, ref.loss_curve_, rtol=1e-5)
     n_batches = -(-len(y) // 4) if not early_stopping else -(-72 // 4)
-    assert other._state.n_updates == ref._state.n_updates < 4 * n_batches
+    assert other._fit_state.training.n_updates == ref._fit_state.training.n_updates < 4 * n_batches
 
 
 @pytest.mark.parametrize("Estimator", [DFAClassifier, RDClassifier])
@@ -302,7 +302,7 @@ def test_warm_start_and_divergence_snapshot_on_torch():
     with config_context(array_api_dispatch=True), pytest.raises(ValueError, match="diverged"):
         diverging.fit(torch.asarray(X_reg), torch.asarray(y_reg))
     assert diverging.n_iter_ > 0
-    assert all(bool(torch.isfinite(p).all()) for p in diverging._network.params)
+    assert all(bool(torch.isfinite(p).all()) for p in diverging._fit_state.network.params)
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
@@ -338,7 +338,7 @@ def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs(device_dr
 
     once, again = fit(), fit()
     assert once.loss_curve_ == again.loss_curve_
-    for a, b in zip(once._network.params, again._network.params):
+    for a, b in zip(once._fit_state.network.params, again._fit_state.network.params):
         assert torch.equal(a, b)
     # The device's generator is reseeded at each epoch from the estimator's
     # stream, which warm_start carries on: 2 + 2 epochs are 4 epochs.
@@ -346,14 +346,14 @@ def test_torch_fit_with_dropout_is_reproducible_and_splits_into_epochs(device_dr
     with config_context(array_api_dispatch=True):
         split.fit(torch.asarray(X), torch.asarray(y))
     assert split.loss_curve_ == once.loss_curve_
-    for a, b in zip(split._network.params, once._network.params):
+    for a, b in zip(split._fit_state.network.params, once._fit_state.network.params):
         assert torch.equal(a, b)
     # So does a pickled checkpoint (what ``reproduce`` resumes from).
     split = pickle.loads(pickle.dumps(fit(max_iter=2, warm_start=True)))
     with config_context(array_api_dispatch=True):
         split.fit(torch.asarray(X), torch.asarray(y))
     assert split.loss_curve_ == once.loss_curve_
-    for a, b in zip(split._network.params, once._network.params):
+    for a, b in zip(split._fit_state.network.params, once._fit_state.network.params):
         assert torch.equal(a, b)
     # The masks and row orders are the device's own, not numpy's.
     with _numpy_draws():
@@ -411,7 +411,7 @@ def test_torch_fit_reads_from_the_device_per_epoch_not_per_batch(
         clf._sync_every_batch = sync_every_batch
         with config_context(array_api_dispatch=True):
             clf.fit(torch.asarray(X), torch.asarray(y), **fit_params)
-        return len(reads), clf._state.n_updates
+        return len(reads), clf._fit_state.training.n_updates
 
     (many_reads, many_updates), (few_reads, few_updates) = count_reads(3), count_reads(30)
     assert many_reads == few_reads > 0 and many_updates > few_updates
@@ -460,7 +460,7 @@ def test_torch_divergence_is_found_at_the_epoch_end_and_keeps_the_last_finite_ep
         five = DFARegressor(**{**params, "max_iter": 5}).fit(Xt, yt)
     assert diverged.n_iter_ == 5
     assert diverged.loss_curve_ == five.loss_curve_
-    for a, b in zip(diverged._network.params, five._network.params):
+    for a, b in zip(diverged._fit_state.network.params, five._fit_state.network.params):
         assert torch.equal(a, b)
 
 
@@ -473,11 +473,11 @@ def test_torch_model_pickles_and_moves_to_numpy():
         assert_allclose(_numpy(loaded.predict_proba(torch.asarray(X))), expected)
         on_numpy = move_estimator_to(clf, np, "cpu")
     assert isinstance(on_numpy.coefs_[0], np.ndarray)
-    assert on_numpy.coefs_[0] is on_numpy._network.layers[0].coef
+    assert on_numpy.coefs_[0] is on_numpy._fit_state.network.layers[0].coef
     assert_allclose(on_numpy.predict_proba(X), expected, rtol=1e-6)
     # The moved model keeps training where the torch one stopped.
     on_numpy.set_params(warm_start=True, max_iter=1).fit(X, y)
-    assert all(isinstance(m, np.ndarray) for m in on_numpy._optimizer.ms)
+    assert all(isinstance(m, np.ndarray) for m in on_numpy._fit_state.optimizer.ms)
 
 
 def test_clear_errors():
@@ -547,14 +547,14 @@ def test_training_goes_on_after_a_move_between_namespaces():
         on_torch = DFAClassifier(**params).fit(torch.asarray(X), torch.asarray(y))
         moved = move_estimator_to(on_torch, np, "cpu")
     moved.fit(X, y)
-    for a, b in zip(staying._network.params, moved._network.params):
+    for a, b in zip(staying._fit_state.network.params, moved._fit_state.network.params):
         _assert_close(b, a)
     with config_context(array_api_dispatch=True):
         xp, _, device = get_namespace_and_device(torch.asarray(X))
         back = move_estimator_to(staying, xp, device)
         back.fit(torch.asarray(X), torch.asarray(y))
     staying.fit(X, y)
-    for a, b in zip(staying._network.params, back._network.params):
+    for a, b in zip(staying._fit_state.network.params, back._fit_state.network.params):
         _assert_close(b, a)
 
 
@@ -636,8 +636,8 @@ def test_training_and_prediction_use_the_ops_they_were_given(model, namespace, m
     )
     with config_context(array_api_dispatch=namespace == "torch"):
         est.fit(to(X), to(y))
-        ops = est._network.ops
-        assert all(layer.ops is ops for layer in est._network.layers)
+        ops = est._fit_state.network.ops
+        assert all(layer.ops is ops for layer in est._fit_state.network.layers)
         _forbid_lookups(monkeypatch)
         est.fit(to(X), to(y))
         if not est.early_stopping:
@@ -660,14 +660,15 @@ def test_a_model_moved_to_torch_and_back_continues_bit_for_bit(solver):
     with config_context(array_api_dispatch=True):
         xp, _, device = get_namespace_and_device(torch.asarray(X))
         there = move_estimator_to(staying, xp, device)
-        ops = there._network.ops
+        ops = there._fit_state.network.ops
         assert isinstance(ops, TorchOps) and ops is array_ops(torch.asarray(X))
-        assert all(layer.ops is ops for layer in there._network.layers)
+        assert all(layer.ops is ops for layer in there._fit_state.network.layers)
         back = move_estimator_to(there, np, "cpu")
-    assert all(layer.ops is array_ops(X) for layer in back._network.layers)
+    assert all(layer.ops is array_ops(X) for layer in back._fit_state.network.layers)
     staying.fit(X, y)
     back.fit(X, y)
-    for a, b in zip(staying._network.params + staying.feedback_, back._network.params + back.feedback_):
+    for a, b in zip(staying._fit_state.network.params + staying.feedback_,
+                    back._fit_state.network.params + back.feedback_):
         np.testing.assert_array_equal(a, b)
     assert back.loss_curve_ == staying.loss_curve_
 

@@ -285,7 +285,7 @@ def test_defaults_build_biotorch_lenet():
     assert [a.shape for a in clf.coefs_] == [
         (6, 1, 5, 5), (16, 6, 5, 5), (120, 16, 5, 5), (120, 84), (84, 10)
     ]
-    assert [type(layer).__name__ for layer in clf._network.layers] == [
+    assert [type(layer).__name__ for layer in clf._fit_state.network.layers] == [
         "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer",
         "DenseLayer", "DenseLayer",
     ]
@@ -300,7 +300,7 @@ def test_cifar_nets_of_biotorch_and_nokland():
     lenet = ConvDFAClassifier(((32, 3), (64, 3), (128, 3)), global_pool=True,
                               hidden_layer_sizes=(256,), max_iter=1, input_shape=(3, 32, 32))
     lenet.fit(X, y)
-    assert [type(layer).__name__ for layer in lenet._network.layers] == [
+    assert [type(layer).__name__ for layer in lenet._fit_state.network.layers] == [
         "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer", "MaxPool2DLayer", "Conv2DLayer",
         "GlobalAvgPool2DLayer", "DenseLayer", "DenseLayer",
     ]
@@ -311,7 +311,7 @@ def test_cifar_nets_of_biotorch_and_nokland():
                                 input_shape=(3, 32, 32), weight_init="zeros", max_iter=1)
     nokland.fit(X, y)
     # 32 -> 15 -> 7 -> 3 (dfa-torch's nn.View(nstates[3]*3*3)).
-    assert [layer.output_shape for layer in nokland._network.layers[:6]] == [
+    assert [layer.output_shape for layer in nokland._fit_state.network.layers[:6]] == [
         (96, 32, 32), (96, 15, 15), (128, 15, 15), (128, 7, 7), (256, 7, 7), (256, 3, 3)]
     assert nokland.coefs_[3].shape == (256 * 3 * 3, 2048)
 

@@ -764,14 +764,13 @@ def test_training_loop_runs_from_its_arguments_alone():
     est.fit(X, y)
     records = twin._training_records()
     Y = twin._label_binarizer.transform(y).astype(X.dtype)
-    fit_stochastic(twin._network, twin._state, twin._training_settings(), records,
-                   X, Y, None, False)
+    fit_stochastic(twin._fit_state, twin._training_settings(), records, X, Y, None, False)
     assert records.loss_curve == est.loss_curve_
     assert records.validation_scores == est.validation_scores_
     assert (records.n_iter, records.t, records.loss) == (est.n_iter_, est.t_, est.loss_)
     assert records.best_validation_score == est.best_validation_score_
-    assert records.optimizer.t == est._optimizer.t
-    for a, b in zip(twin._network.params, est._network.params):
+    assert twin._fit_state.optimizer.t == est._fit_state.optimizer.t
+    for a, b in zip(twin._fit_state.network.params, est._fit_state.network.params):
         assert_array_equal(a, b)
 
 

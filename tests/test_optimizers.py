@@ -140,7 +140,7 @@ def test_step_schedule_is_constant_rates_between_its_epochs():
         assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     assert not np.allclose(stepped.coefs_[0], DFAClassifier(
         learning_rate_init=0.1, max_iter=4, **common).fit(X, y).coefs_[0])
-    assert stepped._optimizer.learning_rate == pytest.approx(0.01)
+    assert stepped._fit_state.optimizer.learning_rate == pytest.approx(0.01)
 
 
 def test_step_schedule_counts_epochs_across_partial_fit():
@@ -154,7 +154,7 @@ def test_step_schedule_counts_epochs_across_partial_fit():
     rates = []
     for _ in range(4):
         clf.partial_fit(X[:100] / 16, y[:100], classes=np.arange(10))
-        rates.append(clf._optimizer.learning_rate)
+        rates.append(clf._fit_state.optimizer.learning_rate)
     assert rates == pytest.approx([0.05, 0.05, 0.025, 0.025])
 
 

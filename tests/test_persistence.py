@@ -136,6 +136,6 @@ def test_loaded_network_hands_its_layers_the_ops_of_its_arrays(round_trip, tmp_p
     X, y = _data()
     fitted = tiny(skdfa.ConvDFAClassifier).fit(X, y)
     loaded = round_trip(fitted, tmp_path)
-    ops = loaded._network.ops
+    ops = loaded._fit_state.network.ops
     assert ops is array_ops(X)
-    assert all(layer.ops is ops for layer in loaded._network.layers)
+    assert all(layer.ops is ops for layer in loaded._fit_state.network.layers)

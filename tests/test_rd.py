@@ -195,7 +195,7 @@ def test_network_gradients_under_bp_match_finite_differences(matrix, output_laye
         random_state=0,
     )
     clf.fit(X, y)  # builds a float64 network
-    net = clf._network
+    net = clf._fit_state.network
     Y = np.eye(3)[y]
     ws = Workspace(net, 8, (0.0, 0.0), np.random.default_rng(0))
 
@@ -237,7 +237,7 @@ def test_fitted_attributes_are_the_layers_parameters(output_layer):
     clf = RDClassifier(
         hidden_layer_sizes=(5, 4), output_layer=output_layer, max_iter=2, random_state=0
     ).fit(X, y)
-    layers = clf._network.layers
+    layers = clf._fit_state.network.layers
     n_rd = 3 if output_layer == "rd" else 2
     assert len(clf.diagonals_) == n_rd and len(clf.intercepts_) == 3
     for layer, (d1, d2) in zip(layers, clf.diagonals_):

@@ -45,7 +45,7 @@ def _fit_data(Estimator):
 def _all_finite(estimator):
     """Weights and optimizer state (moments, velocities) are all finite."""
     arrays = trained_arrays(estimator)
-    for name, state in vars(estimator._optimizer).items():
+    for name, state in vars(estimator._fit_state.optimizer).items():
         if isinstance(state, list) and name != "_scratch":
             arrays += state
     return all(np.isfinite(a).all() for a in arrays)

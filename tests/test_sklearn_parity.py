@@ -192,7 +192,7 @@ def test_lbfgs_gradient_is_the_loss_gradient(estimator, n_outputs):
         est.fit(X, y)
     Y = np.asarray(est._label_binarizer.transform(y) if hasattr(est, "classes_") else y,
                    dtype=float).reshape(30, -1)
-    objective = _Objective(est._network, X, Y, weights, est.alpha)
+    objective = _Objective(est._fit_state.network, X, Y, weights, est.alpha)
     x = objective.pack()
     value, _ = _finite_difference_check(objective, x)
     # The value is the weighted data loss plus the L2 penalty, computed here
@@ -210,7 +210,7 @@ def test_lbfgs_gradient_is_the_loss_gradient(estimator, n_outputs):
     else:
         # The sum over outputs, whose gradient training follows.
         per_sample = 0.5 * ((raw - Y) ** 2).sum(axis=1)
-    squares = sum((p**2).sum() for p in est._network.regularized_params)
+    squares = sum((p**2).sum() for p in est._fit_state.network.regularized_params)
     expected = (per_sample @ weights + 0.5 * est.alpha * squares) / weights.sum()
     assert_allclose(value, expected, rtol=1e-10)
 

@@ -365,8 +365,10 @@ def make_estimator(rule, *, epochs=PAPER_EPOCHS, seed=0, overrides=None, data=No
     >>> est = make_estimator("usf", epochs=3)
     >>> est.conv_layers, est.learning_rate, est.step_epochs, est.learning_rate_init
     (((6, 5), (16, 5), (120, 5)), 'step', (2, 2), 0.01)
-    >>> make_estimator("dfa").rule, make_estimator("dfa", overrides=dict(conv_feedback="pooled")).rule
-    (DirectFeedbackAlignment(conv_feedback='map'), DirectFeedbackAlignment(conv_feedback='pooled'))
+    >>> make_estimator("dfa").rule  # the form of the MNIST tables
+    DirectFeedbackAlignment(conv_feedback='map')
+    >>> make_estimator("dfa", overrides=dict(conv_feedback="pooled")).rule
+    DirectFeedbackAlignment(conv_feedback='pooled')
     >>> cifar = make_estimator("dfa", epochs=250, data="CIFAR-10")
     >>> cifar.conv_layers, cifar.global_pool, cifar.step_epochs, cifar.rule
     (((32, 3), (64, 3), (128, 3)), True, (100, 150, 200), DirectFeedbackAlignment())
