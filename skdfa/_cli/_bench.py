@@ -12,7 +12,9 @@ epoch, which allocates the network, is measured for memory (``tracemalloc``)
 instead of speed. The achieved training rate is compared with the float32
 matrix-multiply rate of this machine, measured in the same run on the
 training's own matrix shapes, and the project's targets are printed as MET or
-MISS.
+MISS. With ``--net``, convolutional nets (:data:`CONV_NETS`) take the dense
+nets' place: skdfa's rules only, their FLOPs counted on the layers, the rate
+measured on the convolutions' im2col products.
 
 The command is here; the measurements in ``_bench_measure.py``, the reference
 learners in ``_bench_reference.py``, the tables and targets in
@@ -57,6 +59,7 @@ CONV_NETS = {
 """``--net``: the convolutional nets of the speed table, as
 :class:`~skdfa.ConvDFAClassifier` parameters (relu, on 1x32x32 images)."""
 CONV_ACTIVATION = "relu"  # biotorch's LeNets'
+IMAGE_SIDE = 32
 
 
 def conv_net_name(name, n_classes):
@@ -68,9 +71,6 @@ def conv_net_name(name, n_classes):
     dense = ",".join(map(str, net["hidden_layer_sizes"]))
     return (f"{name} conv {channels} ({kernels}){pooling}, dense {dense}, "
             f"1x{IMAGE_SIDE}x{IMAGE_SIDE}->{n_classes}")
-
-
-IMAGE_SIDE = 32
 
 
 def as_32x32_images(arrays):
@@ -225,13 +225,18 @@ def run_benchmark(
              else [(hidden, None) for hidden in architectures])
     results, rates = {}, {}
     for hidden, net in specs:
+        units = [X_train.shape[1], *hidden, n_classes]
         if net is None:
-            name, conv, settings = arch([X_train.shape[1], *hidden, n_classes]), None, {}
+            name, network, conv, settings = arch(units), units, None, {}
             # MLPClassifier and the PyTorch loop: the dense nets' reference peers.
             references = ("mlp",)
         else:
+            from .._conv_estimator import ConvDFAClassifier
+
             conv = {key: value for key, value in CONV_NETS[net].items()
                     if key != "hidden_layer_sizes"}
+            # The layers the learners will build, for the rate on their products.
+            network = ConvDFAClassifier(**conv)._make_layers(units)
             name, settings = conv_net_name(net, n_classes), dict(activation=CONV_ACTIVATION)
             references = ()
         runs = [
@@ -248,15 +253,12 @@ def run_benchmark(
             ]
             if references:
                 runs.append(torch_dfa_loop(hidden, arrays, epochs, seed, device))
-        rows = run_interleaved(runs, epochs, out if progress else None,
-                               threads=learner_threads, reverse=reverse)
-        # The rate on the shapes of the matrix products that the rows do.
-        network = rows[0].units if rows[0].layers is None else rows[0].layers
         # Measured before and after the training, the faster counting: a busy
         # machine only ever lowers the rate.
         with learner_threads:
             before = matmul_rate(network, **timing)
-        results[name] = rows
+        results[name] = run_interleaved(runs, epochs, out if progress else None,
+                                        threads=learner_threads, reverse=reverse)
         with learner_threads:
             rates[name] = max(before, matmul_rate(network, **timing))
     n_train = len(X_train)
