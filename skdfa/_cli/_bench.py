@@ -50,11 +50,11 @@ DEVICES = _common.DEVICES
 
 CONV_NETS = {
     # biotorch's LeNet for MNIST on 32x32 images (ConvDFAClassifier's defaults).
-    "lenet": dict(conv_layers=((6, 5), (16, 5), (120, 5)), pool_size=2,
-                  hidden_layer_sizes=(84,)),
+    "lenet": {"conv_layers": ((6, 5), (16, 5), (120, 5)), "pool_size": 2,
+              "hidden_layer_sizes": (84,)},
     # The layers of biotorch's LeNet for CIFAR-10, on the bench's one-channel images.
-    "deep-conv": dict(conv_layers=((32, 3), (64, 3), (128, 3)), pool_size=2,
-                      global_pool=True, hidden_layer_sizes=(256,)),
+    "lenet-cifar": {"conv_layers": ((32, 3), (64, 3), (128, 3)), "pool_size": 2,
+                    "global_pool": True, "hidden_layer_sizes": (256,)},
 }
 """``--net``: the convolutional nets of the speed table, as
 :class:`~skdfa.ConvDFAClassifier` parameters (relu, on 1x32x32 images)."""
@@ -237,7 +237,7 @@ def run_benchmark(
                     if key != "hidden_layer_sizes"}
             # The layers the learners will build, for the rate on their products.
             network = ConvDFAClassifier(**conv)._make_layers(units)
-            name, settings = conv_net_name(net, n_classes), dict(activation=CONV_ACTIVATION)
+            name, settings = conv_net_name(net, n_classes), {"activation": CONV_ACTIVATION}
             references = ()
         runs = [
             bench_learner(rule, hidden, arrays, epochs, seed, conv=conv, **settings)
