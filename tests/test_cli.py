@@ -613,6 +613,16 @@ def test_conv_matmul_shapes_are_the_im2col_products():
     assert _bench_measure.product_shapes([5, 4, 3], 10) == [(10, 5, 4), (10, 4, 3)]
 
 
+def test_bench_conv_images_are_padded_by_two_pixels_a_side():
+    X = np.arange(1, 785, dtype=np.float32).reshape(1, 784)
+    padded, _, _, _ = _bench.as_32x32_images((X, X, None, None))
+    images = padded.reshape(32, 32)
+    np.testing.assert_array_equal(images[2:30, 2:30], X.reshape(28, 28))
+    assert images.sum() == X.sum()  # the margin is zeros
+    with pytest.raises(_bench.CommandError, match="square images"):
+        _bench.as_32x32_images((X[:, :700], X, None, None))
+
+
 def test_bench_conv_nets_time_dfa_and_bp_against_the_conv_rate(capsys):
     status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
                    "--devices", "numpy", "--net", "lenet"])

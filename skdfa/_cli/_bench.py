@@ -23,6 +23,7 @@ benchmarks/bench_mlp.py``.
 """
 
 import argparse
+import math
 import os
 
 import numpy as np
@@ -77,7 +78,7 @@ def as_32x32_images(arrays):
     """The splits with their 28x28 images zero-padded to 32x32 (2 pixels a
     side), as biotorch feeds MNIST to its LeNet; other sizes raise."""
     X_train, X_test, y_train, y_test = arrays
-    side = int(round(np.sqrt(X_train.shape[1])))
+    side = math.isqrt(X_train.shape[1])
     if side * side != X_train.shape[1] or side > IMAGE_SIDE:
         raise CommandError(f"--net needs square images of at most {IMAGE_SIDE}x{IMAGE_SIDE} "
                            f"pixels, one channel; the data has {X_train.shape[1]} features.")
