@@ -149,6 +149,8 @@ def test_data_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
         (["demo", "--rules", "dfa,magic"], "unknown learner(s) magic"),
         (["bench", "--rules", "mlp"], "unknown rule(s) mlp"),
         (["bench", "--hidden", "0"], "positive widths"),
+        (["bench", "--net", "alexnet"], "unknown net(s) alexnet"),
+        (["bench", "--net", "lenet", "--hidden", "32"], "--net times conv nets"),
         (["compare", "--epochs", "zero"], "expected a positive integer"),
         (["compare", "--dropout", "0.1,1.5"], "invalid dropout '0.1,1.5'"),
         (["fly"], "invalid choice: 'fly'"),
@@ -202,9 +204,11 @@ def test_bench_torch_rows_and_the_plain_pytorch_loop(capsys):
     assert names == [
         "sklearn MLPClassifier", "skdfa dfa", "skdfa dfa torch cpu", "PyTorch DFA loop cpu"
     ]
-    rows = {line[:22].strip(): line.split() for line in table.splitlines()[3:] if line.strip()}
-    skdfa_torch = float(rows["skdfa dfa torch cpu"][-6])
-    torch_loop = float(rows["PyTorch DFA loop cpu"][-6])
+    # s/epoch: the first column after the learner's 22 characters.
+    rows = {line[:22].strip(): line[22:].split() for line in table.splitlines()[3:]
+            if line.strip()}
+    skdfa_torch = float(rows["skdfa dfa torch cpu"][0])
+    torch_loop = float(rows["PyTorch DFA loop cpu"][0])
     match = re.search(r"(MET |MISS)  skdfa DFA on torch CPU <= 1.0x the plain "
                       r"PyTorch DFA loop's epoch on 784-16-10: ([0-9.]+)x", out)
     assert match
@@ -557,6 +561,84 @@ def test_training_flops_count_bp_and_fa_propagate_through_every_upper_layer():
     assert flops(units, "sdfa") == 2 * (2 * forward + 3 * (7 + 5))
     # DKP also computes its feedback's gradient e.T @ h_l.
     assert flops(units, "dkp") == 2 * (2 * forward + 2 * 3 * (7 + 5))
+
+
+def _tiny_conv_layers(rule="dfa"):
+    # conv (1,7,7) -> 2 maps of 3x3 -> (2,5,5), max pool 2 -> (2,2,2), conv of
+    # 2x2 -> (3,1,1), dense 3 -> 4, dense 4 -> 3 classes.
+    from skdfa import ConvDFAClassifier
+
+    est = ConvDFAClassifier(conv_layers=((2, 3), (3, 2)), pool_size=2,
+                            hidden_layer_sizes=(4,), rule=rule)
+    return est, est._make_layers([49, 4, 3])
+
+
+def test_conv_training_flops_match_a_hand_count():
+    _, layers = _tiny_conv_layers()
+    forward = 2 * 5 * 5 * (1 * 3 * 3) + 3 * 1 * 1 * (2 * 2 * 2) + 3 * 4 + 4 * 3
+    assert [_bench_measure.forward_macs(layer) for layer in layers] == [450, 0, 24, 12, 12]
+    flops = _bench_measure.training_flops_per_sample
+    # BP: input gradients through the second conv and both dense layers, none
+    # through the first conv or the pooling.
+    assert flops(layers, "bp") == 2 * (2 * forward + 24 + 12 + 12)
+    assert flops(layers, "fa") == flops(layers, "bp")
+    # DFA's "kernel" form: e (3 outputs) onto the pooled map under the second
+    # conv (its constant-map projection D, 2*2*2 wide), the second conv's
+    # output (3) and the dense layer's (4).
+    assert flops(layers, "dfa") == 2 * (2 * forward + 3 * (8 + 3 + 4))
+    # DKP ("map" form): onto each layer's own output, and its feedback's gradient.
+    assert flops(layers, "dkp") == 2 * (2 * forward + 2 * 3 * (2 * 5 * 5 + 3 + 4))
+    assert _bench_report.macs_ratio(layers) == pytest.approx(
+        (2 * forward + 45) / (2 * forward + 48)
+    )
+
+
+def test_conv_dfa_count_is_the_width_of_the_feedback_the_engine_projects_through():
+    est, layers = _tiny_conv_layers()
+    rng = np.random.RandomState(0)
+    est.set_params(max_iter=1).fit(rng.rand(20, 49).astype(np.float32), np.arange(20) % 3)
+    (feedback,) = est._fit_state.network.rule_state.fixed
+    forward = sum(_bench_measure.forward_macs(layer) for layer in layers)
+    n_outputs, width = feedback.shape
+    assert _bench_measure.training_flops_per_sample(layers, "dfa") == 2 * (
+        2 * forward + n_outputs * width
+    )
+
+
+def test_conv_matmul_shapes_are_the_im2col_products():
+    _, layers = _tiny_conv_layers()
+    assert _bench_measure.product_shapes(layers, 10) == [
+        (10 * 25, 9, 2), (10 * 1, 8, 3), (10, 3, 4), (10, 4, 3)
+    ]
+    assert _bench_measure.product_shapes([5, 4, 3], 10) == [(10, 5, 4), (10, 4, 3)]
+
+
+def test_bench_conv_images_are_padded_by_two_pixels_a_side():
+    X = np.arange(1, 785, dtype=np.float32).reshape(1, 784)
+    padded, _, _, _ = _bench.as_32x32_images((X, X, None, None))
+    images = padded.reshape(32, 32)
+    np.testing.assert_array_equal(images[2:30, 2:30], X.reshape(28, 28))
+    assert images.sum() == X.sum()  # the margin is zeros
+    with pytest.raises(_bench.CommandError, match="square images"):
+        _bench.as_32x32_images((X[:, :700], X, None, None))
+
+
+def test_bench_conv_nets_time_dfa_and_bp_against_the_conv_rate(capsys):
+    status = main(["bench", "--quick", "--data", "synthetic", "--epochs", "2", "--quiet",
+                   "--devices", "numpy", "--net", "lenet"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "padded to 32x32: 600 train / 200 test samples, 1024 features" in out
+    assert "lenet conv 6,16,120 (5x5), dense 84, 1x32x32->10 relu" in out
+    rows = re.findall(r"^skdfa (dfa|bp) .*$", out, re.MULTILINE)
+    assert rows == ["dfa", "bp"] and "sklearn" not in out and "PyTorch" not in out
+    assert "im2col" in out
+    # LeNet: forward 416520 multiply-adds; bp 298920 more, dfa 10*(1176+400+120+84).
+    assert " 2.26 " in re.search(r"^skdfa bp .*$", out, re.MULTILINE).group()
+    assert " 1.70 " in re.search(r"^skdfa dfa .*$", out, re.MULTILINE).group()
+    verdicts = re.findall(r"^  (MET |MISS|n/a ) .*$", out, re.MULTILINE)
+    assert verdicts == ["n/a "] and "(multiply-adds allow 0.75)" in out
+    assert "accuracy" not in out.split("Targets:")[1]
 
 
 def test_python_dash_m_entry_point(tmp_path):

@@ -12,7 +12,9 @@ epoch, which allocates the network, is measured for memory (``tracemalloc``)
 instead of speed. The achieved training rate is compared with the float32
 matrix-multiply rate of this machine, measured in the same run on the
 training's own matrix shapes, and the project's targets are printed as MET or
-MISS.
+MISS. With ``--net``, convolutional nets (:data:`CONV_NETS`) take the dense
+nets' place: skdfa's rules only, their FLOPs counted on the layers, the rate
+measured on the convolutions' im2col products.
 
 The command is here; the measurements in ``_bench_measure.py``, the reference
 learners in ``_bench_reference.py``, the tables and targets in
@@ -21,6 +23,7 @@ benchmarks/bench_mlp.py``.
 """
 
 import argparse
+import math
 import os
 
 import numpy as np
@@ -45,6 +48,47 @@ ARCHITECTURES = [(800,), report.DEEP_HIDDEN]
 QUICK_ARCHITECTURES = [(32,), (32, 32, 32)]
 QUICK_SAMPLES = (600, 200)
 DEVICES = _common.DEVICES
+
+CONV_NETS = {
+    # biotorch's LeNet for MNIST on 32x32 images (ConvDFAClassifier's defaults).
+    "lenet": {"conv_layers": ((6, 5), (16, 5), (120, 5)), "pool_size": 2,
+              "hidden_layer_sizes": (84,)},
+    # The layers of biotorch's LeNet for CIFAR-10, on the bench's one-channel images.
+    "lenet-cifar": {"conv_layers": ((32, 3), (64, 3), (128, 3)), "pool_size": 2,
+                    "global_pool": True, "hidden_layer_sizes": (256,)},
+}
+"""``--net``: the convolutional nets of the speed table, as
+:class:`~skdfa.ConvDFAClassifier` parameters (relu, on 1x32x32 images)."""
+CONV_ACTIVATION = "relu"  # biotorch's LeNets'
+IMAGE_SIDE = 32
+
+
+def conv_net_name(name, n_classes):
+    """``lenet conv 6,16,120 (5x5), dense 84, 1x32x32->10``: a table's title."""
+    net = CONV_NETS[name]
+    channels = ",".join(str(c) for c, _ in net["conv_layers"])
+    kernels = ",".join(sorted({f"{k}x{k}" for _, k in net["conv_layers"]}))
+    pooling = ", global pool" if net.get("global_pool") else ""
+    dense = ",".join(map(str, net["hidden_layer_sizes"]))
+    return (f"{name} conv {channels} ({kernels}){pooling}, dense {dense}, "
+            f"1x{IMAGE_SIDE}x{IMAGE_SIDE}->{n_classes}")
+
+
+def as_32x32_images(arrays):
+    """The splits with their 28x28 images zero-padded to 32x32 (2 pixels a
+    side), as biotorch feeds MNIST to its LeNet; other sizes raise."""
+    X_train, X_test, y_train, y_test = arrays
+    side = math.isqrt(X_train.shape[1])
+    if side * side != X_train.shape[1] or side > IMAGE_SIDE:
+        raise CommandError(f"--net needs square images of at most {IMAGE_SIDE}x{IMAGE_SIDE} "
+                           f"pixels, one channel; the data has {X_train.shape[1]} features.")
+    margin = (IMAGE_SIDE - side) // 2, IMAGE_SIDE - side - (IMAGE_SIDE - side) // 2
+
+    def pad(X):
+        images = np.pad(X.reshape(-1, side, side), ((0, 0), margin, margin))
+        return images.reshape(len(X), -1)
+
+    return pad(X_train), pad(X_test), y_train, y_test
 
 
 def load_bench_data(data, quick, n_train=None):
@@ -109,7 +153,7 @@ def available_devices():
 def run_benchmark(
     *, data="fashion-mnist", epochs=5, rules=("dfa", "bp"), architectures=None,
     quick=False, seed=0, out=print, progress=True, devices=("numpy",), n_train=None,
-    threads=None, reverse=False,
+    threads=None, reverse=False, nets=None,
 ):
     """Run the benchmark and print its report.
 
@@ -143,6 +187,12 @@ def run_benchmark(
     reverse : bool, default=False
         Step the learners in the reverse order (see :func:`run_interleaved`):
         the report is the same learners in the same places.
+    nets : sequence of str, default=None
+        Convolutional nets of :data:`CONV_NETS` to time instead of the dense
+        ``architectures``, on the images padded to 32x32: only skdfa's
+        rules run (MLPClassifier and the PyTorch loop are dense), and the
+        rate they are compared with is np.matmul's on the convolutions'
+        im2col product shapes.
 
     Returns
     -------
@@ -151,50 +201,72 @@ def run_benchmark(
         ``matmul_gflops`` (architecture -> rate) and ``targets`` (list of
         ``(description, value, passed)``).
     """
+    if nets and architectures:
+        raise ValueError("architectures are dense nets: give them or nets, not both.")
     if architectures is None:
         architectures = QUICK_ARCHITECTURES if quick else ARCHITECTURES
     subset = quick or n_train is not None
     arrays, label = load_bench_data(data, quick, n_train)
+    if nets:
+        arrays = as_32x32_images(arrays)
+        label += f", padded to {IMAGE_SIDE}x{IMAGE_SIDE}"
     X_train, X_test = arrays[0], arrays[1]
     n_classes = len(np.unique(arrays[2]))
+    activation = CONV_ACTIVATION if nets else "tanh"
     out(
         f"Benchmark on {label}: {len(X_train)} train / {len(X_test)} test samples, "
-        f"{X_train.shape[1]} features, float32, tanh, adam lr=0.001, alpha=1e-4, "
+        f"{X_train.shape[1]} features, float32, {activation}, adam lr=0.001, alpha=1e-4, "
         f"batch {BATCH_SIZE}, {epochs} epochs"
         + ("  [QUICK: timings mean nothing]" if quick else "")
     )
     learner_threads = LearnerThreads(threads)
+    timing = dict(min_time=0.01, repeats=1) if quick else {}
+    # A dense net by its hidden widths, a conv net by its name and layers.
+    specs = ([(CONV_NETS[net]["hidden_layer_sizes"], net) for net in nets] if nets
+             else [(hidden, None) for hidden in architectures])
     results, rates = {}, {}
-    for hidden in architectures:
+    for hidden, net in specs:
         units = [X_train.shape[1], *hidden, n_classes]
-        name = arch(units)
-        timing = dict(min_time=0.01, repeats=1) if quick else {}
-        report_progress = out if progress else None
+        if net is None:
+            name, network, conv, settings = arch(units), units, None, {}
+            # MLPClassifier and the PyTorch loop: the dense nets' reference peers.
+            references = ("mlp",)
+        else:
+            from .._conv_estimator import ConvDFAClassifier
+
+            conv = {key: value for key, value in CONV_NETS[net].items()
+                    if key != "hidden_layer_sizes"}
+            # The layers the learners will build, for the rate on their products.
+            network = ConvDFAClassifier(**conv)._make_layers(units)
+            name, settings = conv_net_name(net, n_classes), {"activation": CONV_ACTIVATION}
+            references = ()
         runs = [
-            bench_learner(rule, hidden, arrays, epochs, seed)
-            for rule in ("mlp", *rules)
+            bench_learner(rule, hidden, arrays, epochs, seed, conv=conv, **settings)
+            for rule in (*references, *rules)
             if "numpy" in devices or rule == "mlp"
         ]
         for device in devices:
             if device == "numpy":
                 continue
             runs += [
-                bench_learner(rule, hidden, arrays, epochs, seed, device) for rule in rules
+                bench_learner(rule, hidden, arrays, epochs, seed, device, conv=conv, **settings)
+                for rule in rules
             ]
-            runs.append(torch_dfa_loop(hidden, arrays, epochs, seed, device))
+            if references:
+                runs.append(torch_dfa_loop(hidden, arrays, epochs, seed, device))
         # Measured before and after the training, the faster counting: a busy
         # machine only ever lowers the rate.
         with learner_threads:
-            before = matmul_rate(units, **timing)
-        results[name] = run_interleaved(runs, epochs, report_progress,
+            before = matmul_rate(network, **timing)
+        results[name] = run_interleaved(runs, epochs, out if progress else None,
                                         threads=learner_threads, reverse=reverse)
         with learner_threads:
-            rates[name] = max(before, matmul_rate(units, **timing))
+            rates[name] = max(before, matmul_rate(network, **timing))
     n_train = len(X_train)
     for name, rows in results.items():
         report.print_table(name, rows, rates[name], n_train, out)
     out("")
-    out(report.FLOP_EXPLANATION)
+    out(report.CONV_FLOP_EXPLANATION if nets else report.FLOP_EXPLANATION)
     out("")
     report.print_threads(learner_threads, [row for rows in results.values() for row in rows],
                          out)
@@ -202,11 +274,13 @@ def run_benchmark(
         out("Order: the learners took their epochs in the reverse order of the table.")
     # Accuracies after training on part of the data say nothing about the
     # accuracy targets, which are for the full training set.
+    # The accuracy targets are the dense nets'.
     targets = report.targets(
-        results, rates, n_train, real_data=label == "Fashion-MNIST", accuracy=not subset
+        results, rates, n_train, real_data=label == "Fashion-MNIST",
+        accuracy=not (subset or nets),
     )
     report.print_targets(targets, out)
-    if subset:
+    if subset and not nets:
         out(f"  (accuracy targets not evaluated: trained on {n_train} samples, "
             f"{'--quick' if quick else '--n-train'})")
     return {"results": results, "matmul_gflops": rates, "targets": targets}
@@ -448,6 +522,10 @@ def _parse_rates(text):
     return tuple(_common.parse_positive_float(rate) for rate in text.split(","))
 
 
+def _parse_nets(text):
+    return _common.parse_names(text, tuple(CONV_NETS), "net")
+
+
 def parse_rules(text):
     return _common.parse_rules(text, _common.rule_names())
 
@@ -471,6 +549,11 @@ def add_arguments(parser):
                         help="hidden widths of an architecture, e.g. 800 or "
                              "1024,1024,1024,1024; repeat for several (default: both of "
                              "those, the nets of the targets)")
+    parser.add_argument("--net", type=_parse_nets, default=None, metavar="NETS",
+                        help="time convolutional nets instead of dense ones, comma-separated "
+                             f"from {','.join(CONV_NETS)} (relu, the images padded to 32x32; "
+                             "skdfa's rules only, against the np.matmul rate on the "
+                             "convolutions' im2col shapes)")
     parser.add_argument("--quick", action="store_true",
                         help=f"tiny nets on {QUICK_SAMPLES[0]} samples, for tests")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -537,6 +620,10 @@ def usage_problem(args):
     if args.effect_of is None and given:
         return (f"{', '.join(given)} only with --effect-of: the speed table runs every "
                 f"learner at adam, batch {BATCH_SIZE}, without dropout")
+    if args.net is not None and (args.hidden is not None or args.to_accuracy is not None
+                                 or args.partial_fit or args.effect_of is not None):
+        return ("--net times conv nets in the speed table: no --hidden, --to-accuracy, "
+                "--partial-fit or --effect-of")
     if (args.lr is not None or args.plot is not None) and args.to_accuracy is None:
         return "--lr and --plot only with --to-accuracy"
     if args.to_accuracy is not None and (args.effect_of is not None or given
@@ -582,5 +669,5 @@ def run(args):
             dropout=(0.1, 0.5) if args.dropout is None else args.dropout,
         )
     else:
-        run_benchmark(**common)
+        run_benchmark(**common, nets=args.net)
     return 0

@@ -18,6 +18,7 @@ import tracemalloc
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.base import clone
 
 from . import _common
 
@@ -28,14 +29,101 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 which other jobs on a busy machine do not inflate."""
 
 
-def training_flops_per_sample(units, rule):
-    """Training FLOPs per sample of a dense network (see
-    ``_bench_report.FLOP_EXPLANATION``).
+def _is_dense_widths(network):
+    """Whether ``network`` is a dense network's widths rather than its layers."""
+    return all(isinstance(n, (int, np.integer)) for n in network)
+
+
+def forward_macs(layer):
+    """Multiply-adds per sample of one layer's forward product.
+
+    A convolution of kernel ``(C_out, C_in, kh, kw)`` computes ``C_in kh
+    kw`` multiply-adds at each of its ``C_out H_out W_out`` outputs; a dense
+    layer ``n_in n_out``; a pooling none (its work is element-wise).
 
     Parameters
     ----------
-    units : list of int
-        ``[n_features, hidden widths..., n_outputs]``.
+    layer : layer
+        A layer of the engine (``_layers.py``, ``_conv.py``); it need not be
+        initialized.
+
+    Returns
+    -------
+    macs : int
+
+    Examples
+    --------
+    >>> from skdfa._conv import Conv2DLayer
+    >>> from skdfa._cli._bench_measure import forward_macs
+    >>> forward_macs(Conv2DLayer((1, 32, 32), 6, 5))  # 6*28*28 * 1*5*5
+    117600
+    """
+    if not layer.n_params:
+        return 0
+    kernel_shape = getattr(layer, "kernel_shape", None)
+    if kernel_shape is None:
+        return layer.n_in * layer.n_out
+    return int(np.prod(layer.output_shape)) * int(np.prod(kernel_shape[1:]))
+
+
+def error_signal_macs(network, rule):
+    """Multiply-adds per sample of the hidden layers' error signals.
+
+    On a dense network's widths, the rule's own count
+    (``rule.error_signal_macs``). On a network's layers (a convolutional
+    net), the count that the engine does:
+
+    - the direct rules (:class:`~skdfa.rules.DirectRule`: dfa, drtp, sdfa,
+      dkp): one product ``s @ B`` of the ``n_outputs`` signal into every
+      block, each as wide as the map it lands on (with ``conv_feedback=
+      "kernel"``, the input of the next layer with parameters: the matrix
+      ``D`` of the constant-map projection is built once, at the first
+      fit, not per sample); twice that where the feedback is learnt (dkp's
+      ``e.T @ h_l``);
+    - the others (bp and the fa family): an input gradient through every
+      layer with parameters above the first, as many multiply-adds as its
+      forward product (a transposed convolution; a pooling's is
+      element-wise).
+
+    Parameters
+    ----------
+    network : list of int or list of layers
+        ``[n_features, hidden widths..., n_outputs]``, or the layers, input
+        to output.
+    rule : str or LearningRule
+        A learning rule's name or a rule object.
+
+    Returns
+    -------
+    macs : int
+    """
+    from ..rules import DirectRule
+
+    rule = _common.get_rule(rule)
+    if _is_dense_widths(network):
+        return rule.error_signal_macs(list(network))
+    layers = network
+    if isinstance(rule, DirectRule):
+        n_outputs = layers[-1].n_out
+        projection = n_outputs * sum(
+            layers[entry].n_out for _, entry, _ in rule._entries(layers)
+        )
+        return 2 * projection if rule.learned_feedback else projection
+    with_params = [layer for layer in layers if layer.n_params]
+    return sum(forward_macs(layer) for layer in with_params[1:])
+
+
+def training_flops_per_sample(network, rule):
+    """Training FLOPs per sample of a network (see
+    ``_bench_report.FLOP_EXPLANATION``): twice the multiply-adds of the
+    forward products, the weight gradients (as many as the forward
+    products) and the error signals (:func:`error_signal_macs`).
+
+    Parameters
+    ----------
+    network : list of int or list of layers
+        A dense network's widths ``[n_features, hidden widths...,
+        n_outputs]``, or a network's layers (a convolutional net's).
     rule : str or LearningRule
         A learning rule's name or a rule object.
 
@@ -56,8 +144,44 @@ def training_flops_per_sample(units, rule):
     >>> training_flops_per_sample([4, 3, 2, 1], "dfa")  # 2*(2*20 + 1*5)
     90
     """
-    forward = sum(a * b for a, b in zip(units[:-1], units[1:]))
-    return 2 * (2 * forward + _common.get_rule(rule).error_signal_macs(units))
+    if _is_dense_widths(network):
+        forward = sum(a * b for a, b in zip(network[:-1], network[1:]))
+    else:
+        forward = sum(forward_macs(layer) for layer in network)
+    return 2 * (2 * forward + error_signal_macs(network, rule))
+
+
+def product_shapes(network, batch_size=BATCH_SIZE):
+    """``(rows, inner, columns)`` of each layer's forward matrix product.
+
+    A dense layer's is ``(batch, n_in, n_out)``; a convolution's, as the
+    numpy engine computes it (im2col, one product), ``(batch H_out W_out,
+    C_in kh kw, C_out)``. Poolings have none.
+
+    Parameters
+    ----------
+    network : list of int or list of layers
+        As :func:`training_flops_per_sample`.
+    batch_size : int, default=200
+
+    Returns
+    -------
+    shapes : list of (int, int, int)
+    """
+    if _is_dense_widths(network):
+        return [(batch_size, a, b) for a, b in zip(network[:-1], network[1:])]
+    shapes = []
+    for layer in network:
+        if not layer.n_params:
+            continue
+        kernel_shape = getattr(layer, "kernel_shape", None)
+        if kernel_shape is None:
+            shapes.append((batch_size, layer.n_in, layer.n_out))
+        else:
+            positions = int(np.prod(layer.output_shape[1:]))
+            shapes.append((batch_size * positions, int(np.prod(kernel_shape[1:])),
+                           kernel_shape[0]))
+    return shapes
 
 
 def _best_seconds(fn, min_time, repeats):
@@ -76,19 +200,20 @@ def _best_seconds(fn, min_time, repeats):
     return best
 
 
-def matmul_rate(units, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0):
+def matmul_rate(network, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0):
     """float32 ``np.matmul`` rate on a network's training shapes, in GFLOP/s.
 
-    Times, for every layer, the forward product ``(batch, n_in) @ (n_in,
-    n_out)`` and the weight-gradient product ``(batch, n_in).T @ (batch,
-    n_out)`` (a transposed view, as the engine computes it), each the best of
-    ``repeats`` loops of at least ``min_time`` seconds, and returns their total
-    FLOPs over their total time.
+    Times, for every layer's forward product ``(rows, inner) @ (inner,
+    columns)`` (:func:`product_shapes`: a convolution's im2col product), that
+    product and the weight-gradient product ``(rows, inner).T @ (rows,
+    columns)`` (a transposed view, as the engine computes it), each the best
+    of ``repeats`` loops of at least ``min_time`` seconds, and returns their
+    total FLOPs over their total time.
 
     Parameters
     ----------
-    units : list of int
-        ``[n_features, hidden widths..., n_outputs]``.
+    network : list of int or list of layers
+        ``[n_features, hidden widths..., n_outputs]``, or a network's layers.
     batch_size : int, default=200
         Rows of the batch.
     min_time : float, default=0.2
@@ -105,15 +230,15 @@ def matmul_rate(units, batch_size=BATCH_SIZE, *, min_time=0.2, repeats=3, seed=0
     """
     rng = np.random.default_rng(seed)
     flops = seconds = 0.0
-    for n_in, n_out in zip(units[:-1], units[1:]):
-        X = rng.random((batch_size, n_in), dtype=np.float32)
-        W = rng.random((n_in, n_out), dtype=np.float32)
-        delta = rng.random((batch_size, n_out), dtype=np.float32)
-        A = np.empty((batch_size, n_out), np.float32)
-        G = np.empty((n_in, n_out), np.float32)
+    for rows, inner, columns in product_shapes(network, batch_size):
+        X = rng.random((rows, inner), dtype=np.float32)
+        W = rng.random((inner, columns), dtype=np.float32)
+        delta = rng.random((rows, columns), dtype=np.float32)
+        A = np.empty((rows, columns), np.float32)
+        G = np.empty((inner, columns), np.float32)
         seconds += _best_seconds(lambda: np.matmul(X, W, out=A), min_time, repeats)
         seconds += _best_seconds(lambda: np.matmul(X.T, delta, out=G), min_time, repeats)
-        flops += 2 * 2 * batch_size * n_in * n_out
+        flops += 2 * 2 * rows * inner * columns
     return flops / seconds / 1e9
 
 
@@ -128,6 +253,8 @@ class BenchResult:
     epoch, ``accuracies`` the held-out accuracy after each epoch where it is
     measured (``score_each_epoch``), and ``idle_waits`` the seconds waited,
     untimed, after each epoch for this process's threads to go idle.
+    ``layers`` are a convolutional net's layers (None for a dense net, which
+    ``units`` describe): its FLOPs are counted on them.
     """
 
     learner: str
@@ -140,6 +267,7 @@ class BenchResult:
     idle_waits: list = field(default_factory=list)
     all_seconds: list = field(default_factory=list)
     accuracies: list = field(default_factory=list)
+    layers: list = None
 
     @property
     def name(self):
@@ -167,10 +295,15 @@ class BenchResult:
         """Median of the timed epochs (the first one is not timed)."""
         return float(np.median(self.epoch_seconds))
 
+    @property
+    def flops_per_sample(self):
+        """Training FLOPs per sample (:func:`training_flops_per_sample`)."""
+        network = self.units if self.layers is None else self.layers
+        return training_flops_per_sample(network, self.rule)
+
     def gflops(self, n_samples):
         """Achieved training rate on ``n_samples`` per epoch."""
-        flops = training_flops_per_sample(self.units, self.rule) * n_samples
-        return flops / self.seconds_per_epoch / 1e9
+        return self.flops_per_sample * n_samples / self.seconds_per_epoch / 1e9
 
 
 def arch(units):
@@ -180,7 +313,7 @@ def arch(units):
 
 def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
                   sync_every_batch=False, variant="", clock="wall", trace_memory=True,
-                  score_each_epoch=False, **settings):
+                  score_each_epoch=False, conv=None, **settings):
     """Train one learner for ``epochs`` epochs of ``partial_fit``, one epoch
     per step of the generator.
 
@@ -216,6 +349,10 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
         Trace the first epoch's peak memory (numpy), which slows that epoch.
     score_each_epoch : bool, default=False
         Measure the held-out accuracy after every epoch, untimed.
+    conv : dict, default=None
+        A convolutional net: the :class:`~skdfa.ConvDFAClassifier`
+        parameters of its layers (``hidden`` is then its dense widths); its
+        layers are kept in the result for the FLOP count. None: a dense net.
     **settings
         More parameters of the learner (``batch_size``, ``solver``,
         ``dropout``, ``learning_rate_init``:
@@ -231,12 +368,14 @@ def bench_learner(rule, hidden, data, epochs, seed=0, device="numpy", *,
     """
     X_train, X_test, y_train, y_test = data
     classes = np.unique(np.concatenate([y_train, y_test]))
-    est = _common.make_learner(rule, hidden=hidden, epochs=epochs, seed=seed,
+    est = _common.make_learner(rule, hidden=hidden, epochs=epochs, seed=seed, conv=conv,
                                **{"batch_size": BATCH_SIZE, **settings})
     if sync_every_batch:
         est._sync_every_batch = True
-    result = BenchResult(rule, [X_train.shape[1], *hidden, len(classes)], device=device,
-                         variant=variant)
+    units = [X_train.shape[1], *hidden, len(classes)]
+    # The layers that the fit will build, built apart (unfitted) for the count.
+    layers = None if conv is None else clone(est)._make_layers(units)
+    result = BenchResult(rule, units, device=device, variant=variant, layers=layers)
     yield result
     X_train, X_test, y_train, y_test = _common.to_device(
         (X_train, X_test, y_train, y_test), device

@@ -39,13 +39,33 @@ after training), the rate an ideal implementation would reach. On a busy
 machine both rates are noisy: compare them only from a quiet one."""
 
 
+CONV_FLOP_EXPLANATION = """\
+FLOPs per training sample = 2 x (multiply-adds of the matrix products):
+  forward        a convolution C_out*H_out*W_out * C_in*kh*kw, a dense layer n_in*n_out
+  weight grads   as many as the forward products, every layer with parameters
+  error signal   bp: an input gradient through every layer with parameters above
+                   the first, as many as its forward product (poolings: none)
+                 dfa ("kernel" form): n_out * the width of each map the error
+                   is projected onto (e @ B, or e @ D for the constant-map
+                   projection under a convolution; D is built once, not counted)
+Element-wise work (activations, pooling, im2col copies, loss, adam) is not counted.
+"% matmul" divides GFLOP/s by the float32 np.matmul rate measured in this run on
+the same products (a convolution's im2col product (batch*H_out*W_out, C_in*kh*kw)
+@ (C_in*kh*kw, C_out) and its weight-gradient product, batch 200; the better of
+before and after training), the rate an im2col implementation would reach. On
+a busy machine both rates are noisy: compare them only from a quiet one."""
+
+
 def print_table(arch_name, rows, rate, n_train, out):
-    """The speed table of one architecture, against its first row."""
+    """The speed table of one architecture, against its first row
+    (MLPClassifier on the dense nets)."""
     reference = rows[0].seconds_per_epoch
+    versus = "vs sklearn" if rows[0].learner == "mlp" else f"vs {rows[0].rule}"
+    activation = "tanh" if rows[0].layers is None else "relu"
     out("")
-    out(f"{arch_name} tanh    (float32 matmul rate on these shapes: {rate:.1f} GFLOP/s)")
+    out(f"{arch_name} {activation}    (float32 matmul rate on these shapes: {rate:.1f} GFLOP/s)")
     header = (
-        f"{'learner':<22} {'s/epoch':>8} {'vs sklearn':>10} {'GFLOP/s':>8} "
+        f"{'learner':<22} {'s/epoch':>8} {versus:>10} {'MFLOP/smp':>9} {'GFLOP/s':>8} "
         f"{'% matmul':>8} {'peak MB':>8} {'test acc':>8}"
     )
     out(header)
@@ -54,16 +74,17 @@ def print_table(arch_name, rows, rate, n_train, out):
         gflops = row.gflops(n_train)
         out(
             f"{row.name:<22} {row.seconds_per_epoch:>8.3f} "
-            f"{reference / row.seconds_per_epoch:>9.2f}x {gflops:>8.1f} "
+            f"{reference / row.seconds_per_epoch:>9.2f}x {row.flops_per_sample / 1e6:>9.2f} "
+            f"{gflops:>8.1f} "
             f"{100 * gflops / rate:>7.0f}% "
             + (f"{row.peak_bytes / 2**20:>8.1f} " if row.device == "numpy" else f"{'-':>8} ")
             + f"{row.accuracy:>8.4f}"
         )
 
 
-def macs_ratio(units, rule="dfa", reference="bp"):
+def macs_ratio(network, rule="dfa", reference="bp"):
     """The epoch-time ratio that the multiply-adds allow ``rule`` against
-    ``reference`` on ``units``.
+    ``reference`` on ``network`` (a dense net's widths, or its layers).
 
     Examples
     --------
@@ -73,7 +94,8 @@ def macs_ratio(units, rule="dfa", reference="bp"):
     >>> macs_ratio([784, 800, 10])
     1.0
     """
-    return training_flops_per_sample(units, rule) / training_flops_per_sample(units, reference)
+    return (training_flops_per_sample(network, rule)
+            / training_flops_per_sample(network, reference))
 
 
 def _is_deep(units):
@@ -107,6 +129,7 @@ def targets(results, rates, n_train, real_data, accuracy=True):
     deep = "784-" + "-".join(map(str, DEEP_HIDDEN)) + "-10"
     for name, learners in results.items():
         units = learners[0].units
+        network = units if learners[0].layers is None else learners[0].layers
         by_key = {(row.learner, row.device): row for row in learners if not row.variant}
         seconds = {key: row.seconds_per_epoch for key, row in by_key.items()}
         if ("dfa", "cpu") in seconds and ("torch-loop", "cpu") in seconds:
@@ -122,7 +145,7 @@ def targets(results, rates, n_train, real_data, accuracy=True):
                 rows.append((
                     f"skdfa DFA <= {DFA_BP_TARGET}x skdfa BP's epoch ({where}) on {deep}"
                     + ("" if _is_deep(units) else f" (here {name})"),
-                    f"{ratio:.2f} (multiply-adds allow {macs_ratio(units):.2f})",
+                    f"{ratio:.2f} (multiply-adds allow {macs_ratio(network):.2f})",
                     ratio <= DFA_BP_TARGET if _is_deep(units) else None,
                 ))
         if ("dfa", "numpy") in seconds and ("mlp", "numpy") in seconds:

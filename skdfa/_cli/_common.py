@@ -338,7 +338,7 @@ def load_data(data, *, seed=0):
 def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
                  learning_rate_init=1e-3, batch_size=200, alpha=1e-4, dropout=0.0,
                  validation=False, validation_fraction=0.1, track=False, verbose=False,
-                 stacking_size=5, **settings):
+                 stacking_size=5, conv=None, **settings):
     """A fresh estimator for learner ``key`` that trains all ``epochs`` epochs.
 
     Parameters
@@ -362,6 +362,10 @@ def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
         skdfa networks record their alignment every ``track`` updates.
     verbose : bool, default=False
         The estimators' per-epoch table.
+    conv : dict, default=None
+        With a rule's ``key``, a :class:`~skdfa.ConvDFAClassifier` of these
+        convolutional layers (``conv_layers``, ``pool_size``, ...) under the
+        ``hidden`` dense ones, instead of a :class:`~skdfa.DFAClassifier`.
     **settings
         More parameters of the skdfa networks (``weight_init``, ``rho``, ...).
 
@@ -406,6 +410,11 @@ def make_learner(key, *, hidden, epochs, seed, activation="tanh", solver="adam",
         return StackingDFA(
             member, n_estimators=stacking_size, random_state=seed, verbose=int(verbose)
         )
+    if conv is not None:
+        from .._conv_estimator import ConvDFAClassifier
+
+        return ConvDFAClassifier(rule=resolve_rule(key), track_alignment=track,
+                                 verbose=verbose, **conv, **common)
     return DFAClassifier(rule=resolve_rule(key), track_alignment=track, verbose=verbose,
                          **common)
 
