@@ -541,7 +541,7 @@ def add_arguments(parser):
                         help="epochs per learner; the first is not timed (default: %(default)s)")
     parser.add_argument("--rules", type=parse_rules, default=("dfa", "bp"),
                         help="skdfa rules to time, comma-separated, from "
-                             f"{','.join(_common.rule_names())} or package.module:ClassName "
+                             f"{','.join(_common.rule_names())} or package.module:NAME "
                              "(a skdfa.rules.LearningRule subclass); MLPClassifier always "
                              "runs (default: dfa,bp)")
     parser.add_argument("--hidden", type=_common.parse_widths, action="append", default=None,

@@ -279,7 +279,7 @@ class BenchResult:
             return "sklearn MLPClassifier"
         if self.learner == "torch-loop":
             return f"PyTorch DFA loop {self.device}"
-        # A user's rule (package.module:ClassName) by its own name.
+        # A user's rule (package.module:NAME) by its own name.
         rule = _common.get_rule(self.learner).name
         if self.device == "numpy":
             return f"skdfa {rule}"
