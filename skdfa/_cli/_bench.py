@@ -542,8 +542,8 @@ def add_arguments(parser):
     parser.add_argument("--rules", type=parse_rules, default=("dfa", "bp"),
                         help="skdfa rules to time, comma-separated, from "
                              f"{','.join(_common.rule_names())} or package.module:NAME "
-                             "(a skdfa.rules.LearningRule subclass); MLPClassifier always "
-                             "runs (default: dfa,bp)")
+                             "(a skdfa.rules.LearningRule subclass or instance); "
+                             "MLPClassifier always runs (default: dfa,bp)")
     parser.add_argument("--hidden", type=_common.parse_widths, action="append", default=None,
                         metavar="WIDTHS",
                         help="hidden widths of an architecture, e.g. 800 or "
