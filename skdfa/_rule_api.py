@@ -31,6 +31,15 @@ from ._array_ops import array_ops
 from ._feedback import FEEDBACK_SAMPLERS, feedback_scale
 
 
+# Private hooks of the built-in rules before 0.2, and what replaced them.
+_RENAMED_HOOKS = {
+    "_signal": "signal(ctx) (DirectRule)",
+    "_slot": "learned_feedback = True (DirectRule)",
+    "_feedback": "layer_feedback(state, layers) (LayerByLayerRule)",
+    "_magnitudes": "magnitudes(layers, sample) (the sign-symmetry rules)",
+}
+
+
 class AlignmentShapeWarning(UserWarning):
     """An alignment angle compared arrays of different shapes, and is NaN.
 
@@ -416,6 +425,16 @@ class LearningRule(ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         own = vars(cls)
+        # The private hooks of the built-in rules before 0.2 are public now:
+        # an override of an old name would be silently ignored.
+        renamed = [old for old in _RENAMED_HOOKS if old in own]
+        if renamed:
+            raise TypeError(
+                f"{cls.__name__} overrides {', '.join(renamed)}, which skdfa's rules no "
+                "longer call; override "
+                + ", ".join(_RENAMED_HOOKS[old] for old in renamed)
+                + " instead (see the user guide, 'Write your own learning rule')."
+            )
         # A variant of a rule is a rule of its own in tables and figures: it
         # is called by its class name, in the colour cycle's next colour,
         # unless it says otherwise.

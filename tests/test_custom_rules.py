@@ -447,3 +447,12 @@ def test_cli_rules_take_an_instance_or_a_class_from_a_module(capsys):
         del _custom_rules.SCALED_DFA_3
     assert status == 0
     assert "ScaledDFA(scale=3.0)" in capsys.readouterr().out
+
+
+def test_an_override_of_a_hook_renamed_in_0_2_is_refused_at_class_creation():
+    # DRTP's way before 0.2: it would now be ignored, and the rule train as DFA.
+    with pytest.raises(TypeError, match=r"overrides _signal, which skdfa's rules no longer "
+                       r"call; override signal\(ctx\) \(DirectRule\) instead"):
+        class OldTargetProjection(DirectFeedbackAlignment):
+            def _signal(self, ctx):
+                return ctx.targets
