@@ -88,8 +88,10 @@ plt.show()
 
 # %%
 # The same rule on a convolutional network: 8 kernels of 3x3, 2x2 max
-# pooling, 32 dense units. The convolution receives its sparse projection on
-# its own maps; the pooling, which has no parameters, gets no draw.
+# pooling, 32 dense units. In DFA's default form the convolution receives its
+# sparse projection on the map after its pooling (8 x 3 x 3 = 72 columns of
+# ``B``), sent back through the pooling; the pooling, which has no
+# parameters, gets no draw of its own.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     for rule in ["dfa", SparseDFA(connections=1)]:
@@ -98,5 +100,6 @@ with warnings.catch_warnings():
             learning_rate_init=0.01, max_iter=20, random_state=0,
         ).set_params(rule=rule).fit(X_train, y_train)
         shapes = [B.shape for B in conv.feedback_]
-        print(f"{str(rule):>26}: test accuracy {conv.score(X_test, y_test):.3f}, "
+        name = rule if isinstance(rule, str) else rule.label
+        print(f"{name:>10}: test accuracy {conv.score(X_test, y_test):.3f}, "
               f"feedback shapes {shapes}")
