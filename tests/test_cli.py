@@ -453,7 +453,14 @@ def test_bench_partial_fit_reports_the_fixed_cost_per_call_and_its_target(capsys
     assert "--partial-fit times partial_fit calls alone" in capsys.readouterr().err
 
 
-def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy(tmp_path):
+def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy(tmp_path, monkeypatch):
+    from skdfa._cli import _common
+    from skdfa.plotting import rule_color
+
+    figures = []
+    new_figure = _common.new_figure
+    monkeypatch.setattr(_common, "new_figure",
+                        lambda **kwargs: figures.append(new_figure(**kwargs)) or figures[-1])
     lines = []
     table = _bench.run_to_accuracy(
         0.3, data="synthetic", epochs=3, rules=("dfa",), architectures=[(16,)], quick=True,
@@ -479,6 +486,11 @@ def test_bench_to_accuracy_reports_the_first_epoch_at_the_accuracy(tmp_path):
             assert int(epochs) == reached
             assert float(seconds) == pytest.approx(sum(row.all_seconds[:reached]), abs=0.006)
         assert float(cells[5]) == pytest.approx(row.accuracies[-1], abs=5e-5)
+    # Each learner in its colour of every skdfa figure: MLPClassifier black.
+    (figure,) = figures
+    colors = {line.get_label(): line.get_color() for line in figure.axes[0].get_lines()}
+    assert colors["sklearn MLPClassifier, lr 0.01"] == rule_color("sklearn") == "#000000"
+    assert colors["skdfa dfa, lr 0.01"] == rule_color("dfa")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -360,12 +360,13 @@ def plot_to_accuracy(table, accuracy, path):
     for ax, (name, rows) in zip(np.atleast_1d(figure.subplots(len(table), 1)), table.items()):
         rates = sorted({rate for rate, _ in rows})
         for rate, row in rows:
-            # The rule's colour (MLPClassifier back-propagates: BP's), a line
-            # style per library and device, a marker per rate.
+            # The rule's colour (MLPClassifier's black, as in every skdfa
+            # figure), a line style per library and device, a marker per rate.
             style = "--" if row.learner == "mlp" else ("-" if row.device == "numpy" else ":")
+            color = rule_color("sklearn" if row.learner == "mlp" else row.rule)
             ax.plot(np.cumsum(row.all_seconds), row.accuracies, linestyle=style,
                     marker="osD^v<>"[rates.index(rate) % 7], markersize=4,
-                    color=rule_color(row.rule), label=f"{row.name}, lr {rate:g}")
+                    color=color, label=f"{row.name}, lr {rate:g}")
         ax.axhline(accuracy, color="grey", linewidth=0.8)
         ax.set(title=f"{name} tanh", xlabel="training seconds (every epoch)",
                ylabel="held-out accuracy")
