@@ -123,6 +123,12 @@ class Conv2DLayer(Layer):
     def n_params(self):
         return int(np.prod(self.kernel_shape)) + self.kernel_shape[0]
 
+    @property
+    def forward_macs(self):
+        """Multiply-adds per sample of the convolution (``skdfa bench``): one
+        kernel's worth per output value."""
+        return self.n_out * int(np.prod(self.kernel_shape[1:]))
+
     def fans(self):
         """``(fan_in, fan_out)`` as torch counts them for a kernel."""
         out_channels, in_channels, kh, kw = self.kernel_shape
@@ -234,6 +240,7 @@ class _Pool2D(Layer):
     activated = False
     params = ()
     n_params = 0
+    forward_macs = 0  # element-wise
     weights = None
     weights_index = None
     feedback_shape = None

@@ -132,9 +132,15 @@ class DirectRule(LearningRule):
             return [layer for layer in layers[:-1] if layer.n_params]
         return layers[:-1]
 
-    def error_signal_macs(self, units):
-        # A dense network's (``skdfa bench``): the same for every form.
-        return units[-1] * sum(units[1:-1])
+    def error_signal_macs(self, layers):
+        # One product s @ B per block, as wide as where it lands (under
+        # "kernel" the constant-map projection D is built once, at the first
+        # fit, not per sample); twice that where the feedback is learnt (its
+        # gradient e.T @ h_l).
+        projection = layers[-1].n_out * sum(
+            layers[entry].n_out for _, entry, _ in self._entries(layers)
+        )
+        return 2 * projection if self.learned_feedback else projection
 
     def signal(self, ctx):
         """What the feedback projects; a public hook for variants.
@@ -480,10 +486,6 @@ class DirectKolenPollack(DirectRule):
                 f"conv_feedback='map'; got conv_feedback={self.conv_feedback!r}."
             )
         return super().init_state(layers, sample)
-
-    def error_signal_macs(self, units):
-        # The projection, and the feedback's own gradient e.T @ h_l.
-        return 2 * units[-1] * sum(units[1:-1])
 
     def feedback_gradients(self, ctx, state, layer_grads, grads):
         (grad,) = grads

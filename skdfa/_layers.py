@@ -159,6 +159,11 @@ class DenseLayer(_FlatOutput):
     def n_params(self):
         return self.n_in * self.n_out + self.n_out
 
+    @property
+    def forward_macs(self):
+        """Multiply-adds per sample of the forward product (``skdfa bench``)."""
+        return self.n_in * self.n_out
+
     def fans(self):
         return self.n_in, self.n_out
 
@@ -344,6 +349,11 @@ class RDLayer(_FlatOutput):
     @property
     def n_params(self):
         return self.n_in + 2 * self.n_out
+
+    @property
+    def forward_macs(self):
+        """Multiply-adds per sample of the product by ``R`` (``skdfa bench``)."""
+        return self.n_in * self.n_out
 
     def move(self, converter):
         """Replace the parameters and the fixed matrix ``R`` by their converted copies."""

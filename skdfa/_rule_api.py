@@ -499,20 +499,25 @@ class LearningRule(ABC):
                 f"are not; use one of {able}."
             )
 
-    def error_signal_macs(self, units):
+    def error_signal_macs(self, layers):
         """Multiply-adds per sample of the hidden error signals (``skdfa bench``).
 
         Parameters
         ----------
-        units : list of int
-            A dense network's widths, ``[n_features, hidden..., n_outputs]``.
+        layers : list of layers
+            The network's layers, input to output. Each has ``n_out``,
+            ``n_params`` and ``forward_macs`` (the multiply-adds per sample
+            of its forward product; 0 for a pooling).
 
         Returns
         -------
         macs : int
-            Here, back-propagation's: through every layer but the first.
+            Here, back-propagation's: an input gradient through every layer
+            with parameters above the first, as many multiply-adds as its
+            forward product.
         """
-        return sum(a * b for a, b in zip(units[1:-1], units[2:]))
+        with_params = [layer for layer in layers if layer.n_params]
+        return sum(layer.forward_macs for layer in with_params[1:])
 
     # -- state -------------------------------------------------------------------
 

@@ -40,8 +40,8 @@ class SparseDFA(LearningRule):
             path = layer.weight_matrix() @ path
         return paths
 
-    def error_signal_macs(self, units):
-        return int(self.density * units[-1] * sum(units[1:-1]))
+    def error_signal_macs(self, layers):
+        return int(self.density * layers[-1].n_out * sum(layer.n_out for layer in layers[:-1]))
 
 
 class FixedFeedbackOnly(SparseDFA):

@@ -588,7 +588,7 @@ def _tiny_conv_layers(rule="dfa"):
 def test_conv_training_flops_match_a_hand_count():
     _, layers = _tiny_conv_layers()
     forward = 2 * 5 * 5 * (1 * 3 * 3) + 3 * 1 * 1 * (2 * 2 * 2) + 3 * 4 + 4 * 3
-    assert [_bench_measure.forward_macs(layer) for layer in layers] == [450, 0, 24, 12, 12]
+    assert [layer.forward_macs for layer in layers] == [450, 0, 24, 12, 12]
     flops = _bench_measure.training_flops_per_sample
     # BP: input gradients through the second conv and both dense layers, none
     # through the first conv or the pooling.
@@ -610,7 +610,7 @@ def test_conv_dfa_count_is_the_width_of_the_feedback_the_engine_projects_through
     rng = np.random.RandomState(0)
     est.set_params(max_iter=1).fit(rng.rand(20, 49).astype(np.float32), np.arange(20) % 3)
     (feedback,) = est._fit_state.network.rule_state.fixed
-    forward = sum(_bench_measure.forward_macs(layer) for layer in layers)
+    forward = sum(layer.forward_macs for layer in layers)
     n_outputs, width = feedback.shape
     assert _bench_measure.training_flops_per_sample(layers, "dfa") == 2 * (
         2 * forward + n_outputs * width

@@ -19,6 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdfa import ConvDFAClassifier, DFAClassifier, DFARegressor, RDClassifier, StackingDFA
 from skdfa._cli._bench_measure import training_flops_per_sample
+from skdfa._layers import DenseLayer
 from skdfa._network import train_batch
 from skdfa.rules import (
     RULES,
@@ -210,7 +211,7 @@ def test_every_builtin_rule_declares_what_the_library_needs():
         assert isinstance(rule, LearningRule) and rule.name == name
         assert rule.label and rule.color.startswith("#")
         colors.add(rule.color)
-        assert rule.error_signal_macs([4, 3, 2, 1]) > 0
+        assert rule.error_signal_macs([DenseLayer(4, 3), DenseLayer(3, 2), DenseLayer(2, 1)]) > 0
     assert len(colors) == len(RULES)
 
 

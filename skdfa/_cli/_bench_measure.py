@@ -29,95 +29,22 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 which other jobs on a busy machine do not inflate."""
 
 
-def _is_dense_widths(network):
-    """Whether ``network`` is a dense network's widths rather than its layers."""
-    return all(isinstance(n, (int, np.integer)) for n in network)
+def network_layers(network):
+    """``network``'s layers: dense layers for a dense network's widths
+    ``[n_features, hidden..., n_outputs]``, else ``network`` itself."""
+    from .._layers import DenseLayer
 
-
-def forward_macs(layer):
-    """Multiply-adds per sample of one layer's forward product.
-
-    A convolution of kernel ``(C_out, C_in, kh, kw)`` computes ``C_in kh
-    kw`` multiply-adds at each of its ``C_out H_out W_out`` outputs; a dense
-    layer ``n_in n_out``; a pooling none (its work is element-wise).
-
-    Parameters
-    ----------
-    layer : layer
-        A layer of the engine (``_layers.py``, ``_conv.py``); it need not be
-        initialized.
-
-    Returns
-    -------
-    macs : int
-
-    Examples
-    --------
-    >>> from skdfa._conv import Conv2DLayer
-    >>> from skdfa._cli._bench_measure import forward_macs
-    >>> forward_macs(Conv2DLayer((1, 32, 32), 6, 5))  # 6*28*28 * 1*5*5
-    117600
-    """
-    if not layer.n_params:
-        return 0
-    kernel_shape = getattr(layer, "kernel_shape", None)
-    if kernel_shape is None:
-        return layer.n_in * layer.n_out
-    return int(np.prod(layer.output_shape)) * int(np.prod(kernel_shape[1:]))
-
-
-def error_signal_macs(network, rule):
-    """Multiply-adds per sample of the hidden layers' error signals.
-
-    On a dense network's widths, the rule's own count
-    (``rule.error_signal_macs``). On a network's layers (a convolutional
-    net), the count that the engine does:
-
-    - the direct rules (:class:`~skdfa.rules.DirectRule`: dfa, drtp, sdfa,
-      dkp): one product ``s @ B`` of the ``n_outputs`` signal into every
-      block, each as wide as the map it lands on (with ``conv_feedback=
-      "kernel"``, the input of the next layer with parameters: the matrix
-      ``D`` of the constant-map projection is built once, at the first
-      fit, not per sample); twice that where the feedback is learnt (dkp's
-      ``e.T @ h_l``);
-    - the others (bp and the fa family): an input gradient through every
-      layer with parameters above the first, as many multiply-adds as its
-      forward product (a transposed convolution; a pooling's is
-      element-wise).
-
-    Parameters
-    ----------
-    network : list of int or list of layers
-        ``[n_features, hidden widths..., n_outputs]``, or the layers, input
-        to output.
-    rule : str or LearningRule
-        A learning rule's name or a rule object.
-
-    Returns
-    -------
-    macs : int
-    """
-    from ..rules import DirectRule
-
-    rule = _common.get_rule(rule)
-    if _is_dense_widths(network):
-        return rule.error_signal_macs(list(network))
-    layers = network
-    if isinstance(rule, DirectRule):
-        n_outputs = layers[-1].n_out
-        projection = n_outputs * sum(
-            layers[entry].n_out for _, entry, _ in rule._entries(layers)
-        )
-        return 2 * projection if rule.learned_feedback else projection
-    with_params = [layer for layer in layers if layer.n_params]
-    return sum(forward_macs(layer) for layer in with_params[1:])
+    if all(isinstance(n, (int, np.integer)) for n in network):
+        return [DenseLayer(int(a), int(b)) for a, b in zip(network[:-1], network[1:])]
+    return list(network)
 
 
 def training_flops_per_sample(network, rule):
     """Training FLOPs per sample of a network (see
     ``_bench_report.FLOP_EXPLANATION``): twice the multiply-adds of the
-    forward products, the weight gradients (as many as the forward
-    products) and the error signals (:func:`error_signal_macs`).
+    forward products (each layer's ``forward_macs``), the weight gradients
+    (as many as the forward products) and the error signals (the rule's
+    ``error_signal_macs``).
 
     Parameters
     ----------
@@ -144,11 +71,9 @@ def training_flops_per_sample(network, rule):
     >>> training_flops_per_sample([4, 3, 2, 1], "dfa")  # 2*(2*20 + 1*5)
     90
     """
-    if _is_dense_widths(network):
-        forward = sum(a * b for a, b in zip(network[:-1], network[1:]))
-    else:
-        forward = sum(forward_macs(layer) for layer in network)
-    return 2 * (2 * forward + error_signal_macs(network, rule))
+    layers = network_layers(network)
+    forward = sum(layer.forward_macs for layer in layers)
+    return 2 * (2 * forward + _common.get_rule(rule).error_signal_macs(layers))
 
 
 def product_shapes(network, batch_size=BATCH_SIZE):
@@ -168,10 +93,8 @@ def product_shapes(network, batch_size=BATCH_SIZE):
     -------
     shapes : list of (int, int, int)
     """
-    if _is_dense_widths(network):
-        return [(batch_size, a, b) for a, b in zip(network[:-1], network[1:])]
     shapes = []
-    for layer in network:
+    for layer in network_layers(network):
         if not layer.n_params:
             continue
         kernel_shape = getattr(layer, "kernel_shape", None)
