@@ -323,12 +323,13 @@ class BaseDFA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, 
     )
 
     def _built_settings(self):
-        params = self.get_params(deep=False)
         names = (
             *self._structure_params, *self._feedback_params, *self._optimizer_params,
             "activation", "early_stopping",
         )
-        settings = {name: params.get(name) for name in names}
+        # The parameters themselves: get_params would inspect the constructor's
+        # signature at every partial_fit call.
+        settings = {name: getattr(self, name, None) for name in names}
         settings["hidden_layer_sizes"] = tuple(self._hidden_sizes())
         settings["step_epochs"] = self._step_epochs()
         return settings

@@ -394,6 +394,13 @@ def test_partial_fit_needs_classes_and_names_unknown_labels():
     assert clf.n_iter_ == 1 and clf.t_ == 120
     with pytest.raises(ValueError, match=re.escape("not in `self.classes_`: [7]")):
         clf.partial_fit(X, np.where(y == 2, 7, y))
+    # String labels, as str and as object arrays.
+    names = np.array(["a", "b", "c"])[y]
+    clf = DFAClassifier((8,), random_state=0).partial_fit(X, names, classes=["a", "b", "c"])
+    unknown = np.where(names == "c", "d", names)
+    for labels in (unknown, unknown.astype(object)):
+        with pytest.raises(ValueError, match=re.escape("not in `self.classes_`: ['d']")):
+            clf.partial_fit(X, labels)
 
 
 def test_partial_fit_epochs_equal_fit_epochs():
