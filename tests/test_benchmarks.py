@@ -28,8 +28,8 @@ def _run(monkeypatch, capsys, script, *argv):
 
 def test_every_benchmark_is_covered():
     tested = {"bench_conv.py", "bench_custom_rules.py", "bench_memory.py", "bench_mlp.py",
-              "bench_optimizer.py", "bench_rd.py", "bench_stacking.py", "compare_biotorch.py",
-              "conv_feedback_forms.py", "fingerprint_models.py"}
+              "bench_optimizer.py", "bench_rd.py", "bench_stacking.py", "biotorch_lenet_reference.py",
+              "compare_biotorch.py", "conv_feedback_forms.py", "fingerprint_models.py"}
     assert {path.name for path in BENCHMARKS.glob("*.py")} == tested
 
 
@@ -80,6 +80,34 @@ def test_compare_biotorch_without_biotorch(monkeypatch, capsys):
         runpy.run_path(str(BENCHMARKS / "compare_biotorch.py"), run_name="__main__")
     assert exc.value.code == 2
     assert "pip install --no-deps biotorch==0.0.16" in capsys.readouterr().out
+
+
+def test_biotorch_lenet_reference_without_biotorch(monkeypatch, capsys):
+    # Training needs biotorch (the side-by-side table in the conv docs).
+    monkeypatch.setitem(sys.modules, "biotorch", None)
+    monkeypatch.setattr(sys, "argv", ["biotorch_lenet_reference.py", "--learning-rate", "1e-3",
+                                      "--out", "unused"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(BENCHMARKS / "biotorch_lenet_reference.py"), run_name="__main__")
+    assert exc.value.code == 2
+    assert "pip install --no-deps biotorch==0.0.16" in capsys.readouterr().out
+
+
+def test_biotorch_lenet_reference_feeds_the_images_skdfa_trains_on():
+    # The reference loop resizes with torch's interpolate, skdfa's command
+    # with its own bilinear matrices; both round to 8 bits and normalise.
+    pytest.importorskip("torch")
+    from skdfa._cli import _biotorch
+
+    reference = runpy.run_path(str(BENCHMARKS / "biotorch_lenet_reference.py"))
+    folder = Path(__file__).parent / "data" / "fashion-mnist-subset"
+    X_train, y_train, X_test, y_test = reference["loop_data"]("fashion-mnist", folder)
+    raw = reference["read_idx"](folder / "train-images-idx3-ubyte.gz")
+    assert X_train.shape == (len(raw), 1, 32, 32) and len(X_test) == len(y_test)
+    np.testing.assert_array_equal(
+        y_train.numpy(), reference["read_idx"](folder / "train-labels-idx1-ubyte.gz"))
+    skdfa_images = _biotorch.prepare(raw.reshape(len(raw), -1) / 255, "Fashion-MNIST")
+    np.testing.assert_allclose(X_train.numpy().reshape(len(raw), -1), skdfa_images, atol=1e-6)
 
 
 def test_bench_mlp(monkeypatch, capsys):

@@ -40,14 +40,18 @@ def test_recipe():
     assert (est.learning_rate, est.step_epochs, est.step_factor) == ("step", (50, 75), 0.1)
     # torch's weight decay 1e-3 on a mean loss over batches of 64.
     assert est.batch_size == 64 and est.alpha == pytest.approx(0.064)
-    assert est.learning_rate_init == 1e-3 and est.max_iter == 100
+    assert est.max_iter == 100
     assert est.conv_layers == ((6, 5), (16, 5), (120, 5)) and est.activation == "relu"
     # torch's xavier_uniform_ weights and zero biases (biotorch's "xavier").
     assert est.weight_init == "glorot_zero_bias"
-    # biotorch's xavier_uniform_ backward weights for the random-magnitude sign rules.
-    assert est.feedback_scale == "auto"
-    assert _biotorch.make_estimator("frsf").feedback_scale == "glorot"
-    assert _biotorch.make_estimator("brsf").feedback_scale == "glorot"
+    # FA and DFA: biotorch's CIFAR-10 rates, its xavier_uniform_ backward
+    # weights and its DFA form; skdfa's 0.01 for BP and the sign rules.
+    assert est.rule.conv_feedback == "kernel"
+    recipes = {rule: (e.learning_rate_init, e.feedback_scale) for rule in _biotorch.RULES
+               for e in [_biotorch.make_estimator(rule)]}
+    assert recipes == {"bp": (1e-2, "auto"), "fa": (1e-3, "glorot"), "usf": (1e-2, "auto"),
+                       "brsf": (1e-2, "glorot"), "frsf": (1e-2, "glorot"),
+                       "dfa": (1e-4, "glorot")}
 
 
 def test_shorter_runs_scale_the_learning_rate_steps():
@@ -134,19 +138,19 @@ def test_rerun_continues_an_interrupted_column_from_its_checkpoint(tmp_path, cap
 
     # Another learning rate, feedback scale or validation set is another
     # column: trained again, the first one kept.
-    for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "glorot"],
-                   ["--validation", "test"], ["--conv-feedback", "kernel"]):
+    for option in (["--learning-rate", "5e-4"], ["--feedback-scale", "auto"],
+                   ["--validation", "test"], ["--conv-feedback", "map"]):
         assert main([*argv, *option, "--out", str(tmp_path / "resumed")]) == 0
         out = capsys.readouterr().out
         assert "(an earlier run)" not in out and "epoch 1/4" in out
-    assert "dfa (kernel): validation error" in out
+    assert "dfa: validation error" in out  # "map" cells: the label of the earlier tables
     settings = [(c["settings"]["learning_rate_init"], c["settings"]["feedback_scale"],
                  c["settings"].get("conv_feedback", "map"), c["validation"])
                 for c in json.loads((tmp_path / "resumed" / "biotorch_lenet.json").read_text())]
     assert sorted(settings) == [
-        (5e-4, "auto", "map", "holdout"), (1e-3, "auto", "kernel", "holdout"),
-        (1e-3, "auto", "map", "holdout"), (1e-3, "auto", "map", "test"),
-        (1e-3, "glorot", "map", "holdout"),
+        (1e-4, "auto", "kernel", "holdout"), (1e-4, "glorot", "kernel", "holdout"),
+        (1e-4, "glorot", "kernel", "test"), (1e-4, "glorot", "map", "holdout"),
+        (5e-4, "glorot", "kernel", "holdout"),
     ]
 
 
@@ -185,10 +189,9 @@ def test_conv_feedback_option_sets_the_direct_rules_form(capsys):
     assert _biotorch.make_estimator("skdfa.rules:SignDirectFeedbackAlignment",
                                     overrides=kernel).rule == \
         SignDirectFeedbackAlignment(conv_feedback="kernel")
-    # Recorded only when not the default: earlier cells keep their identity.
-    assert _biotorch.recipe_settings(
-        _biotorch.make_estimator("dfa", overrides=kernel))["conv_feedback"] == "kernel"
-    assert "conv_feedback" not in _biotorch.recipe_settings(_biotorch.make_estimator("dfa"))
+    # Recorded only when not "map", the form of the cells before the recipe
+    # took biotorch's: those cells keep their identity.
+    assert _biotorch.recipe_settings(_biotorch.make_estimator("dfa"))["conv_feedback"] == "kernel"
     assert "conv_feedback" not in _biotorch.recipe_settings(
         _biotorch.make_estimator("dfa", overrides=dict(conv_feedback="map")))
     # A rule without the two forms is refused before any data is read.

@@ -154,8 +154,8 @@ def _add_reproduce_arguments(reproduce):
                                 "or a positive number (default: the command's for each rule)")
     reproduce.add_argument("--conv-feedback", choices=CONV_FEEDBACK_FORMS, default=None,
                            help="biotorch-lenet: the form of the direct rules (dfa, drtp, "
-                                "sdfa) below a convolution: map (skdfa's default), pooled "
-                                "(Nøkland's code) or kernel (biotorch's)")
+                                "sdfa) below a convolution: map, pooled (Nøkland's code) or "
+                                "kernel (biotorch's; the default)")
     reproduce.add_argument("--validation", choices=_biotorch.VALIDATION_SETS, default=None,
                            help="biotorch-lenet: choose the best epoch on 10000 training "
                                 "images held out (holdout, the default) or on the test set "
