@@ -493,11 +493,18 @@ def _batch_totals(ops):
 
 def _all_finite(ops):
     a = _rand(3, 2)
-    assert ops.all_finite([_x(ops, a), _x(ops, a[0])])
+    empty = _x(ops, np.zeros((0, 2)))
+    assert ops.all_finite([_x(ops, a), _x(ops, a[0]), empty])
+    assert ops.all_finite([]) and ops.all_finite([empty])
     for bad in [np.nan, np.inf, -np.inf]:
         b = a.copy()
         b[1, 1] = bad
         assert not ops.all_finite([_x(ops, a), _x(ops, b)])
+        assert not ops.all_finite([_x(ops, b), empty, _x(ops, a)])
+        # One value, the others large and finite: no end hides it.
+        c = np.full((4, 5), -1e300)
+        c[2, 3] = bad
+        assert not ops.all_finite([_x(ops, c)])
 
 
 def _index(ops):
