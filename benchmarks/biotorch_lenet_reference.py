@@ -41,32 +41,30 @@ import argparse
 import gzip
 import json
 import os
+import runpy
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from skdfa._cli import _biotorch
+from skdfa.datasets import load_idx
+from skdfa.datasets._idx import FASHION_MNIST_HOME
 
 DATA = {
-    # name: (biotorch's dataset name, torchvision's folder, mean, std, default path)
-    "mnist": ("mnist", "MNIST", 0.1307, 0.3081, "../shared/data/mnist"),
-    "fashion-mnist": ("fashion_mnist", "FashionMNIST", 0.2859, 0.3530,
-                      "/usr/share/datasets/fashion-mnist"),
+    # name: (biotorch's dataset name, torchvision's folder, skdfa's name, default path)
+    "mnist": ("mnist", "MNIST", "MNIST", "../shared/data/mnist"),
+    "fashion-mnist": ("fashion_mnist", "FashionMNIST", "Fashion-MNIST", FASHION_MNIST_HOME),
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-EPOCHS, MILESTONES, BATCH_SIZE, WEIGHT_DECAY, MOMENTUM = 100, (50, 75), 64, 1e-3, 0.9
+# skdfa's recipe (``skdfa/_cli/_biotorch.py``); torch's weight decay is the
+# coefficient of the batch's mean loss, skdfa's alpha of its sum.
+EPOCHS, BATCH_SIZE = _biotorch.PAPER_EPOCHS, _biotorch.BATCH_SIZE
+MILESTONES = _biotorch.step_epochs(EPOCHS)
+MOMENTUM = _biotorch.RECIPE["momentum"]
+WEIGHT_DECAY = _biotorch.RECIPE["alpha"] / BATCH_SIZE
 LAYER_OPTIONS = {"constrain_weights": False, "init": "xavier", "gradient_clip": False}
-
-
-def read_idx(path):
-    """The array in one (gzipped) IDX file."""
-    with gzip.open(path) as f:
-        data = f.read()
-    n_dims = data[3]
-    shape = np.frombuffer(data, ">i4", count=n_dims, offset=4)
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * n_dims).reshape(shape)
 
 
 def loop_data(data, folder):
@@ -74,8 +72,8 @@ def loop_data(data, folder):
     import torch
     import torch.nn.functional as F
 
-    _, _, mean, std, _ = DATA[data]
-    arrays = [read_idx(Path(folder) / f"{name}.gz") for name in IDX_FILES]
+    mean, std = _biotorch.NORMALIZATION[DATA[data][2]]
+    arrays = [load_idx(Path(folder) / f"{name}.gz") for name in IDX_FILES]
     out = []
     for images, labels in (arrays[:2], arrays[2:]):
         x = torch.tensor(images, dtype=torch.float32).unsqueeze(1)
@@ -87,21 +85,8 @@ def loop_data(data, folder):
 
 def loop_model(rule):
     """biotorch's LeNetMNIST converted to ``rule``, as its benchmark builds it."""
-    import contextlib
-    import importlib.util
-    import io
-
-    import biotorch
-    from biotorch.module.biomodule import BioModule
-
-    # models/le_net.py on its own: biotorch.models imports torchvision.
-    path = Path(biotorch.__file__).parent / "models" / "le_net.py"
-    spec = importlib.util.spec_from_file_location("biotorch_le_net", path)
-    le_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(le_net)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return BioModule(le_net.le_net_mnist(), mode=rule, copy_weights=False,
-                         layer_config={"type": rule, "options": LAYER_OPTIONS}, output_dim=10)
+    compare = runpy.run_path(str(Path(__file__).with_name("compare_biotorch.py")))
+    return compare["biotorch_model"](rule, "lenet-mnist", options=LAYER_OPTIONS)
 
 
 def run_loop(args, record):
@@ -241,7 +226,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    args.data_path = args.data_path or DATA[args.data][4]
+    args.data_path = args.data_path or DATA[args.data][3]
     try:
         import biotorch  # noqa: F401
         import torch  # noqa: F401

@@ -95,8 +95,10 @@ def skdfa_step(rule, net, X, y):
     return coefs, intercepts, feedback, steps
 
 
-def biotorch_model(rule, net):
-    """biotorch's own LeNet, converted to ``rule`` by its ``BioModule``."""
+def biotorch_model(rule, net, options=None):
+    """biotorch's own LeNet, converted to ``rule`` by its ``BioModule``;
+    ``options``: its layers' (``layer_config["options"]``), or biotorch's
+    defaults."""
     import contextlib
     import importlib.util
     import io
@@ -111,6 +113,8 @@ def biotorch_model(rule, net):
     spec.loader.exec_module(le_net)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter's report
         return BioModule(getattr(le_net, NETS[net][1])(), mode=rule, copy_weights=False,
+                         layer_config=None if options is None else {"type": rule,
+                                                                    "options": options},
                          output_dim=10)
 
 

@@ -98,14 +98,15 @@ def test_biotorch_lenet_reference_feeds_the_images_skdfa_trains_on():
     # with its own bilinear matrices; both round to 8 bits and normalise.
     pytest.importorskip("torch")
     from skdfa._cli import _biotorch
+    from skdfa.datasets import load_idx
 
     reference = runpy.run_path(str(BENCHMARKS / "biotorch_lenet_reference.py"))
     folder = Path(__file__).parent / "data" / "fashion-mnist-subset"
     X_train, y_train, X_test, y_test = reference["loop_data"]("fashion-mnist", folder)
-    raw = reference["read_idx"](folder / "train-images-idx3-ubyte.gz")
+    raw = load_idx(folder / "train-images-idx3-ubyte.gz")
     assert X_train.shape == (len(raw), 1, 32, 32) and len(X_test) == len(y_test)
     np.testing.assert_array_equal(
-        y_train.numpy(), reference["read_idx"](folder / "train-labels-idx1-ubyte.gz"))
+        y_train.numpy(), load_idx(folder / "train-labels-idx1-ubyte.gz"))
     skdfa_images = _biotorch.prepare(raw.reshape(len(raw), -1) / 255, "Fashion-MNIST")
     np.testing.assert_allclose(X_train.numpy().reshape(len(raw), -1), skdfa_images, atol=1e-6)
 
