@@ -1,10 +1,12 @@
-"""The numpy optimizer step: blocked (in cache) against whole arrays.
+"""The numpy optimizer step: compiled, blocked (in cache) and over whole arrays.
 
 Times ``update_params`` of each optimizer on the float32 parameters of a
-784-hidden-10 network, with the L2 penalty, the two ways numpy can run the
-same element-wise step: over blocks of ``NumpyOps.step_block_size`` elements
-(skdfa's) and over whole arrays (each ufunc a pass over memory), interleaved,
-and checks that both give the same parameters and state bit for bit::
+784-hidden-10 network, with the L2 penalty, the ways numpy can run the same
+element-wise step: one numba-compiled loop per parameter (skdfa's where numba
+is installed), numpy's ufuncs over blocks of ``NumpyOps.step_block_size``
+elements (skdfa's without numba) and over whole arrays (each ufunc a pass over
+memory), interleaved after one untimed step, and checks that all give the same
+parameters and state bit for bit::
 
     python benchmarks/bench_optimizer.py
     python benchmarks/bench_optimizer.py --hidden 800 --solvers adam --repeats 21
@@ -25,8 +27,15 @@ OPTIMIZERS = {
 }
 
 
-class _WholeArrays(NumpyOps):
-    """numpy's step over whole arrays: one block per parameter."""
+class _Blocked(NumpyOps):
+    """numpy's ufuncs over blocks, whether numba is installed or not."""
+
+    def compiled_step(self, loop):
+        return None
+
+
+class _WholeArrays(_Blocked):
+    """numpy's ufuncs over whole arrays: one block per parameter."""
 
     step_block_size = np.iinfo(np.intp).max
 
@@ -48,34 +57,41 @@ def main(argv=None):
     n_params = sum(p.size for p in start)
     print(f"784-{args.hidden.replace(',', '-')}-10 float32: {n_params} parameters, "
           f"block {NumpyOps.step_block_size} elements, median of {args.repeats} steps")
-    print(f"{'solver':<8} {'blocked ms':>10} {'whole ms':>9} {'whole/blocked':>13}  identical")
+    names = ["blocked", "whole"]
+    if NumpyOps().compiled_step(AdamOptimizer.step_loop) is not None:
+        names.insert(0, "compiled")
+    print(f"{'solver':<8}" + "".join(f" {name + ' ms':>12}" for name in names)
+          + "".join(f" {name + '/' + names[0]:>16}" for name in names[1:]) + "  identical")
+    ops = {"compiled": NumpyOps(), "blocked": _Blocked(), "whole": _WholeArrays()}
     for solver in args.solvers.split(","):
         Optimizer, settings = OPTIMIZERS[solver]
         ways = {}
-        for name, ops in (("blocked", NumpyOps()), ("whole", _WholeArrays())):
+        for name in names:
             params = [p.copy() for p in start]
             optimizer = Optimizer(params, 1e-3, "constant", 0.5, *settings)
-            optimizer.bind(ops, params)
+            optimizer.bind(ops[name], params)
+            # Untimed: numba compiles the loop on its first call.
+            optimizer.update_params(params, [g.copy() for g in grads], decay)
             ways[name] = (params, optimizer, [])
         for repeat in range(args.repeats):
-            # Alternating which way goes first.
-            for name in ("blocked", "whole")[:: 1 if repeat % 2 else -1]:
+            # Turning which way goes first.
+            for name in names[repeat % len(names):] + names[: repeat % len(names)]:
                 params, optimizer, seconds = ways[name]
                 step_grads = [g.copy() for g in grads]
                 tic = time.perf_counter()
                 optimizer.update_params(params, step_grads, decay)
                 seconds.append(time.perf_counter() - tic)
-        (blocked, opt_b, t_b), (whole, opt_w, t_w) = ways["blocked"], ways["whole"]
+        arrays = {
+            name: params + [s for n in opt.state_names for s in getattr(opt, n)]
+            for name, (params, opt, _) in ways.items()
+        }
         identical = all(
-            np.array_equal(a, b)
-            for a, b in zip(
-                blocked + [s for n in opt_b.state_names for s in getattr(opt_b, n)],
-                whole + [s for n in opt_w.state_names for s in getattr(opt_w, n)],
-            )
+            a.tobytes() == b.tobytes()
+            for name in names[1:] for a, b in zip(arrays[names[0]], arrays[name])
         )
-        b, w = 1e3 * np.median(t_b), 1e3 * np.median(t_w)
-        print(f"{solver:<8} {b:>10.2f} {w:>9.2f} {w / b:>12.2f}x  {identical}")
-
+        ms = [1e3 * np.median(ways[name][2]) for name in names]
+        print(f"{solver:<8}" + "".join(f" {m:>12.2f}" for m in ms)
+              + "".join(f" {m / ms[0]:>15.2f}x" for m in ms[1:]) + f"  {identical}")
 
 if __name__ == "__main__":
     main()

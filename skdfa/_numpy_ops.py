@@ -13,6 +13,7 @@ from scipy.fft import dct, idct
 from scipy.special import expit, log_expit
 from sklearn.utils import gen_batches
 
+from ._compiled import compiled
 from ._ops_base import ArrayOps, _input_size, _span
 
 
@@ -113,6 +114,27 @@ class NumpyOps(ArrayOps):
         for start in range(0, size, step):
             block = slice(start, min(start + step, size))
             yield (scratch[: block.stop - start], *(a[block] for a in flat))
+
+    def compiled_step(self, loop):
+        kernel = compiled(loop)
+        if kernel is None:
+            return None
+
+        def step(arrays, scalars, options):
+            # The loop computes as the ufuncs do only on arrays that flatten
+            # without a copy, and with scalars that do not widen the
+            # arithmetic (a float64 numpy scalar makes float32 ufuncs compute
+            # in float64): otherwise the caller takes the ufuncs.
+            dtype = arrays[0].dtype
+            if not all(a.flags.c_contiguous for a in arrays) or any(
+                np.result_type(dtype, s) != dtype for s in scalars
+            ):
+                return False
+            kernel(*(a.reshape(-1) for a in arrays), *(dtype.type(s) for s in scalars),
+                   *options)
+            return True
+
+        return step
 
     def column_sums(self, x, out):
         return np.sum(x, axis=0, out=out)

@@ -137,6 +137,28 @@ class ArrayOps:
         """
         yield (scratch, *arrays)
 
+    def compiled_step(self, loop):
+        """An optimizer's element-wise step compiled as one loop (see
+        ``_compiled.py``), or None: here none, the step runs as array
+        operations over :meth:`step_blocks`.
+
+        Parameters
+        ----------
+        loop : callable
+            The optimizer's step as a loop over 1-D arrays:
+            ``loop(*arrays, *scalars, *options)``.
+
+        Returns
+        -------
+        step : callable or None
+            ``step(arrays, scalars, options)`` runs ``loop`` on the flattened
+            ``arrays`` (the parameter, its gradient and its state), with
+            ``scalars`` in their dtype, and returns True; or returns False
+            where the loop would not round as the array operations do, and
+            does nothing.
+        """
+        return None
+
     # -- multi-tensor primitives of the optimizers' steps ---------------------------
     #
     # Here one array at a time; ``TorchOps`` runs each as one multi-tensor

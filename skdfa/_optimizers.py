@@ -18,7 +18,11 @@ and fused Adam). ``_step_each`` runs an optimizer's element-wise ``_update``
 over the blocks of ``ops.step_blocks``: on numpy, blocks of a few ten
 thousand elements, over which the update's dozen ``out=`` ufuncs stay in
 cache rather than each making a pass over memory (the same ufuncs, so the
-same rounding, as over whole arrays); elsewhere, the whole arrays. The
+same rounding, as over whole arrays); elsewhere, the whole arrays. Where
+numba is installed, numpy's ``_step_each`` runs instead the optimizer's
+``step_loop``, the same update written as one loop over the elements and
+compiled (``ops.compiled_step``, see ``_compiled.py``): one pass, and the same
+rounding as ``_update``'s ufuncs, element by element. The
 training loop hands the optimizer its ``ArrayOps`` once per fit
 (:meth:`BaseOptimizer.bind`), which chooses the kernel; the optimizer never
 looks the namespace up itself, nor imports torch. Its state (velocities,
@@ -33,6 +37,8 @@ fused Adam applies a parameter's own penalty inside its one pass over it,
 where adding it to the gradient first would cost another pass over every
 weight per step.
 """
+
+import numpy as np
 
 from ._array_ops import array_ops
 
@@ -60,9 +66,12 @@ class BaseOptimizer:
     state_names = ()
     # What ``bind`` sets up for a fit (kernel, buffers, the ops and the decay
     # sources), rebuilt by the next fit rather than pickled or copied.
-    transient = ("_scratch", "_kernel", "_ops", "_sources")
+    transient = ("_scratch", "_kernel", "_ops", "_sources", "_compiled_step")
     # Whether ``_step_foreach`` needs the scratch buffers (``_step_each`` does).
     foreach_scratch = False
+    # ``_update`` as one loop over 1-D arrays, ``(param, grad, *state, decay,
+    # *scalars, *options)`` with ``_loop_arguments``'s scalars and options.
+    step_loop = None
 
     def __init__(self, params, learning_rate_init, learning_rate, power_t, *, ops=None):
         self.learning_rate_init = learning_rate_init
@@ -100,6 +109,9 @@ class BaseOptimizer:
         elif self.foreach_scratch:
             self._scratch = [ops.empty(p.shape, p.dtype) for p in params]
         self._kernel = self._step_foreach if ops.foreach else self._step_each
+        self._compiled_step = (
+            None if ops.foreach or self.step_loop is None else ops.compiled_step(self.step_loop)
+        )
 
     def update_params(self, params, grads, weight_decay=None):
         """Update every parameter in place from its gradient.
@@ -125,8 +137,14 @@ class BaseOptimizer:
 
     def _step_each(self, ops, params, grads, weight_decay, sources, scratch, *state):
         own = _own_decay(ops, params, grads, weight_decay, sources)
+        compiled_step = self._compiled_step
+        if compiled_step is not None:
+            scalars, options = self._loop_arguments()
         for i, (param, grad) in enumerate(zip(params, grads)):
-            for block in ops.step_blocks(scratch[i], param, grad, *(s[i] for s in state)):
+            arrays = (param, grad, *(s[i] for s in state))
+            if compiled_step is not None and compiled_step(arrays, (own[i], *scalars), options):
+                continue
+            for block in ops.step_blocks(scratch[i], *arrays):
                 block_scratch, block_param, block_grad, *block_state = block
                 if own[i]:
                     ops.add_scaled(block_grad, block_param, own[i], block_scratch)
@@ -243,6 +261,23 @@ class SGDOptimizer(BaseOptimizer):
         else:
             param += velocity
 
+    def _loop_arguments(self):
+        return (self.momentum, self.learning_rate), (bool(self.nesterov),)
+
+    @staticmethod
+    def step_loop(param, grad, velocity, decay, momentum, learning_rate, nesterov):
+        for i in range(param.size):
+            g = grad[i]
+            if decay != 0:
+                g = g + param[i] * decay
+            scaled = g * learning_rate
+            v = velocity[i] * momentum - scaled
+            velocity[i] = v
+            if nesterov:
+                param[i] = param[i] - scaled + v * momentum
+            else:
+                param[i] = param[i] + v
+
     def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, velocities):
         if weight_decay is not None:
             ops.add_decay(grads, weight_decay, sources)
@@ -322,6 +357,25 @@ class AdamOptimizer(BaseOptimizer):
         scratch *= self._step
         param -= scratch
 
+    def _loop_arguments(self):
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        return (beta_1, 1 - beta_1, beta_2, 1 - beta_2, self.epsilon, self._step), ()
+
+    @staticmethod
+    def step_loop(
+        param, grad, m, v, decay, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+        epsilon, step,
+    ):
+        for i in range(param.size):
+            g = grad[i]
+            if decay != 0:
+                g = g + param[i] * decay
+            m_i = m[i] * beta_1 + g * one_minus_beta_1
+            v_i = v[i] * beta_2 + g * g * one_minus_beta_2
+            m[i] = m_i
+            v[i] = v_i
+            param[i] = param[i] - m_i / (np.sqrt(v_i) + epsilon) * step
+
     def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, ms, vs):
         if self._steps is None:
             self._steps = ops.step_counters(self.t, params)
@@ -373,6 +427,19 @@ class RMSpropOptimizer(BaseOptimizer):
         ops.divide(grad, scratch, out=scratch)
         scratch *= self.learning_rate
         param -= scratch
+
+    def _loop_arguments(self):
+        return (1 - self.rho, self.epsilon, self.learning_rate), ()
+
+    @staticmethod
+    def step_loop(param, grad, square, decay, one_minus_rho, epsilon, learning_rate):
+        for i in range(param.size):
+            g = grad[i]
+            if decay != 0:
+                g = g + param[i] * decay
+            s = square[i] + (g * g - square[i]) * one_minus_rho
+            square[i] = s
+            param[i] = param[i] - g / (np.sqrt(s) + epsilon) * learning_rate
 
     def _step_foreach(self, ops, params, grads, weight_decay, sources, scratch, squares):
         if weight_decay is not None:

@@ -3,7 +3,7 @@
 import importlib
 import platform
 
-_EXTRAS = ["matplotlib", "dask", "distributed", "pandas", "skops", "sphinx", "hypothesis"]
+_EXTRAS = ["matplotlib", "dask", "distributed", "pandas", "skops", "sphinx", "hypothesis", "numba"]
 
 
 def _extras_versions():

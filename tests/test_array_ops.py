@@ -342,6 +342,29 @@ def _step_scratch_and_blocks(ops):
         assert_allclose(_np(ops, param), before + _np(ops, grad), rtol=1e-15)
 
 
+def _scaled_sum_loop(out, x, scale):
+    for i in range(out.size):
+        out[i] = out[i] + x[i] * scale
+
+
+def _compiled_step(ops):
+    # numpy with numba runs a loop over the flattened arrays, its scalars in
+    # their dtype; it declines (False, nothing done) arrays that flattening
+    # would copy and scalars that widen the arithmetic. Elsewhere: no loop.
+    step = ops.compiled_step(_scaled_sum_loop)
+    if not (type(ops) is NumpyOps and _importable("numba")):
+        assert step is None
+        return
+    out, x = _rand(6, 5).astype(np.float32), _rand(6, 5, seed=1).astype(np.float32)
+    expected = out + x * np.float32(0.3)
+    assert step([out, x], (0.3,), ()) is True
+    assert out.dtype == np.float32 and out.tobytes() == expected.tobytes()
+    before = out.copy()
+    assert step([out, x], (np.float64(0.3),), ()) is False
+    assert step([out.T, x.T], (0.3,), ()) is False
+    assert_array_equal(out, before)
+
+
 def _zero_where_nonpositive(ops):
     Z, delta = _rand(5, 4), _rand(5, 4, seed=1)
     d = _x(ops, delta)
@@ -565,6 +588,7 @@ CASES = {
     "write_as": _write_as,
     "step_scratch": _step_scratch_and_blocks,
     "step_blocks": _step_scratch_and_blocks,
+    "compiled_step": _compiled_step,
     "zero_where_nonpositive": _zero_where_nonpositive,
     "dct": _dct,
     "idct": _idct,

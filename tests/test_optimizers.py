@@ -228,6 +228,9 @@ class _SmallBlocks(NumpyOps):
 
     step_block_size = 5
 
+    def compiled_step(self, loop):
+        return None  # the ufuncs, whether numba is installed or not
+
 
 @pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
 @pytest.mark.parametrize("decay", [0.3, np.float64(0.3)])
@@ -252,6 +255,90 @@ def test_blocked_step_rounds_as_the_whole_array_step(Optimizer, args, decay):
     for a, b in zip(blocked + _states(opt_blocked), whole + _states(opt_whole)):
         assert a.dtype == np.float32
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("decay", [0.3, np.float32(0.3), np.float64(0.3)])
+def test_compiled_step_rounds_as_the_ufuncs(Optimizer, args, dtype, decay):
+    # With numba, numpy steps each parameter in one compiled loop; every
+    # element rounds as numpy's ufuncs round it over the whole array, bit for
+    # bit (the moments stay scikit-learn's). A Fortran-ordered parameter, and
+    # a float64 penalty of float32 arrays (whose ufuncs compute in float64),
+    # take the ufuncs.
+    pytest.importorskip("numba")
+    rng = np.random.RandomState(0)
+    start = [rng.standard_normal(shape).astype(dtype) for shape in [(40, 30), (30,), (2, 7)]]
+    start[2] = np.asfortranarray(start[2])
+    grads_seq = [[rng.standard_normal(p.shape).astype(dtype) for p in start] for _ in range(4)]
+    compiled, ufuncs = [p.copy(order="K") for p in start], [p.copy(order="K") for p in start]
+    opt_compiled = Optimizer(compiled, 0.01, "constant", 0.5, *args)
+    opt_compiled.bind(NumpyOps(), compiled)
+    assert opt_compiled._compiled_step is not None
+    opt_ufuncs = Optimizer(ufuncs, 0.01, "constant", 0.5, *args)
+    opt_ufuncs.bind(ArrayOps(np, None), ufuncs)
+    for grads in grads_seq:
+        opt_compiled.update_params(compiled, [g.copy() for g in grads], [decay, 0.0, decay])
+        opt_ufuncs.update_params(ufuncs, [g.copy() for g in grads], [decay, 0.0, decay])
+    for a, b in zip(compiled + _states(opt_compiled), ufuncs + _states(opt_ufuncs)):
+        assert a.dtype == dtype
+        # Bytes, so that a zero's sign counts too.
+        assert a.tobytes() == b.tobytes()
+
+
+def test_compiled_step_without_numba(monkeypatch):
+    # Without numba (or with the kernels turned off) numpy steps with its ufuncs.
+    from skdfa import _compiled
+
+    params = _params(np.random.RandomState(0))
+    monkeypatch.setattr(_compiled, "_dispatchers", {})
+    monkeypatch.setitem(__import__("sys").modules, "numba", None)
+    opt = AdamOptimizer(params, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
+    opt.bind(NumpyOps(), params)
+    assert opt._compiled_step is None
+    monkeypatch.setattr(_compiled, "_dispatchers", {})
+    monkeypatch.delitem(__import__("sys").modules, "numba")
+    monkeypatch.setattr(_compiled, "ENABLED", False)
+    opt.bind(NumpyOps(), params)
+    assert opt._compiled_step is None
+
+
+@pytest.mark.parametrize("solver, extra", [
+    ("adam", {}), ("sgd", {"nesterovs_momentum": True}), ("rmsprop", {}),
+])
+@pytest.mark.parametrize("dtype, weights", [
+    (np.float32, None), (np.float64, None), (np.float32, "weighted"),
+])
+def test_fit_is_the_same_with_and_without_numba(monkeypatch, solver, extra, dtype, weights):
+    # A fit (several epochs, three hidden layers, learned biases, the L2
+    # penalty, sample weights or none) whose steps numba compiles equals, bit
+    # for bit, the fit that numpy's ufuncs step.
+    pytest.importorskip("numba")
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skdfa import DFAClassifier, _compiled
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:400] / 16).astype(dtype), y[:400]
+    sample_weight = None if weights is None else np.linspace(0.5, 1.5, len(y))
+    fits = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_compiled, "ENABLED", enabled)
+        clf = DFAClassifier(hidden_layer_sizes=(32, 32, 32), solver=solver, alpha=1e-3,
+                            learning_rate_init=0.01, max_iter=5, random_state=0, **extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y, sample_weight=sample_weight)
+        assert (clf._fit_state.optimizer._compiled_step is None) is not enabled
+        fits.append(clf)
+    compiled, ufuncs = fits
+    assert compiled.loss_curve_ == ufuncs.loss_curve_
+    for a, b in zip(compiled.coefs_ + compiled.intercepts_, ufuncs.coefs_ + ufuncs.intercepts_):
+        assert a.dtype == dtype
+        assert a.tobytes() == b.tobytes()
 
 
 @pytest.mark.parametrize("namespace", ["numpy", "torch"])

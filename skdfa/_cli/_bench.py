@@ -28,6 +28,7 @@ import os
 
 import numpy as np
 
+from .. import _compiled
 from . import _bench_report as report
 from . import _common
 from ._bench_measure import (
@@ -219,6 +220,7 @@ def run_benchmark(
         f"batch {BATCH_SIZE}, {epochs} epochs"
         + ("  [QUICK: timings mean nothing]" if quick else "")
     )
+    out(_compiled.description())
     learner_threads = LearnerThreads(threads)
     timing = dict(min_time=0.01, repeats=1) if quick else {}
     # A dense net by its hidden widths, a conv net by its name and layers.
