@@ -70,7 +70,10 @@ class BaseOptimizer:
     # Whether ``_step_foreach`` needs the scratch buffers (``_step_each`` does).
     foreach_scratch = False
     # ``_update`` as one loop over 1-D arrays, ``(param, grad, *state, decay,
-    # *scalars, *options)`` with ``_loop_arguments``'s scalars and options.
+    # *scalars, *options)`` with ``_loop_arguments``'s scalars and options:
+    # ``_update``'s operations on each element, in their order (so rounded
+    # alike), the penalty first where ``decay`` is not zero (the ufuncs skip
+    # a zero penalty, which keeps a zero gradient's sign).
     step_loop = None
 
     def __init__(self, params, learning_rate_init, learning_rate, power_t, *, ops=None):

@@ -232,55 +232,33 @@ class _SmallBlocks(NumpyOps):
         return None  # the ufuncs, whether numba is installed or not
 
 
-@pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
-@pytest.mark.parametrize("decay", [0.3, np.float64(0.3)])
-def test_blocked_step_rounds_as_the_whole_array_step(Optimizer, args, decay):
-    # numpy steps each parameter block by block (in cache); every element
-    # rounds as in the one-pass step over whole arrays, bit for bit, also
-    # for a Fortran-ordered parameter (stepped whole) and a float64 penalty
-    # coefficient (whose product is float64 before it meets the float32 gradient).
-    rng = np.random.RandomState(0)
-    start = [rng.standard_normal(shape).astype(np.float32) for shape in [(4, 3), (3,), (2, 7)]]
-    start[2] = np.asfortranarray(start[2])
-    grads_seq = [[rng.standard_normal(p.shape).astype(np.float32) for p in start]
-                 for _ in range(4)]
-    blocked, whole = [p.copy(order="K") for p in start], [p.copy(order="K") for p in start]
-    opt_blocked = Optimizer(blocked, 0.01, "constant", 0.5, *args)
-    opt_blocked.bind(_SmallBlocks(), blocked)
-    opt_whole = Optimizer(whole, 0.01, "constant", 0.5, *args)
-    opt_whole.bind(ArrayOps(np, None), whole)
-    for grads in grads_seq:
-        opt_blocked.update_params(blocked, [g.copy() for g in grads], [decay, 0.0, decay])
-        opt_whole.update_params(whole, [g.copy() for g in grads], [decay, 0.0, decay])
-    for a, b in zip(blocked + _states(opt_blocked), whole + _states(opt_whole)):
-        assert a.dtype == np.float32
-        assert_array_equal(a, b)
-
-
+@pytest.mark.parametrize("way", ["blocked", "compiled"])
 @pytest.mark.parametrize("Optimizer, args", OPTIMIZER_ARGS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("decay", [0.3, np.float32(0.3), np.float64(0.3)])
-def test_compiled_step_rounds_as_the_ufuncs(Optimizer, args, dtype, decay):
-    # With numba, numpy steps each parameter in one compiled loop; every
-    # element rounds as numpy's ufuncs round it over the whole array, bit for
-    # bit (the moments stay scikit-learn's). A Fortran-ordered parameter, and
-    # a float64 penalty of float32 arrays (whose ufuncs compute in float64),
-    # take the ufuncs.
-    pytest.importorskip("numba")
+def test_numpy_steps_round_as_the_whole_array_step(way, Optimizer, args, dtype, decay):
+    # numpy steps each parameter block by block (in cache), or, with numba,
+    # in one compiled loop; either way every element rounds as in the
+    # one-pass step of ufuncs over whole arrays, bit for bit (the moments stay
+    # scikit-learn's). A Fortran-ordered parameter is stepped whole by the
+    # ufuncs, and a float64 penalty coefficient of float32 arrays (whose
+    # product is float64 before it meets the float32 gradient) too.
+    if way == "compiled":
+        pytest.importorskip("numba")
     rng = np.random.RandomState(0)
-    start = [rng.standard_normal(shape).astype(dtype) for shape in [(40, 30), (30,), (2, 7)]]
+    start = [rng.standard_normal(shape).astype(dtype) for shape in [(40, 30), (3,), (2, 7)]]
     start[2] = np.asfortranarray(start[2])
     grads_seq = [[rng.standard_normal(p.shape).astype(dtype) for p in start] for _ in range(4)]
-    compiled, ufuncs = [p.copy(order="K") for p in start], [p.copy(order="K") for p in start]
-    opt_compiled = Optimizer(compiled, 0.01, "constant", 0.5, *args)
-    opt_compiled.bind(NumpyOps(), compiled)
-    assert opt_compiled._compiled_step is not None
-    opt_ufuncs = Optimizer(ufuncs, 0.01, "constant", 0.5, *args)
-    opt_ufuncs.bind(ArrayOps(np, None), ufuncs)
+    stepped, whole = [p.copy(order="K") for p in start], [p.copy(order="K") for p in start]
+    opt_stepped = Optimizer(stepped, 0.01, "constant", 0.5, *args)
+    opt_stepped.bind(_SmallBlocks() if way == "blocked" else NumpyOps(), stepped)
+    assert (opt_stepped._compiled_step is not None) == (way == "compiled")
+    opt_whole = Optimizer(whole, 0.01, "constant", 0.5, *args)
+    opt_whole.bind(ArrayOps(np, None), whole)
     for grads in grads_seq:
-        opt_compiled.update_params(compiled, [g.copy() for g in grads], [decay, 0.0, decay])
-        opt_ufuncs.update_params(ufuncs, [g.copy() for g in grads], [decay, 0.0, decay])
-    for a, b in zip(compiled + _states(opt_compiled), ufuncs + _states(opt_ufuncs)):
+        opt_stepped.update_params(stepped, [g.copy() for g in grads], [decay, 0.0, decay])
+        opt_whole.update_params(whole, [g.copy() for g in grads], [decay, 0.0, decay])
+    for a, b in zip(stepped + _states(opt_stepped), whole + _states(opt_whole)):
         assert a.dtype == dtype
         # Bytes, so that a zero's sign counts too.
         assert a.tobytes() == b.tobytes()
