@@ -57,7 +57,10 @@ def compiled(loop):
         else:
             # error_model="numpy": a division by zero gives inf or nan, as
             # numpy's ufuncs do, rather than raising.
-            _dispatchers[loop] = numba.njit(
-                loop, nogil=True, cache=True, error_model="numpy"
-            )
+            options = dict(nogil=True, error_model="numpy")
+            try:
+                _dispatchers[loop] = numba.njit(loop, cache=True, **options)
+            except RuntimeError:
+                # No writable cache folder: compile in each process.
+                _dispatchers[loop] = numba.njit(loop, **options)
     return _dispatchers[loop]

@@ -264,23 +264,6 @@ def test_numpy_steps_round_as_the_whole_array_step(way, Optimizer, args, dtype, 
         assert a.tobytes() == b.tobytes()
 
 
-def test_compiled_step_without_numba(monkeypatch):
-    # Without numba (or with the kernels turned off) numpy steps with its ufuncs.
-    from skdfa import _compiled
-
-    params = _params(np.random.RandomState(0))
-    monkeypatch.setattr(_compiled, "_dispatchers", {})
-    monkeypatch.setitem(__import__("sys").modules, "numba", None)
-    opt = AdamOptimizer(params, 0.01, "constant", 0.5, 0.9, 0.999, 1e-8)
-    opt.bind(NumpyOps(), params)
-    assert opt._compiled_step is None
-    monkeypatch.setattr(_compiled, "_dispatchers", {})
-    monkeypatch.delitem(__import__("sys").modules, "numba")
-    monkeypatch.setattr(_compiled, "ENABLED", False)
-    opt.bind(NumpyOps(), params)
-    assert opt._compiled_step is None
-
-
 @pytest.mark.parametrize("solver, extra", [
     ("adam", {}), ("sgd", {"nesterovs_momentum": True}), ("rmsprop", {}),
 ])
