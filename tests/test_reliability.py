@@ -228,6 +228,57 @@ def test_keyboard_interrupt_in_first_epoch_keeps_initial_weights(monkeypatch):
     assert est.predict(X).shape == (X.shape[0],)
 
 
+@pytest.mark.parametrize("copied", ["nothing", "the weights"])
+def test_keyboard_interrupt_while_saving_an_epoch_keeps_that_epoch(monkeypatch, copied):
+    # The snapshot after an epoch is copied into the previous one's arrays.
+    # Interrupted in the middle of that copy, the fit keeps the epoch that
+    # had ended and passed its checks, and resumes exactly, rather than
+    # restoring a snapshot half written over.
+    X, y = _fit_data(DFAClassifier)
+    est = tiny(DFAClassifier, max_iter=5, **RESUMABLE)
+    original = skdfa._training._copies
+    calls = []
+
+    def copies(*args):
+        # Four copies per snapshot (weights, feedback, adam's m and v); the
+        # third snapshot follows epoch 2.
+        calls.append(None)
+        if len(calls) == 9 + (copied == "the weights"):
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(skdfa._training, "_copies", copies)
+    with pytest.warns(UserWarning, match=r"last completed epoch \(2\)"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    assert_bit_identical(est, clone(est).set_params(max_iter=2).fit(X, y))
+    est.set_params(warm_start=True, max_iter=3).fit(X, y)
+    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
+    assert_bit_identical(est, uninterrupted)
+    assert est.loss_curve_ == uninterrupted.loss_curve_
+
+
+def test_partial_fit_reuses_its_snapshot_and_fit_releases_it():
+    # A partial_fit call copies the state into the last call's snapshot
+    # (fresh arrays cost page faults at every call); fit drops it at its
+    # end, and pickles never carry it.
+    import pickle
+
+    X, y = _fit_data(DFAClassifier)
+    est = tiny(DFAClassifier)
+    est.partial_fit(X, y, classes=np.unique(y))
+    saved = est._fit_state._snapshot
+    first_arrays = saved.params + saved.optimizer.ms
+    est.partial_fit(X, y)
+    saved = est._fit_state._snapshot
+    assert all(a is b for a, b in zip(saved.params + saved.optimizer.ms, first_arrays))
+    # It holds the state at the start of the last call, not the live arrays.
+    assert not any(a is b for a, b in zip(saved.params, est._fit_state.network.params))
+    assert pickle.loads(pickle.dumps(est))._fit_state._snapshot is None
+    est.fit(X, y)
+    assert est._fit_state._snapshot is None
+
+
 # -- memory under load ----------------------------------------------------------
 
 
