@@ -173,6 +173,22 @@ def _interrupt_at_update(monkeypatch, solver, update):
     monkeypatch.setattr(optimizer, "update_params", update_params)
 
 
+def _assert_kept_two_epochs_and_resumes(est, X, y):
+    """``est``, interrupted in a fit of 5 epochs, holds the fit of 2, and 3
+    more epochs with ``warm_start`` give the uninterrupted fit; returns the
+    uninterrupted fit."""
+    two_epochs = clone(est).set_params(max_iter=2).fit(X, y)
+    assert est.n_iter_ == 2
+    assert len(est.loss_curve_) == 2
+    assert_bit_identical(est, two_epochs)
+    assert_array_equal(est.predict(X), two_epochs.predict(X))
+    est.set_params(warm_start=True, max_iter=3).fit(X, y)
+    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
+    assert_bit_identical(est, uninterrupted)
+    assert est.loss_curve_ == uninterrupted.loss_curve_
+    return uninterrupted
+
+
 @pytest.mark.parametrize("Estimator", NETWORKS, ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("solver", sorted(OPTIMIZERS))
 def test_keyboard_interrupt_keeps_last_completed_epoch(monkeypatch, Estimator, solver):
@@ -183,18 +199,8 @@ def test_keyboard_interrupt_keeps_last_completed_epoch(monkeypatch, Estimator, s
     with pytest.warns(UserWarning, match=r"interrupted.*last completed epoch \(2\)"):
         est.fit(X, y)
     monkeypatch.undo()
-
-    two_epochs = clone(est).set_params(max_iter=2).fit(X, y)
-    assert est.n_iter_ == 2
-    assert len(est.loss_curve_) == 2
-    assert_bit_identical(est, two_epochs)
-    assert_array_equal(est.predict(X), two_epochs.predict(X))
-
     # Resuming trains exactly as an uninterrupted fit.
-    est.set_params(warm_start=True, max_iter=3).fit(X, y)
-    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
-    assert_bit_identical(est, uninterrupted)
-    assert est.loss_curve_ == uninterrupted.loss_curve_
+    uninterrupted = _assert_kept_two_epochs_and_resumes(est, X, y)
     assert_array_equal(est.alignment_steps_, uninterrupted.alignment_steps_)
     assert_array_equal(est.alignment_, uninterrupted.alignment_)
 
@@ -209,10 +215,7 @@ def test_keyboard_interrupt_restores_feedback_that_changes(monkeypatch, rule):
     with pytest.warns(UserWarning, match=r"last completed epoch \(2\)"):
         est.fit(X, y)
     monkeypatch.undo()
-    assert_bit_identical(est, clone(est).set_params(max_iter=2).fit(X, y))
-    est.set_params(warm_start=True, max_iter=3).fit(X, y)
-    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
-    assert_bit_identical(est, uninterrupted)
+    uninterrupted = _assert_kept_two_epochs_and_resumes(est, X, y)
     assert_array_equal(est.weight_alignment_, uninterrupted.weight_alignment_)
 
 
@@ -251,11 +254,7 @@ def test_keyboard_interrupt_while_saving_an_epoch_keeps_that_epoch(monkeypatch, 
     with pytest.warns(UserWarning, match=r"last completed epoch \(2\)"):
         est.fit(X, y)
     monkeypatch.undo()
-    assert_bit_identical(est, clone(est).set_params(max_iter=2).fit(X, y))
-    est.set_params(warm_start=True, max_iter=3).fit(X, y)
-    uninterrupted = clone(est).set_params(warm_start=False, max_iter=5).fit(X, y)
-    assert_bit_identical(est, uninterrupted)
-    assert est.loss_curve_ == uninterrupted.loss_curve_
+    _assert_kept_two_epochs_and_resumes(est, X, y)
 
 
 def test_partial_fit_reuses_its_snapshot_and_fit_releases_it():
