@@ -93,5 +93,6 @@ def main(argv=None):
         print(f"{solver:<8}" + "".join(f" {m:>12.2f}" for m in ms)
               + "".join(f" {m / ms[0]:>15.2f}x" for m in ms[1:]) + f"  {identical}")
 
+
 if __name__ == "__main__":
     main()

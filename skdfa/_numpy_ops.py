@@ -119,6 +119,11 @@ class NumpyOps(ArrayOps):
         kernel = compiled(loop)
         if kernel is None:
             return None
+        # The scalars in their dtype, by dtype and scalars: a step passes the
+        # same ones for most of its parameters (those with and without the
+        # penalty), and checking and converting them took ten times the
+        # loop's own call.
+        typed_scalars = {}
 
         def step(arrays, scalars, options):
             # The loop computes as the ufuncs do only on arrays that flatten
@@ -126,12 +131,20 @@ class NumpyOps(ArrayOps):
             # arithmetic (a float64 numpy scalar makes float32 ufuncs compute
             # in float64): otherwise the caller takes the ufuncs.
             dtype = arrays[0].dtype
-            if not all(a.flags.c_contiguous for a in arrays) or any(
-                np.result_type(dtype, s) != dtype for s in scalars
-            ):
+            # The types too: 0.3 and np.float64(0.3) are equal keys, but only
+            # the first leaves float32 arithmetic float32.
+            key = (dtype, scalars, tuple(map(type, scalars)))
+            if key not in typed_scalars:
+                if len(typed_scalars) > 8:  # the scalars change every step
+                    typed_scalars.clear()
+                typed_scalars[key] = (
+                    None if any(np.result_type(dtype, s) != dtype for s in scalars)
+                    else tuple(dtype.type(s) for s in scalars)
+                )
+            typed = typed_scalars[key]
+            if typed is None or not all(a.flags.c_contiguous for a in arrays):
                 return False
-            kernel(*(a.reshape(-1) for a in arrays), *(dtype.type(s) for s in scalars),
-                   *options)
+            kernel(*(a.reshape(-1) for a in arrays), *typed, *options)
             return True
 
         return step

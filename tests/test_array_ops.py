@@ -360,6 +360,8 @@ def _compiled_step(ops):
     assert step([out, x], (0.3,), ()) is True
     assert out.dtype == np.float32 and out.tobytes() == expected.tobytes()
     before = out.copy()
+    # Equal to 0.3 but float64: declined, though 0.3 itself was taken.
+    assert step([out, x], (np.float64(0.3),), ()) is False
     assert step([out, x], (np.float64(0.3),), ()) is False
     assert step([out.T, x.T], (0.3,), ()) is False
     assert_array_equal(out, before)
